@@ -1,0 +1,141 @@
+//! `zbk list`: a row per snapshot (and per host without one), as a table or stable JSON.
+
+use crate::app::{Ctx, EXIT_OK};
+use crate::cli::ListArgs;
+use crate::expiry::{relative, Expiry};
+use crate::inventory::{Host, Snapshot, Stamp};
+use crate::layout::hosts_dataset;
+use anyhow::Result;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+/// One row of `zbk list --json`; the field names are documented in zbk-list(8) and stable.
+#[derive(Serialize)]
+struct Row<'a> {
+    host: &'a str,
+    snapshot: Option<&'a str>,
+    tier: Option<&'a str>,
+    status: Option<&'static str>,
+    created: Option<String>,
+    expires: Option<String>,
+    used_bytes: Option<u64>,
+    retired: bool,
+}
+
+fn row<'a>(host: &'a Host, snap: Option<&'a Snapshot>) -> Row<'a> {
+    Row {
+        host: host.name.as_str(),
+        snapshot: snap.map(|s| s.name.as_str()),
+        tier: snap.and_then(|s| s.tier.as_deref()),
+        status: snap.and_then(|s| s.status).map(|s| s.as_str()),
+        created: snap
+            .and_then(|s| s.created)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        expires: snap.and_then(|s| match s.stamp {
+            Stamp::Valid(e) => Some(e.to_string()),
+            _ => None,
+        }),
+        used_bytes: snap.and_then(|s| s.used),
+        retired: host.retired.is_some(),
+    }
+}
+
+pub fn run(ctx: &Ctx, args: ListArgs) -> Result<u8> {
+    let global = ctx.global()?;
+    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let hosts = super::chosen_hosts(&inv, &args.hosts)?;
+    let mut rows = Vec::new();
+    let mut expiries = Vec::new();
+    for name in &hosts {
+        let host = &inv.hosts[name];
+        if host.snapshots.is_empty() {
+            rows.push(row(host, None));
+            expiries.push(None);
+        }
+        for snap in &host.snapshots {
+            rows.push(row(host, Some(snap)));
+            expiries.push(Some(&snap.stamp));
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(EXIT_OK);
+    }
+    let mut table = vec![[
+        "HOST", "SNAPSHOT", "TIER", "STATUS", "CREATED", "EXPIRES", "USED",
+    ]
+    .map(String::from)];
+    for (r, stamp) in rows.iter().zip(expiries) {
+        let dash = || "-".to_string();
+        let host = if r.retired {
+            format!("{} (retired)", r.host)
+        } else {
+            r.host.to_string()
+        };
+        table.push([
+            host,
+            r.snapshot.map_or_else(dash, str::to_string),
+            r.tier.map_or_else(dash, str::to_string),
+            r.status.map_or_else(dash, str::to_string),
+            r.created.clone().unwrap_or_else(dash),
+            stamp.map_or_else(dash, |s| describe(s, ctx.now)),
+            r.used_bytes.map_or_else(dash, human_bytes),
+        ]);
+    }
+    print_table(&table);
+    Ok(EXIT_OK)
+}
+
+/// An expiry with how far away it is: "2026-12-04T01:30:00Z (in 6d 23h)".
+fn describe(stamp: &Stamp, now: DateTime<Utc>) -> String {
+    match stamp {
+        Stamp::Valid(Expiry::At(t)) => format!("{} ({})", Expiry::At(*t), relative(*t, now)),
+        Stamp::Valid(Expiry::Never) => "never".to_string(),
+        Stamp::Invalid(v) => format!("invalid {:?}", v.escape_debug().to_string()),
+        Stamp::Absent => "-".to_string(),
+    }
+}
+
+fn print_table(rows: &[[String; 7]]) {
+    let mut widths = [0usize; 7];
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}
+
+/// Bytes in the units `zfs list` uses: 512, 4.5K, 1.2M, 3.0G.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
+    if n < 1024 {
+        return n.to_string();
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1}{}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_like_zfs() {
+        assert_eq!(human_bytes(512), "512");
+        assert_eq!(human_bytes(4608), "4.5K");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0G");
+    }
+}

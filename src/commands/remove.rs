@@ -1,0 +1,47 @@
+//! `zbk remove`: purge a host now, or retire it and let reap take it once its snapshots expired.
+
+use crate::app::{usage, Ctx, EXIT_OK};
+use crate::cli::RemoveArgs;
+use crate::expiry::Expiry;
+use crate::inventory::PROP_RETIRED;
+use crate::layout::host_dataset;
+use crate::names::HostName;
+use anyhow::Result;
+
+pub fn run(ctx: &Ctx, args: RemoveArgs) -> Result<u8> {
+    let global = ctx.global()?;
+    let host = HostName::parse(&args.host).map_err(usage)?;
+    if args.purge == args.expire {
+        return Err(usage(
+            "give exactly one of --purge (with --yes) or --expire",
+        ));
+    }
+    if args.purge && !args.yes {
+        return Err(usage(format!(
+            "--purge destroys {host} and every one of its snapshots now; add --yes to confirm"
+        )));
+    }
+    let dataset = host_dataset(&global.dataset, &host);
+    if !ctx.zfs.exists(&dataset)? {
+        return Err(usage(format!(
+            "no such host {host:?} ({dataset} does not exist)"
+        )));
+    }
+    if args.purge {
+        ctx.zfs.destroy_tree(&dataset)?;
+        let _ = fs_err::remove_file(ctx.layout.lock(&host));
+        println!("zbk: purged {host}: destroyed {dataset} and all its snapshots");
+        return Ok(EXIT_OK);
+    }
+    let (value, source) = ctx.zfs.get(&dataset, PROP_RETIRED)?;
+    if source == "local" {
+        println!("zbk: {host} is already retired (since {value}); nothing changed");
+        return Ok(EXIT_OK);
+    }
+    ctx.zfs
+        .set(&dataset, PROP_RETIRED, &Expiry::At(ctx.now).to_string())?;
+    println!(
+        "zbk: retired {host}: no more runs; reap destroys {dataset} once its last snapshot expired"
+    );
+    Ok(EXIT_OK)
+}

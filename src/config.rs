@@ -1,0 +1,463 @@
+//! Configuration: the global `<root>/etc/zbk.toml` and each host's `c/zbk.toml`, parsed
+//! strictly and resolved into settings, with errors that name the file and the key.
+
+use crate::expiry::Retention;
+use anyhow::{anyhow, bail, Result};
+use fs_err as fs;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The tier a plain run stamps.
+pub const DEFAULT_TIER: &str = "default";
+/// The tier a failed run stamps.
+pub const FAILED_TIER: &str = "failed";
+
+/// The built-in tier table, overridable key by key.
+pub const DEFAULT_TIERS: [(&str, &str); 6] = [
+    (DEFAULT_TIER, "7days"),
+    ("weekly", "5weeks"),
+    ("monthly", "13months"),
+    ("quarterly", "2years"),
+    ("yearly", "7years"),
+    (FAILED_TIER, "2days"),
+];
+
+/// rsync's arguments unless the config replaces them: a faithful copy (`--archive
+/// --hard-links --acls --xattrs --numeric-ids`), the client's paths under `d/` (`--relative`),
+/// and in-place block updates so unchanged blocks stay shared with earlier snapshots.
+pub const DEFAULT_RSYNC_ARGS: [&str; 10] = [
+    "--archive",
+    "--hard-links",
+    "--acls",
+    "--xattrs",
+    "--numeric-ids",
+    "--delete",
+    "--delete-excluded",
+    "--relative",
+    "--inplace",
+    "--no-whole-file",
+];
+
+/// The keys either file may hold, exactly as written; which file allows which is checked after.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    dataset: Option<String>,
+    destroy_batch: Option<usize>,
+    sources: Option<Vec<String>>,
+    min_keep: Option<usize>,
+    log_keep: Option<usize>,
+    tiers: Option<BTreeMap<String, String>>,
+    rsync: Option<RsyncFile>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct RsyncFile {
+    args: Option<Vec<String>>,
+    extra_args: Option<Vec<String>>,
+    ok_codes: Option<Vec<i32>>,
+    warning_codes: Option<Vec<i32>>,
+}
+
+/// Settings a host may override: everything but where the tree lives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Newest good snapshots an active host keeps whatever their expiry.
+    pub min_keep: usize,
+    /// Run logs kept live in `l/`.
+    pub log_keep: usize,
+    pub tiers: BTreeMap<String, Retention>,
+    pub rsync: RsyncSettings,
+}
+
+/// How rsync is called and how its exit codes are judged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RsyncSettings {
+    pub args: Vec<String>,
+    pub extra_args: Vec<String>,
+    pub ok_codes: Vec<i32>,
+    pub warning_codes: Vec<i32>,
+}
+
+/// The global configuration, resolved.
+#[derive(Clone, Debug)]
+pub struct Global {
+    /// The dataset given to `zbk init`; hosts live under `<dataset>/hosts`.
+    pub dataset: String,
+    /// Most snapshots named in one OpenZFS comma-list destroy.
+    pub destroy_batch: usize,
+    pub settings: Settings,
+}
+
+/// One host's configuration, resolved over the global one.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    pub sources: Vec<String>,
+    pub settings: Settings,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            min_keep: 1,
+            log_keep: 30,
+            tiers: DEFAULT_TIERS
+                .iter()
+                .map(|(name, d)| {
+                    (
+                        name.to_string(),
+                        Retention::parse(d).expect("built-in tier"),
+                    )
+                })
+                .collect(),
+            rsync: RsyncSettings {
+                args: DEFAULT_RSYNC_ARGS.iter().map(|s| s.to_string()).collect(),
+                extra_args: Vec::new(),
+                ok_codes: vec![0],
+                warning_codes: vec![24],
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// The retention of a tier, or an error listing the tiers there are.
+    pub fn tier(&self, name: &str) -> Result<Retention> {
+        self.tiers.get(name).copied().ok_or_else(|| {
+            let known: Vec<&str> = self.tiers.keys().map(String::as_str).collect();
+            anyhow!("unknown tier {name:?} (known tiers: {})", known.join(", "))
+        })
+    }
+
+    /// These settings with a file's overrides applied; `path` names the file in errors.
+    fn overlay(&self, file: &FileConfig, path: &Path) -> Result<Settings> {
+        let mut out = self.clone();
+        if let Some(n) = file.min_keep {
+            out.min_keep = n;
+        }
+        if let Some(n) = file.log_keep {
+            if n == 0 {
+                bail!("{}: log_keep: must be at least 1", path.display());
+            }
+            out.log_keep = n;
+        }
+        for (name, text) in file.tiers.iter().flatten() {
+            if !crate::names::is_safe_component(name) {
+                bail!("{}: tiers.{name}: a tier name may hold only letters, digits, '_', '.', ':' and '-'", path.display());
+            }
+            let retention = Retention::parse(text)
+                .map_err(|e| anyhow!("{}: tiers.{name}: {e}", path.display()))?;
+            out.tiers.insert(name.clone(), retention);
+        }
+        if let Some(rsync) = &file.rsync {
+            if let Some(args) = &rsync.args {
+                out.rsync.args = args.clone();
+            }
+            if let Some(args) = &rsync.extra_args {
+                out.rsync.extra_args = args.clone();
+            }
+            if let Some(codes) = &rsync.ok_codes {
+                out.rsync.ok_codes = codes.clone();
+            }
+            if let Some(codes) = &rsync.warning_codes {
+                out.rsync.warning_codes = codes.clone();
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Parses TOML text strictly; the error is one line naming the file, the line and the key.
+fn parse_file(text: &str, path: &Path) -> Result<FileConfig> {
+    let located = |e: &toml::de::Error| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        match line {
+            Some(line) => format!("{}:{line}", path.display()),
+            None => path.display().to_string(),
+        }
+    };
+    let de = toml::Deserializer::parse(text)
+        .map_err(|e| anyhow!("{}: {}", located(&e), one_line(e.message())))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let at = located(&inner);
+        if key == "." {
+            anyhow!("{at}: {}", one_line(inner.message()))
+        } else {
+            anyhow!("{at}: {key}: {}", one_line(inner.message()))
+        }
+    })
+}
+
+fn one_line(message: &str) -> String {
+    message.trim().replace('\n', "; ")
+}
+
+fn read(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| anyhow!("{}", e))
+}
+
+/// Where the global config lives under a root.
+pub fn global_path(root: &Path) -> PathBuf {
+    root.join("etc").join("zbk.toml")
+}
+
+impl Global {
+    /// Loads `<root>/etc/zbk.toml`.
+    pub fn load(root: &Path) -> Result<Global> {
+        let path = global_path(root);
+        if !path.exists() {
+            bail!(
+                "{}: not found: is --root (or ZBK_ROOT) right, and has `zbk init` been run?",
+                path.display()
+            );
+        }
+        Global::parse(&read(&path)?, &path)
+    }
+
+    /// Parses the text of a global config read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Global> {
+        let file = parse_file(text, path)?;
+        if file.sources.is_some() {
+            bail!(
+                "{}: sources: belongs in a host's c/zbk.toml, not the global config",
+                path.display()
+            );
+        }
+        let dataset = file.dataset.clone().ok_or_else(|| {
+            anyhow!(
+                "{}: dataset: missing (the dataset given to `zbk init`)",
+                path.display()
+            )
+        })?;
+        if dataset.is_empty()
+            || dataset.starts_with('/')
+            || dataset.contains('@')
+            || dataset
+                .split('/')
+                .any(|c| !crate::names::is_safe_component(c))
+        {
+            bail!(
+                "{}: dataset: {dataset:?} is not a ZFS filesystem name",
+                path.display()
+            );
+        }
+        let destroy_batch = file.destroy_batch.unwrap_or(100);
+        if destroy_batch == 0 {
+            bail!("{}: destroy_batch: must be at least 1", path.display());
+        }
+        let settings = Settings::default().overlay(&file, path)?;
+        Ok(Global {
+            dataset,
+            destroy_batch,
+            settings,
+        })
+    }
+
+    /// Loads a host's `c/zbk.toml` over these settings.
+    pub fn load_host(&self, path: &Path) -> Result<HostConfig> {
+        self.parse_host(&read(path)?, path)
+    }
+
+    /// Parses a host config's text over these settings.
+    pub fn parse_host(&self, text: &str, path: &Path) -> Result<HostConfig> {
+        let file = parse_file(text, path)?;
+        for (key, set) in [
+            ("dataset", file.dataset.is_some()),
+            ("destroy_batch", file.destroy_batch.is_some()),
+        ] {
+            if set {
+                bail!(
+                    "{}: {key}: belongs in the global config, not a host's",
+                    path.display()
+                );
+            }
+        }
+        let sources = file.sources.clone().ok_or_else(|| {
+            anyhow!(
+                "{}: sources: missing (a list of rsync sources)",
+                path.display()
+            )
+        })?;
+        if sources.is_empty() {
+            bail!(
+                "{}: sources: empty (a list of rsync sources)",
+                path.display()
+            );
+        }
+        for source in &sources {
+            check_source(source).map_err(|e| anyhow!("{}: sources: {e}", path.display()))?;
+        }
+        Ok(HostConfig {
+            sources,
+            settings: self.settings.overlay(&file, path)?,
+        })
+    }
+}
+
+/// Refuses sources that rsync would read as an option or that carry control characters.
+pub fn check_source(source: &str) -> Result<()> {
+    if source.is_empty() {
+        bail!("empty source");
+    }
+    if source.starts_with('-') {
+        bail!("{source:?} starts with '-' and would be read as an rsync option");
+    }
+    if source.chars().any(char::is_control) {
+        bail!("{:?} contains a control character", source);
+    }
+    let remote = source
+        .split_once(':')
+        .filter(|(host, _)| !host.contains('/'));
+    match remote {
+        Some((host, path)) if host.is_empty() || !path.starts_with('/') => {
+            bail!("{source:?}: a remote source is [user@]host:/absolute/path")
+        }
+        None if !source.starts_with('/') => {
+            bail!("{source:?}: a local source must be an absolute path")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The commented global config `zbk init` writes.
+pub fn template(dataset: &str) -> String {
+    let mut text = format!(
+        "# zbk global configuration; see zbk.toml(5).\n\
+         # Hosts live in {dataset}/hosts/<host>; each may override these keys in its c/zbk.toml.\n\
+         dataset = \"{dataset}\"\n\n\
+         # Newest good snapshots each active host keeps, whatever their expiry.\n\
+         #min_keep = 1\n\
+         # Run logs kept live in each host's l/ (older ones live on in snapshots).\n\
+         #log_keep = 30\n\
+         # Snapshots per comma-list destroy on OpenZFS.\n\
+         #destroy_batch = 100\n\n\
+         # How long each tier's snapshots live: a duration (7days, 5weeks, 13months) or \"never\".\n\
+         [tiers]\n"
+    );
+    for (name, duration) in DEFAULT_TIERS {
+        text.push_str(&format!("#{name} = \"{duration}\"\n"));
+    }
+    text.push_str("\n[rsync]\n# Replaces the default arguments:\n#args = [");
+    text.push_str(&DEFAULT_RSYNC_ARGS.map(|a| format!("\"{a}\"")).join(", "));
+    text.push_str(
+        "]\n# Added after them:\n#extra_args = []\n#ok_codes = [0]\n#warning_codes = [24]\n",
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(text: &str) -> Result<Global> {
+        Global::parse(text, Path::new("/backup/etc/zbk.toml"))
+    }
+
+    #[test]
+    fn the_template_parses_to_the_defaults() {
+        let g = global(&template("tank/backup")).unwrap();
+        assert_eq!(g.dataset, "tank/backup");
+        assert_eq!(g.destroy_batch, 100);
+        assert_eq!(g.settings, Settings::default());
+    }
+
+    #[test]
+    fn tiers_merge_over_the_defaults() {
+        let g = global("dataset = \"t\"\n[tiers]\nweekly = \"6weeks\"\nhourly = \"2d\"\n").unwrap();
+        assert_eq!(
+            g.settings.tier("weekly").unwrap(),
+            Retention::parse("6weeks").unwrap()
+        );
+        assert!(g.settings.tier("hourly").is_ok());
+        assert!(g.settings.tier("yearly").is_ok());
+        let err = g.settings.tier("daily").unwrap_err().to_string();
+        assert!(err.contains("unknown tier \"daily\""), "{err}");
+        assert!(err.contains("weekly"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_key() {
+        let cases = [
+            (
+                "dataset = \"t\"\nmin_keep = \"one\"\n",
+                "zbk.toml:2: min_keep: invalid type",
+            ),
+            (
+                "dataset = \"t\"\nbogus = 1\n",
+                "zbk.toml:2: bogus: unknown field `bogus`",
+            ),
+            (
+                "dataset = \"t\"\n[tiers]\nweekly = \"soon\"\n",
+                "zbk.toml: tiers.weekly: invalid duration",
+            ),
+            (
+                "dataset = \"t\"\n[rsync]\nargs = \"-a\"\n",
+                "rsync.args: invalid type",
+            ),
+            (
+                "dataset = \"t\"\n[rsync]\nok_codes = [\"0\"]\n",
+                "rsync.ok_codes[0]: invalid type",
+            ),
+            ("dataset = \"t\"\n[rsync\n", "zbk.toml:2:"),
+            ("min_keep = 1\n", "dataset: missing"),
+            (
+                "dataset = \"../x\"\n",
+                "dataset: \"../x\" is not a ZFS filesystem name",
+            ),
+            (
+                "dataset = \"t\"\nsources = [\"/x\"]\n",
+                "sources: belongs in a host's",
+            ),
+            (
+                "dataset = \"t\"\nlog_keep = 0\n",
+                "log_keep: must be at least 1",
+            ),
+            (
+                "dataset = \"t\"\nmin_keep = -1\n",
+                "min_keep: invalid value",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = global(text).unwrap_err().to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+            assert!(err.starts_with("/backup/etc/zbk.toml"), "{err}");
+            assert!(!err.contains('\n'), "multi-line: {err}");
+        }
+    }
+
+    #[test]
+    fn host_config_overrides_the_global_one() {
+        let g = global("dataset = \"t\"\nmin_keep = 3\n").unwrap();
+        let path = Path::new("/backup/hosts/a/c/zbk.toml");
+        let h = g
+            .parse_host("sources = [\"/srv/\", \"root@a:/etc/\"]\nlog_keep = 5\n[tiers]\ndefault = \"1d\"\n", path)
+            .unwrap();
+        assert_eq!(h.settings.min_keep, 3);
+        assert_eq!(h.settings.log_keep, 5);
+        assert_eq!(h.settings.tier("default").unwrap().to_string(), "1day");
+        for (text, want) in [
+            ("", "sources: missing"),
+            ("sources = []", "sources: empty"),
+            ("sources = [\"-e sh\"]", "would be read as an rsync option"),
+            ("sources = [\"relative/path\"]", "absolute path"),
+            (
+                "sources = [\"host:relative\"]",
+                "[user@]host:/absolute/path",
+            ),
+            (
+                "sources = [\"/x\"]\ndataset = \"y\"",
+                "dataset: belongs in the global config",
+            ),
+        ] {
+            let err = g.parse_host(text, path).unwrap_err().to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+            assert!(err.starts_with("/backup/hosts/a/c/zbk.toml"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Pure parsing of one `zfs get` listing of the hosts tree into hosts and their snapshots.
+//!
+//! User properties are arbitrary text set by anyone, so nothing here trusts them: a value that is
+//! inherited, missing or unparsable is recorded as such, and the callers decide to keep.
+
+use crate::expiry::Expiry;
+use crate::names::HostName;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+
+/// The property holding a snapshot's expiry.
+pub const PROP_EXPIRES: &str = "zbk:expires";
+/// The tier (or tiers, comma-separated) a snapshot was stamped for.
+pub const PROP_TIER: &str = "zbk:tier";
+/// `ok`, `warning` or `failed`.
+pub const PROP_STATUS: &str = "zbk:status";
+/// Set on a host dataset by `zbk remove --expire`: the time it was retired.
+pub const PROP_RETIRED: &str = "zbk:retired";
+
+/// Every property one inventory asks for, in one `zfs get`.
+pub const PROPS: [&str; 9] = [
+    PROP_EXPIRES,
+    PROP_TIER,
+    PROP_STATUS,
+    PROP_RETIRED,
+    "createtxg",
+    "creation",
+    "userrefs",
+    "numclones",
+    "used",
+];
+
+/// How a run ended, as stamped in `zbk:status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Ok,
+    Warning,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        match text {
+            "ok" => Some(Status::Ok),
+            "warning" => Some(Status::Warning),
+            "failed" => Some(Status::Failed),
+            _ => None,
+        }
+    }
+
+    /// Whether a snapshot with this status is a backup worth restoring.
+    pub fn is_good(self) -> bool {
+        self != Status::Failed
+    }
+}
+
+/// What a snapshot's `zbk:expires` says, judged by its source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stamp {
+    /// Set on the snapshot itself (source local or received) and well-formed.
+    Valid(Expiry),
+    /// Set on the snapshot itself but unparsable: keep, and warn.
+    Invalid(String),
+    /// Inherited from a dataset, or not set at all: not zbk's to judge.
+    Absent,
+}
+
+/// One snapshot of a host dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The part after `@`.
+    pub name: String,
+    pub stamp: Stamp,
+    pub tier: Option<String>,
+    pub status: Option<Status>,
+    pub created: Option<DateTime<Utc>>,
+    pub createtxg: u64,
+    pub held: bool,
+    pub cloned: bool,
+    pub used: Option<u64>,
+}
+
+impl Snapshot {
+    /// Whether zbk stamped this snapshot: it carries a local tier or status. Such a snapshot
+    /// without a valid expiry is worth a warning; a foreign one is not.
+    pub fn is_zbk(&self) -> bool {
+        self.tier.is_some() || self.status.is_some()
+    }
+
+    /// A good backup: stamped ok or warning by zbk.
+    pub fn is_good(&self) -> bool {
+        self.status.is_some_and(Status::is_good)
+    }
+}
+
+/// One host dataset and its snapshots, oldest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Host {
+    pub name: HostName,
+    pub dataset: String,
+    pub retired: Option<String>,
+    pub used: Option<u64>,
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// The hosts tree as one listing saw it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Inventory {
+    pub hosts: BTreeMap<HostName, Host>,
+    /// Lines that could not be read (a value with a tab or newline breaks `-H` output).
+    pub unreadable: usize,
+}
+
+/// Parses `zfs get -H -p -r -o name,property,value,source PROPS <hosts>` output.
+/// `hosts` is the hosts dataset (`tank/backup/hosts`); datasets that are not its direct
+/// children with a valid host name are ignored, as are their snapshots.
+pub fn parse(output: &str, hosts: &str) -> Inventory {
+    // property -> (value, source) for each dataset or snapshot name.
+    let mut rows: BTreeMap<&str, HashMap<&str, (&str, &str)>> = BTreeMap::new();
+    let mut unreadable = 0;
+    for line in output.lines() {
+        let Some((name, prop, value, source)) = split_row(line) else {
+            if !line.is_empty() {
+                unreadable += 1;
+            }
+            continue;
+        };
+        rows.entry(name).or_default().insert(prop, (value, source));
+    }
+
+    let prefix = format!("{hosts}/");
+    let mut inv = Inventory {
+        unreadable,
+        ..Inventory::default()
+    };
+    // Datasets sort before their own snapshots ('/' and '@' both follow the bare name).
+    for (name, props) in &rows {
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let (host_part, snap) = match rest.split_once('@') {
+            Some((h, s)) => (h, Some(s)),
+            None => (rest, None),
+        };
+        let Ok(host) = HostName::parse(host_part) else {
+            continue;
+        };
+        let local = |p: &str| -> Option<&str> {
+            props
+                .get(p)
+                .filter(|(_, src)| *src == "local" || *src == "received")
+                .map(|(v, _)| *v)
+        };
+        let number = |p: &str| props.get(p).and_then(|(v, _)| v.parse::<u64>().ok());
+        match snap {
+            None => {
+                inv.hosts.insert(
+                    host.clone(),
+                    Host {
+                        name: host,
+                        dataset: name.to_string(),
+                        retired: local(PROP_RETIRED).map(str::to_string),
+                        used: number("used"),
+                        snapshots: Vec::new(),
+                    },
+                );
+            }
+            Some(snap) => {
+                let Some(entry) = inv.hosts.get_mut(&host) else {
+                    continue;
+                };
+                let stamp = match local(PROP_EXPIRES) {
+                    None => Stamp::Absent,
+                    Some(v) => match Expiry::parse(v) {
+                        Ok(e) => Stamp::Valid(e),
+                        Err(_) => Stamp::Invalid(v.to_string()),
+                    },
+                };
+                entry.snapshots.push(Snapshot {
+                    name: snap.to_string(),
+                    stamp,
+                    tier: local(PROP_TIER).map(str::to_string),
+                    status: local(PROP_STATUS).and_then(Status::parse),
+                    created: number("creation")
+                        .and_then(|s| DateTime::from_timestamp(i64::try_from(s).ok()?, 0)),
+                    createtxg: number("createtxg").unwrap_or(0),
+                    held: number("userrefs").is_some_and(|n| n > 0),
+                    cloned: number("numclones").is_some_and(|n| n > 0),
+                    used: number("used"),
+                });
+            }
+        }
+    }
+    for host in inv.hosts.values_mut() {
+        host.snapshots.sort_by(|a, b| {
+            a.createtxg
+                .cmp(&b.createtxg)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+    }
+    inv
+}
+
+/// Splits one `-H` row into name, property, value and source. The value may itself hold tabs,
+/// so the name and property are taken from the left and the source from the right.
+fn split_row(line: &str) -> Option<(&str, &str, &str, &str)> {
+    let (name, rest) = line.split_once('\t')?;
+    let (prop, rest) = rest.split_once('\t')?;
+    let (value, source) = rest.rsplit_once('\t')?;
+    if !PROPS.contains(&prop) {
+        return None;
+    }
+    Some((name, prop, value, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, prop: &str, value: &str, source: &str) -> String {
+        format!("{name}\t{prop}\t{value}\t{source}\n")
+    }
+
+    fn snap(out: &mut String, name: &str, expires: (&str, &str), status: &str, txg: u64) {
+        out.push_str(&row(name, PROP_EXPIRES, expires.0, expires.1));
+        out.push_str(&row(name, PROP_TIER, "default", "local"));
+        out.push_str(&row(name, PROP_STATUS, status, "local"));
+        out.push_str(&row(name, "createtxg", &txg.to_string(), "-"));
+        out.push_str(&row(name, "creation", "1795744389", "-"));
+        out.push_str(&row(name, "userrefs", "0", "-"));
+        out.push_str(&row(name, "numclones", "0", "-"));
+        out.push_str(&row(name, "used", "4096", "-"));
+    }
+
+    #[test]
+    fn a_listing_becomes_hosts_and_snapshots() {
+        let mut out = String::new();
+        out.push_str(&row("t/hosts", PROP_EXPIRES, "-", "-"));
+        out.push_str(&row("t/hosts/a", PROP_RETIRED, "-", "-"));
+        out.push_str(&row("t/hosts/a", "used", "8192", "-"));
+        snap(
+            &mut out,
+            "t/hosts/a@s2",
+            ("2026-12-04T01:30:00Z", "local"),
+            "ok",
+            20,
+        );
+        snap(
+            &mut out,
+            "t/hosts/a@s1",
+            ("2026-12-01T01:30:00Z", "received"),
+            "failed",
+            10,
+        );
+        snap(
+            &mut out,
+            "t/hosts/a@s3",
+            ("2026-12-01T01:30:00Z", "inherited from t/hosts/a"),
+            "ok",
+            30,
+        );
+        snap(&mut out, "t/hosts/a@s4", ("garbage", "local"), "ok", 40);
+        out.push_str(&row(
+            "t/hosts/b",
+            PROP_RETIRED,
+            "2026-11-27T00:00:00Z",
+            "local",
+        ));
+        out.push_str(&row("t/hosts/Bad", PROP_RETIRED, "-", "-"));
+        snap(
+            &mut out,
+            "t/hosts/Bad@x",
+            ("2026-12-01T01:30:00Z", "local"),
+            "ok",
+            1,
+        );
+        out.push_str(&row("t/other/c", PROP_RETIRED, "-", "-"));
+        let inv = parse(&out, "t/hosts");
+        assert_eq!(inv.hosts.len(), 2);
+        let a = &inv.hosts[&HostName::parse("a").unwrap()];
+        assert_eq!(a.used, Some(8192));
+        let names: Vec<&str> = a.snapshots.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["s1", "s2", "s3", "s4"]);
+        assert!(matches!(a.snapshots[0].stamp, Stamp::Valid(_)));
+        assert_eq!(a.snapshots[0].status, Some(Status::Failed));
+        assert_eq!(a.snapshots[2].stamp, Stamp::Absent);
+        assert_eq!(a.snapshots[3].stamp, Stamp::Invalid("garbage".into()));
+        let b = &inv.hosts[&HostName::parse("b").unwrap()];
+        assert_eq!(b.retired.as_deref(), Some("2026-11-27T00:00:00Z"));
+        assert!(b.snapshots.is_empty());
+    }
+
+    #[test]
+    fn values_with_tabs_and_newlines_do_not_confuse_the_parser() {
+        let mut out = String::new();
+        out.push_str(&row("t/hosts/a", PROP_RETIRED, "-", "-"));
+        out.push_str(&row("t/hosts/a@s1", PROP_EXPIRES, "2026\t12", "local"));
+        out.push_str(&row(
+            "t/hosts/a@s2",
+            PROP_EXPIRES,
+            "2026-12-04T01:30:00Z\nt/hosts/a@s9\tzbk:status\tok",
+            "local",
+        ));
+        out.push_str(&row("t/hosts/a@s2", "createtxg", "5", "-"));
+        let inv = parse(&out, "t/hosts");
+        let a = &inv.hosts[&HostName::parse("a").unwrap()];
+        assert_eq!(a.snapshots[0].stamp, Stamp::Invalid("2026\t12".into()));
+        // The broken line and its tail are unreadable; s2 has no expiry and so is kept.
+        assert!(inv.unreadable >= 1);
+        let s2 = a.snapshots.iter().find(|s| s.name == "s2").unwrap();
+        assert_eq!(s2.stamp, Stamp::Absent);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for junk in [
+            "",
+            "\t\t\t",
+            "a\tb",
+            "t/hosts/\t\t\t",
+            "t/hosts/a@\tcreatetxg\tx\t-",
+            "\u{0}\t\u{1}",
+        ] {
+            let _ = parse(junk, "t/hosts");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Entry point: parse the command line, run the command, turn the outcome into an exit code.
+
+mod app;
+mod cli;
+mod commands;
+mod config;
+mod exec;
+mod expiry;
+mod inventory;
+mod layout;
+mod lock;
+mod names;
+mod retention;
+mod rsync;
+mod zfs;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let args =
+        match <cli::TopArgs as argh::FromArgs>::from_args(&["zbk"], &strs[1.min(strs.len())..]) {
+            Ok(args) => args,
+            Err(early) => {
+                return if early.status.is_ok() {
+                    println!("{}", early.output);
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("{}", early.output.trim_end());
+                    ExitCode::from(app::EXIT_USAGE)
+                };
+            }
+        };
+    match app::run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("zbk: {err:#}");
+            ExitCode::from(app::exit_code_of(&err))
+        }
+    }
+}

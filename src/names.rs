@@ -1,0 +1,143 @@
+//! Validated names: host names that cannot escape the tree, and the snapshot names zbk makes.
+
+use anyhow::{bail, Result};
+use chrono::{DateTime, Utc};
+use std::fmt;
+
+/// A host name: a lowercase DNS name, safe as a dataset component and a directory name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostName(String);
+
+/// Longest host name accepted: DNS's limit.
+const MAX_HOST: usize = 253;
+
+impl HostName {
+    /// Validates `name`, saying which rule it broke.
+    pub fn parse(name: &str) -> Result<HostName> {
+        let shown = name.escape_debug();
+        if name.is_empty() {
+            bail!("invalid host name \"\": it is empty");
+        }
+        if name.len() > MAX_HOST {
+            bail!("invalid host name \"{shown}\": longer than {MAX_HOST} characters");
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
+        {
+            bail!(
+                "invalid host name \"{shown}\": {:?} is not allowed (use lowercase letters, digits, '-' and '.')",
+                c
+            );
+        }
+        for label in name.split('.') {
+            if label.is_empty() {
+                bail!(
+                    "invalid host name \"{shown}\": empty label (leading, trailing or double '.')"
+                );
+            }
+            if label.len() > 63 {
+                bail!(
+                    "invalid host name \"{shown}\": label {label:?} is longer than 63 characters"
+                );
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                bail!("invalid host name \"{shown}\": label {label:?} starts or ends with '-'");
+            }
+        }
+        Ok(HostName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The prefix of a snapshot taken by a failed run.
+pub const FAILED_PREFIX: &str = "failed-";
+
+/// The snapshot name for a run that ended at `at`: `2026-11-27T013000Z`, or with the failed
+/// prefix; `attempt` > 0 adds a suffix for a same-second clash.
+pub fn snapshot_name(at: DateTime<Utc>, failed: bool, attempt: u32) -> String {
+    let stamp = at.format("%Y-%m-%dT%H%M%SZ");
+    let prefix = if failed { FAILED_PREFIX } else { "" };
+    if attempt == 0 {
+        format!("{prefix}{stamp}")
+    } else {
+        format!("{prefix}{stamp}-{attempt}")
+    }
+}
+
+/// Whether a dataset or snapshot component is one zbk could have made and can pass to `zfs`
+/// safely: no leading dash (an option to zfs), no separators.
+pub fn is_safe_component(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_names_are_accepted() {
+        for ok in ["web1", "web1.example.com", "a", "x-y.z9", &"a".repeat(63)] {
+            assert!(HostName::parse(ok).is_ok(), "{ok} refused");
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_refused_with_the_rule() {
+        let cases = [
+            ("", "empty"),
+            ("..", "empty label"),
+            ("../etc", "'/'"),
+            ("a/b", "'/'"),
+            ("Web1", "'W'"),
+            ("a b", "' '"),
+            ("a\nb", "'\\n'"),
+            ("-rf", "starts or ends"),
+            ("a.-b", "starts or ends"),
+            ("a.", "empty label"),
+            ("héllo", "'é'"),
+            ("a@b", "'@'"),
+        ];
+        for (bad, why) in cases {
+            let err = HostName::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(!err.contains('\n'), "{bad:?}: multi-line error {err}");
+        }
+        assert!(HostName::parse(&"a".repeat(64)).is_err());
+        assert!(HostName::parse(&"a.".repeat(127)).is_err());
+    }
+
+    #[test]
+    fn snapshot_names_have_no_colons() {
+        let at = DateTime::parse_from_rfc3339("2026-11-27T01:30:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(snapshot_name(at, false, 0), "2026-11-27T013005Z");
+        assert_eq!(snapshot_name(at, true, 0), "failed-2026-11-27T013005Z");
+        assert_eq!(snapshot_name(at, false, 2), "2026-11-27T013005Z-2");
+    }
+
+    #[test]
+    fn safe_components() {
+        assert!(is_safe_component("2026-11-27T013005Z"));
+        assert!(!is_safe_component("-r"));
+        assert!(!is_safe_component("a b"));
+        assert!(!is_safe_component("a/b"));
+        assert!(!is_safe_component(".."));
+    }
+}

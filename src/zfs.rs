@@ -1,0 +1,299 @@
+//! The `zfs` command: the portable subset that OpenZFS 2.x and zfs-fuse share, plus OpenZFS's
+//! batched destroy where the probe finds it. Every call goes through `exec`.
+
+use crate::exec::{Cmd, Output};
+use crate::inventory::{self, Inventory};
+use anyhow::{bail, Context, Result};
+use std::cell::OnceCell;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which `zfs` this is, probed once per process with `zfs version`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// OpenZFS 0.8 and later: comma-list destroys, acltype and xattr=sa.
+    OpenZfs,
+    /// zfs-fuse and other old implementations: one snapshot per destroy.
+    Legacy,
+}
+
+/// A handle on the `zfs` binary.
+pub struct Zfs {
+    bin: PathBuf,
+    flavour: OnceCell<Flavour>,
+}
+
+/// How one snapshot's destroy ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Destroyed {
+    Gone,
+    /// Held or cloned: skipped, reported, not an error.
+    Busy(String),
+    Failed(String),
+}
+
+impl Zfs {
+    /// Finds `zfs` on PATH or in the sbin directories.
+    pub fn find() -> Result<Zfs> {
+        Ok(Zfs {
+            bin: crate::exec::find_program("zfs")?,
+            flavour: OnceCell::new(),
+        })
+    }
+
+    /// A `zfs` command line with these arguments.
+    pub fn cmd<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Cmd::new(&self.bin).args(args)
+    }
+
+    /// OpenZFS or legacy: `zfs version` exists only on OpenZFS.
+    pub fn flavour(&self) -> Flavour {
+        *self
+            .flavour
+            .get_or_init(|| match self.cmd(["version"]).output() {
+                Ok(out) if out.status.success() => Flavour::OpenZfs,
+                _ => Flavour::Legacy,
+            })
+    }
+
+    /// Whether a dataset exists; other failures (no daemon, no module) are errors.
+    pub fn exists(&self, dataset: &str) -> Result<bool> {
+        let cmd = self.cmd(["list", "-H", "-o", "name", dataset]);
+        let out = cmd.output()?;
+        if out.status.success() {
+            return Ok(true);
+        }
+        if out.stderr.contains("dataset does not exist") {
+            return Ok(false);
+        }
+        Err(cmd.failed(&out).into())
+    }
+
+    /// One property's value and source, as `zfs get` prints them.
+    pub fn get(&self, dataset: &str, prop: &str) -> Result<(String, String)> {
+        let out = self
+            .cmd(["get", "-H", "-p", "-o", "value,source", prop, dataset])
+            .checked()?;
+        let line = out.stdout.lines().next().unwrap_or_default();
+        let (value, source) = line.split_once('\t').unwrap_or((line, "-"));
+        Ok((value.to_string(), source.to_string()))
+    }
+
+    /// Sets one property (zfs-fuse takes one per call).
+    pub fn set(&self, dataset: &str, prop: &str, value: &str) -> Result<()> {
+        self.cmd(["set", &format!("{prop}={value}"), dataset])
+            .checked()?;
+        Ok(())
+    }
+
+    /// Creates a filesystem with properties set at creation.
+    pub fn create(&self, dataset: &str, props: &[(&str, &str)]) -> Result<()> {
+        let mut args = vec!["create".to_string()];
+        for (k, v) in props {
+            args.push("-o".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push(dataset.to_string());
+        let cmd = self.cmd(&args);
+        let out = cmd.output()?;
+        // OpenZFS can create a dataset and then fail to mount it; the caller checks the mount.
+        if !out.status.success()
+            && !(out.stderr.contains("successfully created") && self.exists(dataset)?)
+        {
+            return Err(cmd.failed(&out).into());
+        }
+        Ok(())
+    }
+
+    /// The command that snapshots `dataset@name` with its properties in the same call, so a
+    /// snapshot never exists without its stamp.
+    pub fn snapshot_cmd(&self, full_name: &str, props: &[(&str, String)]) -> Cmd {
+        let mut args = vec!["snapshot".to_string()];
+        for (k, v) in props {
+            args.push("-o".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push(full_name.to_string());
+        self.cmd(args)
+    }
+
+    /// Takes the snapshot; `Ok(false)` when the name is already taken.
+    pub fn snapshot(&self, full_name: &str, props: &[(&str, String)]) -> Result<bool> {
+        let cmd = self.snapshot_cmd(full_name, props);
+        let out = cmd.output()?;
+        if out.status.success() {
+            Ok(true)
+        } else if out.stderr.contains("dataset already exists") {
+            Ok(false)
+        } else {
+            Err(cmd.failed(&out).into())
+        }
+    }
+
+    /// Lists the hosts tree with every property zbk needs: one process, whatever the number of
+    /// hosts and snapshots.
+    pub fn inventory(&self, hosts_dataset: &str) -> Result<Inventory> {
+        let props = inventory::PROPS.join(",");
+        let out = self
+            .cmd([
+                "get",
+                "-H",
+                "-p",
+                "-r",
+                "-o",
+                "name,property,value,source",
+                &props,
+                hosts_dataset,
+            ])
+            .checked()
+            .context("cannot list the hosts tree")?;
+        Ok(inventory::parse(&out.stdout, hosts_dataset))
+    }
+
+    /// The host datasets and whether each is retired, without their snapshots: cheap enough
+    /// for every `zbk run`.
+    pub fn hosts(&self, hosts_dataset: &str) -> Result<Inventory> {
+        let props = [inventory::PROP_RETIRED, "used"].join(",");
+        let out = self
+            .cmd([
+                "get",
+                "-H",
+                "-p",
+                "-d",
+                "1",
+                "-o",
+                "name,property,value,source",
+                &props,
+                hosts_dataset,
+            ])
+            .checked()
+            .context("cannot list the hosts")?;
+        Ok(inventory::parse(&out.stdout, hosts_dataset))
+    }
+
+    /// The argv of each destroy for some of one dataset's snapshots: comma lists of at most
+    /// `batch` names on OpenZFS, one per call elsewhere.
+    pub fn destroy_argvs(
+        flavour: Flavour,
+        dataset: &str,
+        names: &[&str],
+        batch: usize,
+    ) -> Vec<String> {
+        match flavour {
+            Flavour::Legacy => names.iter().map(|n| format!("{dataset}@{n}")).collect(),
+            Flavour::OpenZfs => names
+                .chunks(batch.max(1))
+                .map(|chunk| format!("{dataset}@{}", chunk.join(",")))
+                .collect(),
+        }
+    }
+
+    /// Destroys some snapshots of one dataset and says how each ended. A batch that fails is
+    /// retried one snapshot at a time, so one held snapshot cannot keep the others.
+    pub fn destroy_snapshots(
+        &self,
+        dataset: &str,
+        names: &[&str],
+        batch: usize,
+    ) -> Result<Vec<(String, Destroyed)>> {
+        let mut results = Vec::new();
+        let flavour = self.flavour();
+        for (target, chunk) in Self::destroy_argvs(flavour, dataset, names, batch)
+            .into_iter()
+            .zip(names.chunks(if flavour == Flavour::OpenZfs {
+                batch.max(1)
+            } else {
+                1
+            }))
+        {
+            let out = self.cmd(["destroy", &target]).output()?;
+            match classify_destroy(&out) {
+                Destroyed::Gone => {
+                    results.extend(chunk.iter().map(|n| (n.to_string(), Destroyed::Gone)))
+                }
+                _ if chunk.len() > 1 => {
+                    for name in chunk {
+                        let out = self
+                            .cmd(["destroy", &format!("{dataset}@{name}")])
+                            .output()?;
+                        results.push((name.to_string(), classify_destroy(&out)));
+                    }
+                }
+                outcome => results.push((chunk[0].to_string(), outcome)),
+            }
+        }
+        Ok(results)
+    }
+
+    /// Destroys a host dataset with all its snapshots, retrying while a just-unmounted
+    /// filesystem is still busy (zfs-fuse). Never `-R`: a clone elsewhere stops it.
+    pub fn destroy_tree(&self, dataset: &str) -> Result<()> {
+        // Unmounting first makes the destroy's first attempt succeed far more often on
+        // zfs-fuse; its failure is not judged here, since the destroy says why it cannot.
+        self.cmd(["unmount", dataset]).output()?;
+        let cmd = self.cmd(["destroy", "-r", dataset]);
+        let mut last = None;
+        for attempt in 0..10 {
+            let out = cmd.output()?;
+            if out.status.success() || out.stderr.contains("dataset does not exist") {
+                return Ok(());
+            }
+            if !out.stderr.contains("dataset is busy") {
+                bail!(cmd.failed(&out));
+            }
+            last = Some(out);
+            std::thread::sleep(Duration::from_millis(300 * (attempt + 1)));
+        }
+        bail!(cmd.failed(&last.expect("ten attempts")))
+    }
+}
+
+/// Judges a destroy by its exit status and stderr: gone, busy (held or cloned), or failed.
+pub fn classify_destroy(out: &Output) -> Destroyed {
+    let err = out.stderr.trim();
+    if out.status.success()
+        || err.contains("dataset does not exist")
+        || err.contains("could not find any snapshots")
+    {
+        Destroyed::Gone
+    } else if [
+        "dataset is busy",
+        "being held",
+        "dependent clones",
+        "is cloned",
+    ]
+    .iter()
+    .any(|s| err.contains(s))
+    {
+        Destroyed::Busy(err.lines().next().unwrap_or_default().to_string())
+    } else {
+        Destroyed::Failed(format!(
+            "exit status {}: {}",
+            out.code(),
+            err.replace('\n', "; ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_destroys_one_at_a_time() {
+        let v = Zfs::destroy_argvs(Flavour::Legacy, "t/hosts/a", &["s1", "s2"], 100);
+        assert_eq!(v, ["t/hosts/a@s1", "t/hosts/a@s2"]);
+    }
+
+    #[test]
+    fn openzfs_destroys_in_bounded_comma_lists() {
+        let names: Vec<String> = (0..5).map(|i| format!("s{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let v = Zfs::destroy_argvs(Flavour::OpenZfs, "t/hosts/a", &refs, 2);
+        assert_eq!(v, ["t/hosts/a@s0,s1", "t/hosts/a@s2,s3", "t/hosts/a@s4"]);
+    }
+}
