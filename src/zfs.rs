@@ -101,12 +101,14 @@ impl Zfs {
         let cmd = self.cmd(&args);
         let out = cmd.output()?;
         // OpenZFS can create a dataset and then fail to mount it; the caller checks the mount.
-        if !out.status.success()
-            && !(out.stderr.contains("successfully created") && self.exists(dataset)?)
-        {
-            return Err(cmd.failed(&out).into());
+        let created_unmounted = || -> Result<bool> {
+            Ok(out.stderr.contains("successfully created") && self.exists(dataset)?)
+        };
+        if out.status.success() || created_unmounted()? {
+            Ok(())
+        } else {
+            Err(cmd.failed(&out).into())
         }
-        Ok(())
     }
 
     /// The command that snapshots `dataset@name` with its properties in the same call, so a

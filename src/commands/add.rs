@@ -73,6 +73,7 @@ fn populate(ctx: &Ctx, host: &HostName, dataset: &str, sources: &[String]) -> Re
         bail!("the new dataset is mounted at {mountpoint}, not {}: is the dataset's mountpoint the root?", top.display());
     }
     for dir in [
+        top.clone(),
         ctx.layout.config_dir(host),
         ctx.layout.data(host),
         ctx.layout.logs(host),

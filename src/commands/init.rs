@@ -8,6 +8,7 @@ use crate::names::is_safe_component;
 use crate::zfs::Flavour;
 use anyhow::Result;
 use fs_err as fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
@@ -70,6 +71,9 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
             props.extend([("acltype", "posixacl"), ("xattr", "sa")]);
         }
         ctx.zfs.create(&hosts, &props)?;
+        // A whole-system source gives d/ the client's / mode; the tree above must stay root's.
+        let dir = ctx.layout.root.join("hosts");
+        fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         let settings: Vec<String> = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
         done.push(format!("created {hosts} ({})", settings.join(", ")));
     }

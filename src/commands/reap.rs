@@ -19,8 +19,10 @@ struct Tally {
     errors: usize,
 }
 
-pub fn run(ctx: &Ctx, args: ReapArgs) -> Result<u8> {
+pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
     let global = ctx.global()?;
+    // A preview of another moment must never destroy by that moment's judgement.
+    args.dry_run |= args.as_of.is_some();
     let now = match &args.as_of {
         Some(t) => parse_time(t).map_err(|e| usage(format!("--as-of: {e}")))?,
         None => ctx.now,

@@ -11,7 +11,7 @@ use crate::expiry::{Expiry, Retention};
 use crate::inventory::{Status, PROP_EXPIRES, PROP_STATUS, PROP_TIER};
 use crate::layout::{host_dataset, hosts_dataset};
 use crate::lock::HostLock;
-use crate::names::{snapshot_name, HostName};
+use crate::names::{snapshot_name, HostName, FAILED_PREFIX};
 use crate::rsync;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -39,7 +39,7 @@ struct Outcome {
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     let global = ctx.global()?;
-    if args.all == !args.hosts.is_empty() {
+    if args.all != args.hosts.is_empty() {
         return Err(usage("name the hosts to back up, or give --all (not both)"));
     }
     let tier = args
@@ -57,12 +57,6 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         .map(Retention::parse)
         .transpose()
         .map_err(|e| usage(format!("--expires: {e}")))?;
-    if expires.is_none() {
-        global
-            .settings
-            .tier(&tier)
-            .map_err(|e| usage(format!("--tier: {e}")))?;
-    }
     let request = Request {
         tier,
         expires,
@@ -81,7 +75,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
             }
             continue;
         }
-        let config = match global.load_host(&ctx.layout.host_config(&host)) {
+        // A host's own config may add tiers, so the tier is judged per host.
+        let config = global
+            .load_host(&ctx.layout.host_config(&host))
+            .and_then(|c| c.settings.tier(&request.tier).map(|_| c).context("--tier"));
+        let config = match config {
             Ok(config) => config,
             Err(e) => {
                 eprintln!("zbk: {host}: {e:#}");
@@ -105,7 +103,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     Ok(exit)
 }
 
-/// Silent on success unless verbose; failures and warnings on stderr, for cron to mail.
+/// Silent on success unless verbose; failures on stderr, for cron to mail.
 fn report(host: &HostName, o: &Outcome, request: &Request) {
     if request.dry_run {
         return;
@@ -117,8 +115,9 @@ fn report(host: &HostName, o: &Outcome, request: &Request) {
         o.expires,
         o.log.display()
     );
+    // A warning (vanished files) is a good backup: cron hears of it only with -v.
     match o.status {
-        Status::Ok if !request.verbose => {}
+        Status::Ok | Status::Warning if !request.verbose => {}
         Status::Ok => println!("{line}"),
         Status::Warning | Status::Failed => {
             eprintln!("zbk: {line}");
@@ -180,7 +179,8 @@ fn backup_host(
     if !logs.is_dir() {
         bail!("{} is missing: is {dataset} mounted?", logs.display());
     }
-    let log_path = logs.join(format!("{}.log", snapshot_name(started, false, 0)));
+    // Renamed for its snapshot once that is named; until then a name no snapshot has.
+    let log_path = logs.join(format!("{}.running.log", snapshot_name(started, false, 0)));
     let (status, why) = transfer(&log_path, &commands, config, host, &request.tier, started)?;
 
     let (tier, retention) = if status == Status::Failed {
@@ -190,18 +190,13 @@ fn backup_host(
     };
     let expires = retention.expiry_from(started);
     prune_logs(&logs, config.settings.log_keep, &log_path)?;
-    let snapshot = take_snapshot(
-        ctx,
-        &dataset,
-        started,
-        status,
-        &stamp(tier, status, expires),
-    )?;
+    let props = stamp(tier, status, expires);
+    let (snapshot, log) = take_snapshot(ctx, &dataset, &log_path, started, status, &props)?;
     Ok(Outcome {
         status,
         snapshot,
         expires,
-        log: log_path,
+        log,
         why,
     })
 }
@@ -283,7 +278,11 @@ fn prune_logs(dir: &Path, keep: usize, current: &Path) -> Result<()> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "log") && p != current)
         .collect();
-    logs.sort();
+    // Oldest first by the run's time, whether or not the run failed.
+    logs.sort_by_key(|p| {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        name.trim_start_matches(FAILED_PREFIX).to_string()
+    });
     let excess = (logs.len() + 1).saturating_sub(keep.max(1));
     for old in logs.into_iter().take(excess) {
         fs::remove_file(old)?;
@@ -291,18 +290,24 @@ fn prune_logs(dir: &Path, keep: usize, current: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Takes the run's snapshot with its stamp; a same-second clash gets a numbered suffix.
+/// Takes the run's snapshot with its stamp; a same-second clash gets a numbered suffix. The
+/// log is renamed first to match, so that the snapshot holds `l/<snapshot>.log`.
 fn take_snapshot(
     ctx: &Ctx,
     dataset: &str,
+    log: &Path,
     started: DateTime<Utc>,
     status: Status,
     props: &[(&str, String)],
-) -> Result<String> {
+) -> Result<(String, PathBuf)> {
+    let mut log = log.to_path_buf();
     for attempt in 0..100 {
         let name = snapshot_name(started, status == Status::Failed, attempt);
+        let named = log.with_file_name(format!("{name}.log"));
+        fs::rename(&log, &named)?;
+        log = named;
         if ctx.zfs.snapshot(&format!("{dataset}@{name}"), props)? {
-            return Ok(name);
+            return Ok((name, log));
         }
     }
     bail!(

@@ -1,0 +1,275 @@
+//! Test harness: a real zfs-fuse pool on a file per test, destroyed on drop even when the test
+//! fails, and helpers to run the built `zbk` against it and read back what ZFS holds.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static POOLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs a command and returns its output; panics if it cannot start at all.
+pub fn sh(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program}: {e}; run tests/run.sh, which installs it")
+        })
+}
+
+/// Runs a command that must succeed and returns its stdout.
+pub fn ok(program: &str, args: &[&str]) -> String {
+    let out = sh(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Fails loudly, with the fix, when ZFS is not usable here.
+fn require_zfs() {
+    let out = Command::new("zpool")
+        .arg("list")
+        .env("LC_ALL", "C")
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => panic!("zpool not found ({e}): install zfs-fuse (apt-get install zfs-fuse) or run tests/run.sh"),
+    };
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "zpool list failed: {text}\nstart the zfs-fuse daemon (zfs-fuse --pidfile /run/zfs-fuse.pid) or run tests/run.sh as root"
+    );
+}
+
+/// A file-backed pool mounted under a temporary directory, with the pool's root dataset
+/// mounted at `root`: the backup root for `zbk --root`.
+pub struct Pool {
+    pub name: String,
+    pub root: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Pool {
+    pub fn new() -> Pool {
+        require_zfs();
+        let dir = tempfile::Builder::new()
+            .prefix("zbk-test-")
+            .tempdir()
+            .expect("tempdir");
+        let name = format!(
+            "zbkt{}x{}",
+            std::process::id(),
+            POOLS.fetch_add(1, Ordering::SeqCst)
+        );
+        let file = dir.path().join("pool.img");
+        let root = dir.path().join("root");
+        ok("truncate", &["-s", "512M", file.to_str().unwrap()]);
+        ok(
+            "zpool",
+            &[
+                "create",
+                "-m",
+                root.to_str().unwrap(),
+                &name,
+                file.to_str().unwrap(),
+            ],
+        );
+        Pool { name, root, dir }
+    }
+
+    /// A pool with `zbk init` done.
+    pub fn initialised() -> Pool {
+        let pool = Pool::new();
+        let out = pool.zbk(&["init", &pool.name]);
+        assert_eq!(out.status.code(), Some(0), "init: {}", text(&out.stderr));
+        pool
+    }
+
+    /// A directory for source trees, outside the pool.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// Runs the built zbk with --root set to this pool's root.
+    pub fn zbk(&self, args: &[&str]) -> Output {
+        let mut full = vec!["--root", self.root.to_str().unwrap()];
+        full.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_zbk"))
+            .args(&full)
+            .env_remove("ZBK_ROOT")
+            .output()
+            .expect("run zbk")
+    }
+
+    /// Runs zbk and insists on an exit status, showing its output otherwise.
+    pub fn zbk_expect(&self, code: i32, args: &[&str]) -> Output {
+        let out = self.zbk(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "zbk {args:?}: stdout: {} stderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    }
+
+    pub fn host_dataset(&self, host: &str) -> String {
+        format!("{}/hosts/{host}", self.name)
+    }
+
+    /// A host backed up from a local source tree.
+    pub fn add_host(&self, host: &str, source: &Path) {
+        let src = format!("{}/", source.display());
+        self.zbk_expect(0, &["add", host, "--source", &src]);
+    }
+
+    /// The short names of a host's snapshots, oldest first.
+    pub fn snapshots(&self, host: &str) -> Vec<String> {
+        let ds = self.host_dataset(host);
+        ok(
+            "zfs",
+            &[
+                "list",
+                "-H",
+                "-t",
+                "snapshot",
+                "-d",
+                "1",
+                "-o",
+                "name",
+                "-s",
+                "createtxg",
+                &ds,
+            ],
+        )
+        .lines()
+        .filter_map(|l| l.split_once('@').map(|(_, s)| s.to_string()))
+        .collect()
+    }
+
+    /// A property's value and source, as `zfs get` prints them.
+    pub fn prop(&self, dataset: &str, prop: &str) -> (String, String) {
+        let out = ok(
+            "zfs",
+            &["get", "-H", "-p", "-o", "value,source", prop, dataset],
+        );
+        let line = out.lines().next().unwrap_or_default();
+        let (v, s) = line.split_once('\t').unwrap();
+        (v.to_string(), s.to_string())
+    }
+
+    pub fn exists(&self, dataset: &str) -> bool {
+        sh("zfs", &["list", "-H", "-o", "name", dataset])
+            .status
+            .success()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // zfs-fuse may still be busy with a just-finished unmount: retry a little.
+        for _ in 0..20 {
+            let out = sh("zpool", &["destroy", "-f", &self.name]);
+            let err = text(&out.stderr);
+            if out.status.success() || err.contains("no such pool") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        eprintln!("warning: could not destroy test pool {}", self.name);
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A source tree with the things a faithful copy must keep: contents, modes, symlinks, hard
+/// links, an empty directory, a nested file.
+pub fn sample_tree(dir: &Path) {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    std::fs::create_dir_all(dir.join("etc/app")).unwrap();
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    std::fs::write(dir.join("etc/app/app.conf"), "key = value\n").unwrap();
+    std::fs::write(dir.join("secret"), "s3cr3t\n").unwrap();
+    std::fs::set_permissions(dir.join("secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(dir.join("script.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(
+        dir.join("script.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(dir.join("big.bin"), vec![7u8; 300_000]).unwrap();
+    symlink("etc/app/app.conf", dir.join("conf-link")).unwrap();
+    symlink("/nonexistent/target", dir.join("dangling")).unwrap();
+    std::fs::hard_link(dir.join("secret"), dir.join("secret-hardlink")).unwrap();
+}
+
+/// Every entry under `dir`: relative path, kind, mode, size, link target, content digest and
+/// whether it shares an inode with an earlier entry, sorted; two equal manifests mean a
+/// faithful copy.
+pub fn manifest(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut inodes: Vec<(u64, String)> = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let kind = if m.file_type().is_symlink() {
+                format!("link->{}", std::fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir".to_string()
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                let sum: u64 = bytes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| (i as u64 + 1) * *b as u64)
+                    .sum();
+                let first = inodes
+                    .iter()
+                    .find(|(ino, _)| *ino == m.ino())
+                    .map(|(_, n)| n.clone());
+                if first.is_none() {
+                    inodes.push((m.ino(), rel.clone()));
+                }
+                format!(
+                    "file len={} sum={sum} nlink={} same-as={first:?}",
+                    m.len(),
+                    m.nlink()
+                )
+            };
+            let mode = if m.file_type().is_symlink() {
+                0
+            } else {
+                m.mode() & 0o7777
+            };
+            let mtime = if m.is_dir() { 0 } else { m.mtime() };
+            out.push(format!(
+                "{rel} {kind} mode={mode:o} uid={} gid={} mtime={mtime}",
+                m.uid(),
+                m.gid()
+            ));
+        }
+    }
+    out.sort();
+    out
+}

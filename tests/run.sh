@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# tests/run.sh: runs zbk's whole test suite on Debian as root. Installs what the tests use
+# (zfs-fuse, rsync, openssh, mandoc) when missing, starts the zfs-fuse daemon when it is not
+# running, clears test pools left by a killed run, then runs `cargo test`. Extra arguments go
+# to cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/run.sh: the tests create ZFS pools and need root: sudo tests/run.sh" >&2
+    exit 1
+fi
+export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+
+need=()
+command -v zfs-fuse >/dev/null || need+=(zfs-fuse)
+command -v rsync >/dev/null || need+=(rsync)
+command -v ssh >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v mandoc >/dev/null || need+=(mandoc)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "tests/run.sh: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -c /dev/fuse ]; then
+    echo "tests/run.sh: /dev/fuse is missing: zfs-fuse needs FUSE (modprobe fuse, or give the container /dev/fuse)" >&2
+    exit 1
+fi
+
+if ! zpool list >/dev/null 2>&1; then
+    pidfile=/run/zfs-fuse.pid
+    # A pidfile left by a daemon that died stops a new one from starting.
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        rm -f "$pidfile"
+    fi
+    zfs-fuse --pidfile "$pidfile"
+    for _ in $(seq 50); do
+        zpool list >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    zpool list >/dev/null || { echo "tests/run.sh: the zfs-fuse daemon did not start" >&2; exit 1; }
+fi
+
+# Pools of a test run that was killed before its cleanup ran.
+for pool in $(zpool list -H -o name 2>/dev/null | grep '^zbkt' || true); do
+    zpool destroy -f "$pool" || true
+done
+
+cargo test --locked "$@"
