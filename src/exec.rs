@@ -8,7 +8,8 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// How many processes this zbk process has started; reported by `reap -v` so the cost of a
 /// reap can be checked against the number of snapshots.
@@ -24,6 +25,7 @@ pub fn spawned() -> usize {
 pub struct Cmd {
     program: PathBuf,
     args: Vec<OsString>,
+    env: Vec<(String, OsString)>,
 }
 
 /// What a finished child left behind.
@@ -77,6 +79,7 @@ impl Cmd {
         Cmd {
             program: program.as_ref().to_path_buf(),
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -91,9 +94,19 @@ impl Cmd {
         self
     }
 
+    /// Sets an environment variable for the child (hooks learn the run's outcome this way).
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Cmd {
+        self.env
+            .push((key.to_string(), value.as_ref().to_os_string()));
+        self
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.args(&self.args).env("LC_ALL", "C");
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
         command
     }
 
@@ -131,19 +144,129 @@ impl Cmd {
         }
     }
 
-    /// Runs with stdout and stderr both appended to `log`; returns the exit code. Used for
-    /// rsync, whose output is for the run log, not for parsing.
-    pub fn run_logged(&self, log: &std::fs::File) -> Result<i32> {
+    /// Runs with stdout and stderr both appended to `log`, in a process group of its own so
+    /// that stopping it also stops what it started (rsync's ssh). The child is stopped when
+    /// `limits.timeout` passes or `limits.cancel` is raised (a signal reached zbk).
+    pub fn run_logged(&self, log: &std::fs::File, limits: Limits) -> Result<Ended> {
+        use std::os::unix::process::CommandExt;
         SPAWNED.fetch_add(1, Ordering::Relaxed);
-        let status = self
+        let mut child = self
             .command()
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log.try_clone()?)
-            .status()
+            .process_group(0)
+            .spawn()
             .with_context(|| format!("cannot start `{self}`"))?;
-        Ok(exit_code(status))
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Ended::Exited(exit_code(status)));
+            }
+            let why = if limits.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                Some(Ended::Cancelled)
+            } else if limits.timeout.is_some_and(|t| started.elapsed() >= t) {
+                Some(Ended::TimedOut)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                stop_group(&mut child);
+                return Ok(why);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
+}
+
+/// Bounds on a supervised child.
+#[derive(Clone, Copy, Default)]
+pub struct Limits<'a> {
+    pub timeout: Option<Duration>,
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// How a supervised child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    TimedOut,
+    Cancelled,
+}
+
+/// Stops a child's whole process group: SIGTERM, a grace period, then SIGKILL; reaps it.
+fn stop_group(child: &mut std::process::Child) {
+    let Ok(pgid) = libc::pid_t::try_from(child.id()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    };
+    // SAFETY: kill(2) with a negative pid signals the group the child leads; no memory is shared.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            // SAFETY: as above; whatever of the group outlived its leader goes too.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+/// Runs `from | to`: the first's stdout feeds the second's stdin. Both stderrs are captured
+/// and both statuses returned, since either end can fail while the other looks fine.
+pub fn pipe(from: &Cmd, to: &Cmd) -> Result<(Output, Output)> {
+    use std::io::Read;
+    SPAWNED.fetch_add(1, Ordering::Relaxed);
+    let mut first = from
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{from}`"))?;
+    let feed = first.stdout.take().expect("piped stdout");
+    SPAWNED.fetch_add(1, Ordering::Relaxed);
+    let second = to
+        .command()
+        .stdin(Stdio::from(feed))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let second = match second {
+        Ok(child) => child,
+        Err(e) => {
+            // The first would otherwise block on a pipe nobody reads.
+            let _ = first.kill();
+            let _ = first.wait();
+            return Err(e).with_context(|| format!("cannot start `{to}`"));
+        }
+    };
+    let mut first_err = first.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = first_err.read_to_end(&mut buf);
+        buf
+    });
+    let second = second.wait_with_output()?;
+    let first_status = first.wait()?;
+    let first_stderr = reader.join().unwrap_or_default();
+    Ok((
+        Output {
+            status: first_status,
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&first_stderr).into_owned(),
+        },
+        Output {
+            status: second.status,
+            stdout: String::from_utf8_lossy(&second.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&second.stderr).into_owned(),
+        },
+    ))
 }
 
 /// Quotes one word for display the way a POSIX shell would read it back.
@@ -204,6 +327,18 @@ mod tests {
     fn display_shows_the_whole_argv() {
         let cmd = Cmd::new("/usr/sbin/zfs").args(["destroy", "tank/hosts/a@x y"]);
         assert_eq!(cmd.to_string(), "/usr/sbin/zfs destroy 'tank/hosts/a@x y'");
+    }
+
+    #[test]
+    fn a_pipe_feeds_one_into_the_other_and_reports_both() {
+        let (a, b) = pipe(&Cmd::new("printf").args(["abc"]), &Cmd::new("cat")).unwrap();
+        assert!(a.status.success() && b.status.success());
+        assert_eq!(b.stdout, "abc");
+        let (a, b) = pipe(&Cmd::new("false"), &Cmd::new("cat")).unwrap();
+        assert_eq!((a.code(), b.code()), (1, 0));
+        let (a, b) = pipe(&Cmd::new("yes"), &Cmd::new("false")).unwrap();
+        assert_ne!(a.code(), 0, "the writer dies of the closed pipe");
+        assert_eq!(b.code(), 1);
     }
 
     #[test]

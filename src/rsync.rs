@@ -1,23 +1,47 @@
 //! rsync: the argument vector for one source, and what its exit codes mean for a backup.
 
-use crate::config::RsyncSettings;
+use crate::config::{RsyncSettings, SshSettings};
 use crate::inventory::Status;
 use std::ffi::OsString;
 use std::path::Path;
 
+/// What shapes one rsync call besides the source: the settings, the remote shell, the
+/// exclude file, and whether to report progress for a terminal.
+pub struct Call<'a> {
+    pub settings: &'a RsyncSettings,
+    pub rsh: Option<&'a str>,
+    pub exclude_from: Option<&'a Path>,
+    pub progress: bool,
+    /// `--max-delete`: the most files this run may delete (guard.max_delete).
+    pub max_delete: Option<u64>,
+}
+
 /// The arguments for copying `source` into `dest` (a host's `d/`).
-pub fn argv(
-    settings: &RsyncSettings,
-    exclude_from: Option<&Path>,
-    source: &str,
-    dest: &Path,
-) -> Vec<OsString> {
+pub fn argv(call: &Call, source: &str, dest: &Path) -> Vec<OsString> {
+    let settings = call.settings;
     let mut argv: Vec<OsString> = settings.args.iter().map(OsString::from).collect();
-    if let Some(file) = exclude_from {
+    if let Some(rsh) = call.rsh {
+        argv.push(format!("--rsh={rsh}").into());
+    }
+    if let Some(rate) = &settings.bwlimit {
+        argv.push(format!("--bwlimit={rate}").into());
+    }
+    if let Some(timeout) = settings.io_timeout {
+        argv.push(format!("--timeout={}", timeout.as_secs().max(1)).into());
+    }
+    if let Some(file) = call.exclude_from {
         let mut arg = OsString::from("--exclude-from=");
         arg.push(file);
         argv.push(arg);
     }
+    if let Some(n) = call.max_delete {
+        argv.push(format!("--max-delete={n}").into());
+    }
+    if call.progress {
+        argv.push("--info=progress2".into());
+    }
+    // The file count it prints is stamped on the snapshot for the next run's max_delete.
+    argv.push("--stats".into());
     argv.extend(settings.extra_args.iter().map(OsString::from));
     argv.push(source.into());
     // The trailing slash makes rsync copy into d/, never create d/d.
@@ -25,6 +49,79 @@ pub fn argv(
     dest.push("/");
     argv.push(dest);
     argv
+}
+
+/// The file count in rsync's `--stats` ("Number of files: 1,234 (reg: 1,000, dir: 234)").
+pub fn files_in_stats(output: &str) -> Option<u64> {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("Number of files: "))?;
+    let digits: String = line["Number of files: ".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// `source/relative`: a path inside a source, for checking it exists.
+pub fn inside(source: &str, relative: &Path) -> String {
+    let sep = if source.ends_with('/') { "" } else { "/" };
+    format!("{source}{sep}{}", relative.display())
+}
+
+/// A remote source with the configured login added when it names none: `host:/p` becomes
+/// `user@host:/p`; a source's own `user@` wins.
+pub fn with_user(source: &str, user: Option<&str>) -> String {
+    match user {
+        Some(user)
+            if is_remote(source) && !source.split(':').next().unwrap_or_default().contains('@') =>
+        {
+            format!("{user}@{source}")
+        }
+        _ => source.to_string(),
+    }
+}
+
+/// Whether a source is remote (`[user@]host:/path`) rather than a local path.
+pub fn is_remote(source: &str) -> bool {
+    source
+        .split_once(':')
+        .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
+}
+
+/// The remote shell command rsync runs, one word per value: batch mode so a missing key fails
+/// instead of prompting under cron, a connect timeout so a dead client fails fast, keepalives
+/// so a client that dies mid-transfer is noticed. rsync splits this string on spaces itself;
+/// config validation keeps every value a single word.
+pub fn rsh(ssh: &Path, s: &SshSettings) -> String {
+    let mut words = vec![
+        ssh.display().to_string(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        format!("ConnectTimeout={}", s.connect_timeout.as_secs().max(1)),
+        "-o".into(),
+        "ServerAliveInterval=15".into(),
+        "-o".into(),
+        "ServerAliveCountMax=4".into(),
+    ];
+    if let Some(port) = s.port {
+        words.extend(["-p".into(), port.to_string()]);
+    }
+    if let Some(identity) = &s.identity {
+        words.extend([
+            "-i".into(),
+            identity.display().to_string(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+        ]);
+    }
+    for option in &s.options {
+        words.extend(["-o".into(), option.clone()]);
+    }
+    words.join(" ")
 }
 
 /// Judges an exit code by the configured ok and warning codes; anything else failed.
@@ -87,18 +184,61 @@ mod tests {
 
     #[test]
     fn argv_keeps_the_source_last_but_one_and_copies_into_d() {
-        let s = Settings::default().rsync;
-        let v = argv(
-            &s,
-            Some(Path::new("/b/hosts/a/c/exclude")),
-            "root@a:/",
-            Path::new("/b/hosts/a/d"),
-        );
+        let s = Settings::default();
+        let call = Call {
+            settings: &s.rsync,
+            rsh: Some("ssh -p 2222"),
+            exclude_from: Some(Path::new("/b/hosts/a/c/exclude")),
+            progress: false,
+            max_delete: Some(7),
+        };
+        let v = argv(&call, "root@a:/", Path::new("/b/hosts/a/d"));
         let v: Vec<String> = v.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(v[0], "--archive");
         assert!(v.contains(&"--inplace".to_string()) && v.contains(&"--no-whole-file".to_string()));
         assert!(v.contains(&"--exclude-from=/b/hosts/a/c/exclude".to_string()));
+        assert!(v.contains(&"--rsh=ssh -p 2222".to_string()));
+        assert!(v.contains(&"--max-delete=7".to_string()) && v.contains(&"--stats".to_string()));
         assert_eq!(&v[v.len() - 2..], ["root@a:/", "/b/hosts/a/d/"]);
+    }
+
+    #[test]
+    fn stats_give_the_file_count() {
+        let out = "sent 1 bytes\nNumber of files: 12,345 (reg: 12,000, dir: 345)\nNumber of created files: 0\n";
+        assert_eq!(files_in_stats(out), Some(12_345));
+        assert_eq!(files_in_stats("nothing"), None);
+        assert_eq!(inside("/srv/", Path::new("etc/x")), "/srv/etc/x");
+        assert_eq!(inside("h:/srv", Path::new("x")), "h:/srv/x");
+    }
+
+    #[test]
+    fn the_configured_login_fills_in_only_where_none_is_given() {
+        assert_eq!(with_user("web1:/", Some("backup")), "backup@web1:/");
+        assert_eq!(with_user("root@web1:/", Some("backup")), "root@web1:/");
+        assert_eq!(with_user("/srv/", Some("backup")), "/srv/");
+        assert_eq!(with_user("web1:/", None), "web1:/");
+    }
+
+    #[test]
+    fn remote_sources_are_told_from_local_paths() {
+        assert!(is_remote("root@web1:/"));
+        assert!(is_remote("web1:/srv/"));
+        assert!(!is_remote("/srv/www/"));
+        assert!(!is_remote("/srv/a:b/"));
+    }
+
+    #[test]
+    fn the_remote_shell_fails_fast_and_never_prompts() {
+        let mut s = Settings::default().ssh;
+        s.port = Some(2222);
+        s.identity = Some("/root/.ssh/id_zbk".into());
+        s.options = vec!["Compression=no".into()];
+        let rsh = rsh(Path::new("/usr/bin/ssh"), &s);
+        assert_eq!(
+            rsh,
+            "/usr/bin/ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 \
+             -p 2222 -i /root/.ssh/id_zbk -o IdentitiesOnly=yes -o Compression=no"
+        );
     }
 
     #[test]

@@ -4,9 +4,13 @@
 use crate::exec::{Cmd, Output};
 use crate::inventory::{self, Inventory};
 use anyhow::{bail, Context, Result};
-use std::cell::OnceCell;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The lock file behind `Zfs::mount_lock`; the test harness takes the same one around
+/// `zpool create`.
+pub const MOUNT_LOCK: &str = "/run/lock/zbk-zfs-fuse-mount.lock";
 
 /// Which `zfs` this is, probed once per process with `zfs version`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +24,7 @@ pub enum Flavour {
 /// A handle on the `zfs` binary.
 pub struct Zfs {
     bin: PathBuf,
-    flavour: OnceCell<Flavour>,
+    flavour: OnceLock<Flavour>,
 }
 
 /// How one snapshot's destroy ended.
@@ -37,7 +41,7 @@ impl Zfs {
     pub fn find() -> Result<Zfs> {
         Ok(Zfs {
             bin: crate::exec::find_program("zfs")?,
-            flavour: OnceCell::new(),
+            flavour: OnceLock::new(),
         })
     }
 
@@ -60,17 +64,31 @@ impl Zfs {
             })
     }
 
+    /// Serialises, machine-wide, the zfs calls that mount a filesystem (create, clone, mount,
+    /// receive without -u) on zfs-fuse: its daemon registers a new mount with two unlocked
+    /// writes to a pipe, so two mounts at once can interleave them, and from then on every new
+    /// mount hangs. OpenZFS needs no such lock. Hold the returned guard across the call.
+    pub fn mount_lock(&self) -> Result<Option<std::fs::File>> {
+        if self.flavour() == Flavour::OpenZfs {
+            return Ok(None);
+        }
+        if let Some(dir) = std::path::Path::new(MOUNT_LOCK).parent() {
+            fs_err::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(MOUNT_LOCK)
+            .with_context(|| format!("cannot open {MOUNT_LOCK}"))?;
+        file.lock()
+            .with_context(|| format!("cannot lock {MOUNT_LOCK}"))?;
+        Ok(Some(file))
+    }
+
     /// Whether a dataset exists; other failures (no daemon, no module) are errors.
     pub fn exists(&self, dataset: &str) -> Result<bool> {
-        let cmd = self.cmd(["list", "-H", "-o", "name", dataset]);
-        let out = cmd.output()?;
-        if out.status.success() {
-            return Ok(true);
-        }
-        if out.stderr.contains("dataset does not exist") {
-            return Ok(false);
-        }
-        Err(cmd.failed(&out).into())
+        exists_by(&self.cmd(["list", "-H", "-o", "name", dataset]))
     }
 
     /// One property's value and source, as `zfs get` prints them.
@@ -81,6 +99,26 @@ impl Zfs {
         let line = out.stdout.lines().next().unwrap_or_default();
         let (value, source) = line.split_once('\t').unwrap_or((line, "-"));
         Ok((value.to_string(), source.to_string()))
+    }
+
+    /// How full the pool under `dataset` is, in percent of what the dataset can reach.
+    pub fn capacity(&self, dataset: &str) -> Result<u8> {
+        let out = self
+            .cmd(["get", "-H", "-p", "-o", "value", "used,available", dataset])
+            .checked()?;
+        let numbers: Vec<u64> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        let [used, available] = numbers[..] else {
+            bail!(
+                "cannot read used and available of {dataset} from `zfs get`: {:?}",
+                out.stdout
+            );
+        };
+        let total = (used + available).max(1);
+        Ok(u8::try_from(used * 100 / total).unwrap_or(100))
     }
 
     /// Sets one property (zfs-fuse takes one per call).
@@ -99,7 +137,10 @@ impl Zfs {
         }
         args.push(dataset.to_string());
         let cmd = self.cmd(&args);
-        let out = cmd.output()?;
+        let out = {
+            let _serial = self.mount_lock()?;
+            cmd.output()?
+        };
         // OpenZFS can create a dataset and then fail to mount it; the caller checks the mount.
         let created_unmounted = || -> Result<bool> {
             Ok(out.stderr.contains("successfully created") && self.exists(dataset)?)
@@ -139,20 +180,21 @@ impl Zfs {
     /// Lists the hosts tree with every property zbk needs: one process, whatever the number of
     /// hosts and snapshots.
     pub fn inventory(&self, hosts_dataset: &str) -> Result<Inventory> {
+        self.listing(hosts_dataset, &["-r"], hosts_dataset)
+            .context("cannot list the hosts tree")
+    }
+
+    /// The same listing for one host dataset and its snapshots.
+    pub fn host_inventory(&self, hosts_dataset: &str, host_dataset: &str) -> Result<Inventory> {
+        self.listing(host_dataset, &["-d", "1"], hosts_dataset)
+    }
+
+    fn listing(&self, top: &str, depth: &[&str], hosts_dataset: &str) -> Result<Inventory> {
         let props = inventory::PROPS.join(",");
-        let out = self
-            .cmd([
-                "get",
-                "-H",
-                "-p",
-                "-r",
-                "-o",
-                "name,property,value,source",
-                &props,
-                hosts_dataset,
-            ])
-            .checked()
-            .context("cannot list the hosts tree")?;
+        let mut args = vec!["get", "-H", "-p"];
+        args.extend_from_slice(depth);
+        args.extend(["-o", "name,property,value,source", &props, top]);
+        let out = self.cmd(args).checked()?;
         Ok(inventory::parse(&out.stdout, hosts_dataset))
     }
 
@@ -252,6 +294,19 @@ impl Zfs {
         }
         bail!(cmd.failed(&last.expect("ten attempts")))
     }
+}
+
+/// Runs a `zfs list` of one dataset, wherever that `zfs` runs, and says whether the dataset
+/// exists; other failures (no daemon, no module, no connection) are errors.
+pub fn exists_by(cmd: &Cmd) -> Result<bool> {
+    let out = cmd.output()?;
+    if out.status.success() {
+        return Ok(true);
+    }
+    if out.stderr.contains("dataset does not exist") {
+        return Ok(false);
+    }
+    Err(cmd.failed(&out).into())
 }
 
 /// Judges a destroy by its exit status and stderr: gone, busy (held or cloned), or failed.

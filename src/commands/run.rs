@@ -1,30 +1,44 @@
 //! `zbk run`: per host, rsync each source into d/, log into l/, snapshot with the stamp.
 //!
 //! A failed run still snapshots, under a `failed-` name with the failed tier's short expiry,
-//! so the evidence survives and the good snapshots before it are not crowded out.
+//! so the evidence survives and the good snapshots before it are not crowded out. Runs of one
+//! host never overlap: a second run waits for the first and, when the first just produced a
+//! good snapshot, stamps its own tier onto that snapshot instead of copying everything again.
 
 use crate::app::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::cli::RunArgs;
 use crate::config::{Global, HostConfig, DEFAULT_TIER, FAILED_TIER};
-use crate::exec::{find_program, Cmd};
+use crate::exec::{find_program, Cmd, Ended, Limits};
 use crate::expiry::{Expiry, Retention};
-use crate::inventory::{Status, PROP_EXPIRES, PROP_STATUS, PROP_TIER};
+use crate::inventory::{Stamp, Status, PROP_EXPIRES, PROP_FILES, PROP_STATUS, PROP_TIER};
 use crate::layout::{host_dataset, hosts_dataset};
-use crate::lock::HostLock;
+use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, FAILED_PREFIX};
+use crate::progress::Progress;
 use crate::rsync;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use fs_err as fs;
-use std::io::Write;
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// What was asked of every host in this invocation.
 struct Request {
     tier: String,
     expires: Option<Retention>,
+    wait: Duration,
     dry_run: bool,
     verbose: bool,
+}
+
+/// The programs a run calls, resolved once.
+struct Programs {
+    rsync: PathBuf,
+    ssh: Option<PathBuf>,
 }
 
 /// How one host's run ended.
@@ -35,6 +49,10 @@ struct Outcome {
     log: PathBuf,
     /// Why it failed or warned, for stderr.
     why: Vec<String>,
+    /// The snapshot came from a concurrent run and was restamped, not taken.
+    merged: bool,
+    /// A post_run hook failed: the backup stands, but someone should look.
+    hook_failed: bool,
 }
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
@@ -57,50 +75,116 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         .map(Retention::parse)
         .transpose()
         .map_err(|e| usage(format!("--expires: {e}")))?;
+    let wait = match Retention::parse(&args.wait) {
+        Ok(Retention::For(d)) => d,
+        Ok(Retention::Never) => Duration::MAX,
+        Err(e) => return Err(usage(format!("--wait: {e}"))),
+    };
+    if args.jobs == 0 {
+        return Err(usage("--jobs: must be at least 1"));
+    }
     let request = Request {
         tier,
         expires,
+        wait,
         dry_run: args.dry_run,
         verbose: args.verbose,
     };
     let inv = ctx.zfs.hosts(&hosts_dataset(&global.dataset))?;
     let hosts = super::chosen_hosts(&inv, &args.hosts)?;
-    let rsync_bin = find_program("rsync")?;
+    let programs = Programs {
+        rsync: find_program("rsync")?,
+        ssh: find_program("ssh").ok(),
+    };
+    let progress = Progress::new(!args.dry_run && std::io::stderr().is_terminal());
 
-    let mut exit = EXIT_OK;
-    for host in hosts {
-        if let Some(since) = &inv.hosts[&host].retired {
-            if !args.all || args.verbose {
-                eprintln!("zbk: {host}: retired since {since}; skipped");
-            }
-            continue;
-        }
-        // A host's own config may add tiers, so the tier is judged per host.
-        let config = global
-            .load_host(&ctx.layout.host_config(&host))
-            .and_then(|c| c.settings.tier(&request.tier).map(|_| c).context("--tier"));
-        let config = match config {
-            Ok(config) => config,
-            Err(e) => {
-                eprintln!("zbk: {host}: {e:#}");
-                exit = exit.max(EXIT_USAGE);
-                continue;
-            }
-        };
-        match backup_host(ctx, &rsync_bin, &global, &host, &config, &request) {
-            Ok(outcome) => {
-                if outcome.status == Status::Failed {
-                    exit = exit.max(EXIT_FAILED);
+    let queue = Mutex::new(VecDeque::from(hosts));
+    let exit = AtomicU8::new(EXIT_OK);
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..args.jobs.min(queue.lock().map_or(1, |q| q.len().max(1))))
+            .map(|_| {
+                scope.spawn(|| {
+                    while let Some(host) =
+                        queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+                    {
+                        let code = if ctx.cancel.load(Ordering::Relaxed) {
+                            eprintln!("zbk: {host}: not started: interrupted");
+                            EXIT_FAILED
+                        } else {
+                            let retired = inv.hosts[&host].retired.as_deref();
+                            one_host(
+                                ctx, &programs, &global, &host, retired, &request, &progress,
+                                args.all,
+                            )
+                        };
+                        exit.fetch_max(code, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        if progress.enabled() {
+            scope.spawn(|| {
+                while !finished.load(Ordering::Relaxed) {
+                    progress.draw();
+                    std::thread::sleep(Duration::from_millis(500));
                 }
-                report(&host, &outcome, &request);
+                progress.clear();
+            });
+        }
+        for worker in workers {
+            let _ = worker.join();
+        }
+        finished.store(true, Ordering::Relaxed);
+    });
+    Ok(exit.into_inner())
+}
+
+/// Backs up one host and reports; returns its exit status.
+#[allow(clippy::too_many_arguments)]
+fn one_host(
+    ctx: &Ctx,
+    programs: &Programs,
+    global: &Global,
+    host: &HostName,
+    retired: Option<&str>,
+    request: &Request,
+    progress: &Progress,
+    all: bool,
+) -> u8 {
+    if let Some(since) = retired {
+        if !all || request.verbose {
+            eprintln!("zbk: {host}: retired since {since}; skipped");
+        }
+        return EXIT_OK;
+    }
+    // A host's own config may add tiers, so the tier is judged per host.
+    let config = global
+        .load_host(&ctx.layout.host_config(host))
+        .and_then(|c| c.settings.tier(&request.tier).map(|_| c).context("--tier"));
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("zbk: {host}: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    let result = backup_host(ctx, programs, global, host, &config, request, progress);
+    progress.done(host.as_str());
+    match result {
+        Ok(outcome) => {
+            report(host, &outcome, request);
+            if outcome.status == Status::Failed || outcome.hook_failed {
+                EXIT_FAILED
+            } else {
+                EXIT_OK
             }
-            Err(e) => {
-                eprintln!("zbk: {host}: {e:#}");
-                exit = exit.max(EXIT_FAILED);
-            }
+        }
+        Err(e) => {
+            eprintln!("zbk: {host}: {e:#}");
+            EXIT_FAILED
         }
     }
-    Ok(exit)
 }
 
 /// Silent on success unless verbose; failures on stderr, for cron to mail.
@@ -108,33 +192,40 @@ fn report(host: &HostName, o: &Outcome, request: &Request) {
     if request.dry_run {
         return;
     }
+    let merged = if o.merged {
+        " (taken by the run this one waited for; restamped)"
+    } else {
+        ""
+    };
     let line = format!(
-        "{host}: {}: snapshot {}, expires {}, log {}",
+        "{host}: {}: snapshot {}{merged}, expires {}, log {}",
         o.status.as_str(),
         o.snapshot,
         o.expires,
         o.log.display()
     );
     // A warning (vanished files) is a good backup: cron hears of it only with -v.
-    match o.status {
-        Status::Ok | Status::Warning if !request.verbose => {}
-        Status::Ok => println!("{line}"),
-        Status::Warning | Status::Failed => {
-            eprintln!("zbk: {line}");
-            for why in &o.why {
-                eprintln!("zbk: {host}: {why}");
-            }
+    let loud = o.status == Status::Failed || o.hook_failed;
+    if loud {
+        eprintln!("zbk: {line}");
+    } else if request.verbose {
+        println!("{line}");
+    }
+    if loud || request.verbose {
+        for why in &o.why {
+            eprintln!("zbk: {host}: {why}");
         }
     }
 }
 
 fn backup_host(
     ctx: &Ctx,
-    rsync_bin: &Path,
+    programs: &Programs,
     global: &Global,
     host: &HostName,
     config: &HostConfig,
     request: &Request,
+    progress: &Progress,
 ) -> Result<Outcome> {
     let retention = match request.expires {
         Some(r) => r,
@@ -142,15 +233,44 @@ fn backup_host(
     };
     let failed_retention = config.settings.tier(FAILED_TIER)?;
     let dataset = host_dataset(&global.dataset, host);
+    let rsh = if config.sources.iter().any(|s| rsync::is_remote(s)) {
+        let ssh = programs
+            .ssh
+            .as_deref()
+            .context("cannot find `ssh` for a remote source: install openssh-client")?;
+        Some(rsync::rsh(ssh, &config.settings.ssh))
+    } else {
+        None
+    };
+    let exclude = ctx
+        .layout
+        .config_dir(host)
+        .join(&config.settings.rsync.exclude_file);
+    let max_delete = match config.settings.guard.max_delete {
+        Some(fraction) => last_good_files(ctx, global, host, &dataset)?
+            .map(|files| (fraction * files as f64).ceil() as u64),
+        None => None,
+    };
+    let call = rsync::Call {
+        max_delete,
+        settings: &config.settings.rsync,
+        rsh: rsh.as_deref(),
+        exclude_from: exclude.is_file().then_some(exclude.as_path()),
+        progress: progress.enabled(),
+    };
     let data = ctx.layout.data(host);
-    let exclude = ctx.layout.exclude_file(host);
-    let exclude = exclude.is_file().then_some(exclude.as_path());
     let commands: Vec<(String, Cmd)> = config
         .sources
         .iter()
         .map(|source| {
-            let argv = rsync::argv(&config.settings.rsync, exclude, source, &data);
-            (source.clone(), Cmd::new(rsync_bin).args(argv))
+            (
+                source.clone(),
+                Cmd::new(&programs.rsync).args(rsync::argv(
+                    &call,
+                    &rsync::with_user(source, config.settings.ssh.user.as_deref()),
+                    &data,
+                )),
+            )
         })
         .collect();
 
@@ -159,21 +279,42 @@ fn backup_host(
             println!("{cmd}");
         }
         let name = snapshot_name(ctx.now, false, 0);
-        let props = stamp(&request.tier, Status::Ok, retention.expiry_from(ctx.now));
+        let expires = retention.expiry_from(ctx.now);
         println!(
             "{}",
-            ctx.zfs.snapshot_cmd(&format!("{dataset}@{name}"), &props)
+            ctx.zfs.snapshot_cmd(
+                &format!("{dataset}@{name}"),
+                &stamp(&request.tier, Status::Ok, expires)
+            )
         );
         return Ok(Outcome {
             status: Status::Ok,
             snapshot: name,
-            expires: retention.expiry_from(ctx.now),
+            expires,
             log: PathBuf::new(),
             why: Vec::new(),
+            merged: false,
+            hook_failed: false,
         });
     }
 
-    let _lock = HostLock::acquire(&ctx.layout.lock(host))?;
+    progress.set(host.as_str(), "waiting for another run", None);
+    let capacity = ctx.zfs.capacity(&global.dataset)?;
+    if capacity > config.settings.guard.max_capacity {
+        bail!(
+            "the pool is {capacity}% full, over guard.max_capacity {}%: not starting; free space (zbk reap) or raise the limit",
+            config.settings.guard.max_capacity
+        );
+    }
+    let Acquired {
+        lock: _lock,
+        waited,
+    } = HostLock::acquire(&ctx.layout.lock(host), request.wait, &ctx.cancel)?;
+    if waited {
+        if let Some(outcome) = merge_into_recent(ctx, global, host, &dataset, request, retention)? {
+            return Ok(outcome);
+        }
+    }
     let started = Utc::now();
     let logs = ctx.layout.logs(host);
     if !logs.is_dir() {
@@ -181,7 +322,77 @@ fn backup_host(
     }
     // Renamed for its snapshot once that is named; until then a name no snapshot has.
     let log_path = logs.join(format!("{}.running.log", snapshot_name(started, false, 0)));
-    let (status, why) = transfer(&log_path, &commands, config, host, &request.tier, started)?;
+    let mut log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    writeln!(
+        log,
+        "zbk {}: run of {host}, tier {}, started {}",
+        env!("CARGO_PKG_VERSION"),
+        request.tier,
+        Expiry::At(started)
+    )?;
+    let hook_env = |cmd: Cmd| {
+        cmd.env("ZBK_HOST", host.as_str())
+            .env("ZBK_TIER", &request.tier)
+            .env("ZBK_DATA", &data)
+    };
+
+    let mut why = Vec::new();
+    let mut status = Status::Ok;
+    if let Some(argv) = &config.settings.hooks.pre_run {
+        progress.set(host.as_str(), "pre_run", None);
+        let cmd = hook_env(hook_cmd(argv)?)
+            .env("ZBK_LOG", &log_path)
+            .env("ZBK_PHASE", "pre_run");
+        if let Some(failure) = run_hook(
+            "pre_run",
+            &cmd,
+            &mut log,
+            config.settings.hooks.timeout,
+            &ctx.cancel,
+        )? {
+            why.push(failure);
+            status = Status::Failed;
+        }
+    }
+    let mut files = None;
+    if status != Status::Failed {
+        if let Some(problem) = preflight(&programs.rsync, rsh.as_deref(), config)? {
+            writeln!(log, "zbk: {problem}")?;
+            why.push(problem);
+            status = Status::Failed;
+        }
+    }
+    if status != Status::Failed {
+        let t = transfer(
+            &mut log,
+            &log_path,
+            &commands,
+            config,
+            host,
+            progress,
+            &ctx.cancel,
+        )?;
+        status = t.status;
+        why.extend(t.why);
+        files = t.files;
+        if let (Some(n), true) = (max_delete, t.codes.contains(&25)) {
+            why.push(format!(
+                "more than {n} files would have been deleted (guard.max_delete {} of the last good run's files): is the source complete? The last good snapshot is untouched",
+                config.settings.guard.max_delete.unwrap_or_default()
+            ));
+        }
+    }
+    writeln!(
+        log,
+        "zbk: result {}, finished {}",
+        status.as_str(),
+        Expiry::At(Utc::now())
+    )?;
+    log.sync_all().context("cannot flush the run log")?;
+    drop(log);
 
     let (tier, retention) = if status == Status::Failed {
         (FAILED_TIER, failed_retention)
@@ -190,14 +401,42 @@ fn backup_host(
     };
     let expires = retention.expiry_from(started);
     prune_logs(&logs, config.settings.log_keep, &log_path)?;
-    let props = stamp(tier, status, expires);
+    progress.set(host.as_str(), "snapshot", None);
+    let mut props = stamp(tier, status, expires);
+    if let (Some(n), true) = (files, status.is_good()) {
+        props.push((PROP_FILES, n.to_string()));
+    }
     let (snapshot, log) = take_snapshot(ctx, &dataset, &log_path, started, status, &props)?;
+
+    let mut hook_failed = false;
+    if let Some(argv) = &config.settings.hooks.post_run {
+        progress.set(host.as_str(), "post_run", None);
+        let mut live = fs::OpenOptions::new().append(true).open(&log)?;
+        let cmd = hook_env(hook_cmd(argv)?)
+            .env("ZBK_LOG", &log)
+            .env("ZBK_PHASE", "post_run")
+            .env("ZBK_SNAPSHOT", &snapshot)
+            .env("ZBK_STATUS", status.as_str());
+        // The cancel flag is not passed: post_run must see a failed run through, too.
+        if let Some(failure) = run_hook(
+            "post_run",
+            &cmd,
+            &mut live,
+            config.settings.hooks.timeout,
+            &AtomicBool::new(false),
+        )? {
+            why.push(failure);
+            hook_failed = true;
+        }
+    }
     Ok(Outcome {
         status,
         snapshot,
         expires,
         log,
         why,
+        merged: false,
+        hook_failed,
     })
 }
 
@@ -210,31 +449,153 @@ fn stamp(tier: &str, status: Status, expires: Expiry) -> Vec<(&'static str, Stri
     ]
 }
 
-/// Runs rsync for each source with its output in the log; the worst status wins.
+/// After waiting for another run of the same host: when that run produced a good snapshot
+/// since this invocation started, stamp it with the longer expiry of the two and record both
+/// tiers, instead of a second backup moments after the first.
+fn merge_into_recent(
+    ctx: &Ctx,
+    global: &Global,
+    host: &HostName,
+    dataset: &str,
+    request: &Request,
+    retention: Retention,
+) -> Result<Option<Outcome>> {
+    let inv = ctx
+        .zfs
+        .host_inventory(&hosts_dataset(&global.dataset), dataset)?;
+    let Some(newest) = inv.hosts.get(host).and_then(|h| h.snapshots.last()) else {
+        return Ok(None);
+    };
+    let invoked = ctx.now.timestamp();
+    let (Some(created), Some(status), Stamp::Valid(current)) =
+        (newest.created, newest.status, &newest.stamp)
+    else {
+        return Ok(None);
+    };
+    if created.timestamp() < invoked || !status.is_good() {
+        return Ok(None);
+    }
+    let expires = (*current).max(retention.expiry_from(created));
+    let tiers = merge_tiers(newest.tier.as_deref().unwrap_or_default(), &request.tier);
+    let full = format!("{dataset}@{}", newest.name);
+    // The expiry first: should zbk die between the two, the snapshot lives longer, never shorter.
+    if expires != *current {
+        ctx.zfs.set(&full, PROP_EXPIRES, &expires.to_string())?;
+    }
+    if Some(tiers.as_str()) != newest.tier.as_deref() {
+        ctx.zfs.set(&full, PROP_TIER, &tiers)?;
+    }
+    Ok(Some(Outcome {
+        status,
+        snapshot: newest.name.clone(),
+        expires,
+        log: ctx.layout.logs(host).join(format!("{}.log", newest.name)),
+        why: Vec::new(),
+        merged: true,
+        hook_failed: false,
+    }))
+}
+
+/// A comma-separated tier list with `tier` added once: `default` + `monthly` → `default,monthly`.
+fn merge_tiers(existing: &str, tier: &str) -> String {
+    let mut tiers: Vec<&str> = existing.split(',').filter(|t| !t.is_empty()).collect();
+    if !tiers.contains(&tier) {
+        tiers.push(tier);
+    }
+    tiers.join(",")
+}
+
+/// A hook's command: its program found on PATH (or the sbin directories) and its arguments.
+fn hook_cmd(argv: &[String]) -> Result<Cmd> {
+    let program = if argv[0].contains('/') {
+        PathBuf::from(&argv[0])
+    } else {
+        find_program(&argv[0])?
+    };
+    crate::config::check_private(&program)?;
+    Ok(Cmd::new(program).args(&argv[1..]))
+}
+
+/// Runs a hook with its output in the log; `Some(reason)` when it failed or timed out.
+fn run_hook(
+    kind: &str,
+    cmd: &Cmd,
+    log: &mut fs::File,
+    timeout: Duration,
+    cancel: &AtomicBool,
+) -> Result<Option<String>> {
+    writeln!(log, "$ {cmd}  # {kind}")?;
+    let limits = Limits {
+        timeout: Some(timeout),
+        cancel: Some(cancel),
+    };
+    let failure = match cmd.run_logged(log.file(), limits) {
+        Ok(Ended::Exited(0)) => None,
+        Ok(Ended::Exited(code)) => Some(format!("{kind} hook exited with status {code}")),
+        Ok(Ended::TimedOut) => Some(format!(
+            "{kind} hook timed out after {}",
+            humantime::format_duration(timeout)
+        )),
+        Ok(Ended::Cancelled) => Some(format!("{kind} hook stopped: interrupted by a signal")),
+        Err(e) => Some(format!("{kind} hook: {e:#}")),
+    };
+    if let Some(f) = &failure {
+        writeln!(log, "zbk: {f}")?;
+    }
+    Ok(failure)
+}
+
+/// What the rsync calls of one run came to.
+struct Transfer {
+    status: Status,
+    why: Vec<String>,
+    /// Every exit code, for hints that need them.
+    codes: Vec<i32>,
+    /// Files in all sources, when every rsync reported its count.
+    files: Option<u64>,
+}
+
+/// Runs rsync for each source with its output in the log; the worst status wins. A signal
+/// stops the running rsync and fails the run, so it is recorded rather than lost.
 fn transfer(
+    log: &mut fs::File,
     log_path: &Path,
     commands: &[(String, Cmd)],
     config: &HostConfig,
     host: &HostName,
-    tier: &str,
-    started: DateTime<Utc>,
-) -> Result<(Status, Vec<String>)> {
-    let mut log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)?;
-    writeln!(
-        log,
-        "zbk {}: run of {host}, tier {tier}, started {}",
-        env!("CARGO_PKG_VERSION"),
-        Expiry::At(started)
-    )?;
-    let mut status = Status::Ok;
-    let mut why = Vec::new();
-    for (source, cmd) in commands {
+    progress: &Progress,
+    cancel: &AtomicBool,
+) -> Result<Transfer> {
+    let mut t = Transfer {
+        status: Status::Ok,
+        why: Vec::new(),
+        codes: Vec::new(),
+        files: Some(0),
+    };
+    for (i, (source, cmd)) in commands.iter().enumerate() {
+        progress.set(
+            host.as_str(),
+            &format!("rsync {}/{}", i + 1, commands.len()),
+            Some(log_path),
+        );
         writeln!(log, "$ {cmd}")?;
         let start = log.metadata()?.len();
-        let code = cmd.run_logged(log.file())?;
+        let limits = Limits {
+            timeout: None,
+            cancel: Some(cancel),
+        };
+        let code = match cmd.run_logged(log.file(), limits)? {
+            Ended::Exited(code) => code,
+            Ended::TimedOut | Ended::Cancelled => {
+                writeln!(log, "zbk: interrupted by a signal: rsync stopped")?;
+                t.why
+                    .push(format!("{source}: interrupted by a signal: rsync stopped"));
+                t.status = Status::Failed;
+                t.files = None;
+                break;
+            }
+        };
+        t.codes.push(code);
         let this = rsync::judge(code, &config.settings.rsync);
         writeln!(
             log,
@@ -242,25 +603,96 @@ fn transfer(
             rsync::meaning(code),
             this.as_str()
         )?;
+        let output = read_from(log_path, start)?;
+        t.files = t
+            .files
+            .zip(rsync::files_in_stats(&output))
+            .map(|(a, b)| a + b);
         if this != Status::Ok {
             let mut line = format!("{source}: rsync exited {code} ({})", rsync::meaning(code));
-            let output = read_from(log_path, start)?;
             if let Some(hint) = rsync::hint(code, &output) {
                 line.push_str(": ");
                 line.push_str(hint);
             }
-            why.push(line);
+            t.why.push(line);
         }
-        status = status.max(this);
+        t.status = t.status.max(this);
     }
-    writeln!(
-        log,
-        "zbk: result {}, finished {}",
-        status.as_str(),
-        Expiry::At(Utc::now())
-    )?;
-    log.sync_all().context("cannot flush the run log")?;
-    Ok((status, why))
+    Ok(t)
+}
+
+/// Checks every source before rsync may touch d/: that it is not empty (an unmounted disk,
+/// a wrong path) and that guard.check_file is there. `Some(reason)` fails the run.
+fn preflight(rsync_bin: &Path, rsh: Option<&str>, config: &HostConfig) -> Result<Option<String>> {
+    let empty = |source: &str| {
+        format!("{source}: the source is empty: is it mounted? (guard: an empty source never becomes a good backup)")
+    };
+    let missing = |source: &str, check: &Path| {
+        format!(
+            "{source}: guard.check_file {} is missing: is the source mounted?",
+            check.display()
+        )
+    };
+    let check = config.settings.guard.check_file.as_deref();
+    for source in &config.sources {
+        if !rsync::is_remote(source) {
+            let root = Path::new(source);
+            if fs::read_dir(root).is_ok_and(|mut d| d.next().is_none()) {
+                return Ok(Some(empty(source)));
+            }
+            if let Some(check) = check.filter(|c| fs::symlink_metadata(root.join(c)).is_err()) {
+                return Ok(Some(missing(source, check)));
+            }
+            continue;
+        }
+        let list = |target: String| -> Result<crate::exec::Output> {
+            let mut args = vec!["--list-only".to_string()];
+            args.extend(rsh.map(|r| format!("--rsh={r}")));
+            args.push(target);
+            Cmd::new(rsync_bin).args(args).output()
+        };
+        let listing = list(source.clone())?;
+        // A listing that fails says nothing about emptiness; the transfer will fail and say why.
+        if !listing.status.success() {
+            continue;
+        }
+        if listing.stdout.lines().all(|l| l.ends_with(" .")) {
+            return Ok(Some(empty(source)));
+        }
+        if let Some(check) = check {
+            if !list(rsync::inside(source, check))?.status.success() {
+                return Ok(Some(missing(source, check)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The file count stamped on the host's newest good snapshot, if any.
+fn last_good_files(
+    ctx: &Ctx,
+    global: &Global,
+    host: &HostName,
+    dataset: &str,
+) -> Result<Option<u64>> {
+    let inv = ctx
+        .zfs
+        .host_inventory(&hosts_dataset(&global.dataset), dataset)?;
+    let newest_good = inv
+        .hosts
+        .get(host)
+        .and_then(|h| h.snapshots.iter().rev().find(|s| s.is_good()));
+    let Some(good) = newest_good else {
+        return Ok(None);
+    };
+    let (value, source) = ctx
+        .zfs
+        .get(&format!("{dataset}@{}", good.name), PROP_FILES)?;
+    Ok(if source == "local" {
+        value.parse().ok()
+    } else {
+        None
+    })
 }
 
 /// The text a log gained since `offset`, for looking for hints in one rsync's output.
@@ -314,4 +746,16 @@ fn take_snapshot(
         "cannot find a free snapshot name for {dataset} at {}",
         Expiry::At(started)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_merge_once_in_order() {
+        assert_eq!(merge_tiers("default", "monthly"), "default,monthly");
+        assert_eq!(merge_tiers("default,monthly", "monthly"), "default,monthly");
+        assert_eq!(merge_tiers("", "weekly"), "weekly");
+    }
 }

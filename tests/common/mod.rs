@@ -2,6 +2,8 @@
 //! fails, and helpers to run the built `zbk` against it and read back what ZFS holds.
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,6 +50,22 @@ fn require_zfs() {
     );
 }
 
+/// The lock zbk takes around every zfs call that mounts on zfs-fuse (src/zfs.rs MOUNT_LOCK):
+/// two mounts at once can wedge the zfs-fuse daemon, so pool creation takes it too.
+pub fn mount_lock() -> std::fs::File {
+    let path = "/run/lock/zbk-zfs-fuse-mount.lock";
+    std::fs::create_dir_all("/run/lock").unwrap();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+    file.lock()
+        .unwrap_or_else(|e| panic!("cannot lock {path}: {e}"));
+    file
+}
+
 /// A file-backed pool mounted under a temporary directory, with the pool's root dataset
 /// mounted at `root`: the backup root for `zbk --root`.
 pub struct Pool {
@@ -71,6 +89,7 @@ impl Pool {
         let file = dir.path().join("pool.img");
         let root = dir.path().join("root");
         ok("truncate", &["-s", "512M", file.to_str().unwrap()]);
+        let serial = mount_lock();
         ok(
             "zpool",
             &[
@@ -81,6 +100,7 @@ impl Pool {
                 file.to_str().unwrap(),
             ],
         );
+        drop(serial);
         Pool { name, root, dir }
     }
 
