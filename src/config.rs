@@ -7,6 +7,7 @@ use fs_err as fs;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The tier a plain run stamps.
 pub const DEFAULT_TIER: &str = "default";
@@ -45,11 +46,49 @@ pub const DEFAULT_RSYNC_ARGS: [&str; 10] = [
 struct FileConfig {
     dataset: Option<String>,
     destroy_batch: Option<usize>,
+    offsite_expiry: Option<String>,
     sources: Option<Vec<String>>,
     min_keep: Option<usize>,
     log_keep: Option<usize>,
     tiers: Option<BTreeMap<String, String>>,
     rsync: Option<RsyncFile>,
+    ssh: Option<SshFile>,
+    hooks: Option<HooksFile>,
+    check: Option<CheckFile>,
+    guard: Option<GuardFile>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct GuardFile {
+    check_file: Option<PathBuf>,
+    max_delete: Option<f64>,
+    max_capacity: Option<u8>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct CheckFile {
+    warn: Option<String>,
+    crit: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct SshFile {
+    user: Option<String>,
+    port: Option<u16>,
+    identity: Option<PathBuf>,
+    options: Option<Vec<String>>,
+    connect_timeout: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct HooksFile {
+    pre_run: Option<Vec<String>>,
+    post_run: Option<Vec<String>>,
+    timeout: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -59,6 +98,9 @@ struct RsyncFile {
     extra_args: Option<Vec<String>>,
     ok_codes: Option<Vec<i32>>,
     warning_codes: Option<Vec<i32>>,
+    bwlimit: Option<String>,
+    io_timeout: Option<String>,
+    exclude_file: Option<PathBuf>,
 }
 
 /// Settings a host may override: everything but where the tree lives.
@@ -70,6 +112,50 @@ pub struct Settings {
     pub log_keep: usize,
     pub tiers: BTreeMap<String, Retention>,
     pub rsync: RsyncSettings,
+    pub ssh: SshSettings,
+    pub hooks: Hooks,
+    pub check: CheckSettings,
+    pub guard: Guard,
+}
+
+/// What keeps an empty, unmounted or shrunken source from becoming the newest good backup.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Guard {
+    /// A path, relative to each source, that must exist there before rsync may run.
+    pub check_file: Option<PathBuf>,
+    /// The largest fraction of the last good run's files one run may delete.
+    pub max_delete: Option<f64>,
+    /// A run refuses to start when the pool is fuller than this percentage.
+    pub max_capacity: u8,
+}
+
+/// How old a host's last good backup may get before `zbk check` warns, then goes critical.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CheckSettings {
+    pub warn: Duration,
+    pub crit: Duration,
+}
+
+/// How rsync reaches a remote client. Every value ends up as one word of rsync's `--rsh`
+/// command, which rsync itself splits on spaces, so none may hold white space or quotes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SshSettings {
+    /// Login name for sources that give none.
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity: Option<PathBuf>,
+    /// Extra `-o` options, each `Key=Value`.
+    pub options: Vec<String>,
+    /// How long a client that is down may take to refuse: it fails fast, the others go on.
+    pub connect_timeout: Duration,
+}
+
+/// Commands run around a host's backup, as argv lists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hooks {
+    pub pre_run: Option<Vec<String>>,
+    pub post_run: Option<Vec<String>>,
+    pub timeout: Duration,
 }
 
 /// How rsync is called and how its exit codes are judged.
@@ -79,6 +165,12 @@ pub struct RsyncSettings {
     pub extra_args: Vec<String>,
     pub ok_codes: Vec<i32>,
     pub warning_codes: Vec<i32>,
+    /// `--bwlimit` for the transfer, as rsync takes it (`5M`, `800K`).
+    pub bwlimit: Option<String>,
+    /// `--timeout`: rsync gives up on a transfer silent for this long.
+    pub io_timeout: Option<Duration>,
+    /// The exclude file; relative paths are under the host's c/. Default `exclude`.
+    pub exclude_file: PathBuf,
 }
 
 /// The global configuration, resolved.
@@ -88,6 +180,9 @@ pub struct Global {
     pub dataset: String,
     /// Most snapshots named in one OpenZFS comma-list destroy.
     pub destroy_batch: usize,
+    /// The least time `zbk replicate`'s copies live after their creation, whatever their
+    /// received expiry.
+    pub offsite_expiry: Option<Retention>,
     pub settings: Settings,
 }
 
@@ -117,6 +212,31 @@ impl Default for Settings {
                 extra_args: Vec::new(),
                 ok_codes: vec![0],
                 warning_codes: vec![24],
+                bwlimit: None,
+                io_timeout: None,
+                exclude_file: PathBuf::from("exclude"),
+            },
+            ssh: SshSettings {
+                user: None,
+                port: None,
+                identity: None,
+                options: Vec::new(),
+                connect_timeout: Duration::from_secs(10),
+            },
+            hooks: Hooks {
+                pre_run: None,
+                post_run: None,
+                timeout: Duration::from_secs(600),
+            },
+            // An hourly schedule that missed a whole day, then two: a day and two hours of slack.
+            check: CheckSettings {
+                warn: Duration::from_secs(26 * 3600),
+                crit: Duration::from_secs(50 * 3600),
+            },
+            guard: Guard {
+                check_file: None,
+                max_delete: None,
+                max_capacity: 95,
             },
         }
     }
@@ -164,6 +284,128 @@ impl Settings {
             if let Some(codes) = &rsync.warning_codes {
                 out.rsync.warning_codes = codes.clone();
             }
+            if let Some(rate) = &rsync.bwlimit {
+                if rate.is_empty() || !rate.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+                    bail!(
+                        "{}: rsync.bwlimit: {rate:?} is not a rate such as 5M or 800K",
+                        path.display()
+                    );
+                }
+                out.rsync.bwlimit = Some(rate.clone());
+            }
+            if let Some(text) = &rsync.io_timeout {
+                out.rsync.io_timeout = Some(duration(text, path, "rsync.io_timeout")?);
+            }
+            if let Some(file) = &rsync.exclude_file {
+                out.rsync.exclude_file = file.clone();
+            }
+        }
+        if let Some(ssh) = &file.ssh {
+            let word = |key: &str, value: &str| -> Result<()> {
+                if value.is_empty()
+                    || value.starts_with('-')
+                    || value
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control() || "'\"\\".contains(c))
+                {
+                    bail!("{}: ssh.{key}: {value:?} must be one word without quotes and not start with '-'", path.display());
+                }
+                Ok(())
+            };
+            if let Some(user) = &ssh.user {
+                word("user", user)?;
+                out.ssh.user = Some(user.clone());
+            }
+            if let Some(port) = ssh.port {
+                out.ssh.port = Some(port);
+            }
+            if let Some(identity) = &ssh.identity {
+                word("identity", &identity.to_string_lossy())?;
+                if !identity.is_absolute() {
+                    bail!(
+                        "{}: ssh.identity: {} is not an absolute path",
+                        path.display(),
+                        identity.display()
+                    );
+                }
+                out.ssh.identity = Some(identity.clone());
+            }
+            if let Some(options) = &ssh.options {
+                for option in options {
+                    word("options", option)?;
+                    if !option.contains('=') {
+                        bail!(
+                            "{}: ssh.options: {option:?} is not Key=Value",
+                            path.display()
+                        );
+                    }
+                }
+                out.ssh.options = options.clone();
+            }
+            if let Some(text) = &ssh.connect_timeout {
+                out.ssh.connect_timeout = duration(text, path, "ssh.connect_timeout")?;
+            }
+        }
+        if let Some(guard) = &file.guard {
+            if let Some(check) = &guard.check_file {
+                let escapes = check.is_absolute()
+                    || check
+                        .components()
+                        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                    || check.as_os_str().is_empty();
+                if escapes {
+                    bail!("{}: guard.check_file: {} must be a relative path inside each source, without '..'", path.display(), check.display());
+                }
+                out.guard.check_file = Some(check.clone());
+            }
+            if let Some(fraction) = guard.max_delete {
+                if !(fraction > 0.0 && fraction <= 1.0) {
+                    bail!(
+                        "{}: guard.max_delete: {fraction} is not a fraction above 0 and at most 1",
+                        path.display()
+                    );
+                }
+                out.guard.max_delete = Some(fraction);
+            }
+            if let Some(percent) = guard.max_capacity {
+                if !(1..=100).contains(&percent) {
+                    bail!(
+                        "{}: guard.max_capacity: {percent} is not a percentage from 1 to 100",
+                        path.display()
+                    );
+                }
+                out.guard.max_capacity = percent;
+            }
+        }
+        if let Some(hooks) = &file.hooks {
+            for (key, argv, slot) in [
+                ("pre_run", &hooks.pre_run, &mut out.hooks.pre_run),
+                ("post_run", &hooks.post_run, &mut out.hooks.post_run),
+            ] {
+                if let Some(argv) = argv {
+                    if argv.first().is_none_or(|p| p.is_empty()) {
+                        bail!(
+                            "{}: hooks.{key}: an argv list whose first word is the program",
+                            path.display()
+                        );
+                    }
+                    *slot = Some(argv.clone());
+                }
+            }
+            if let Some(text) = &hooks.timeout {
+                out.hooks.timeout = duration(text, path, "hooks.timeout")?;
+            }
+        }
+        if let Some(check) = &file.check {
+            if let Some(text) = &check.warn {
+                out.check.warn = duration(text, path, "check.warn")?;
+            }
+            if let Some(text) = &check.crit {
+                out.check.crit = duration(text, path, "check.crit")?;
+            }
+            if out.check.warn > out.check.crit {
+                bail!("{}: check.warn: longer than check.crit", path.display());
+            }
         }
         Ok(out)
     }
@@ -194,12 +436,49 @@ fn parse_file(text: &str, path: &Path) -> Result<FileConfig> {
     })
 }
 
+/// A finite, non-zero duration for a key that bounds something.
+fn duration(text: &str, path: &Path, key: &str) -> Result<Duration> {
+    match Retention::parse(text) {
+        Ok(Retention::For(d)) => Ok(d),
+        Ok(Retention::Never) => bail!("{}: {key}: must be a duration, not never", path.display()),
+        Err(e) => bail!("{}: {key}: {e}", path.display()),
+    }
+}
+
 fn one_line(message: &str) -> String {
     message.trim().replace('\n', "; ")
 }
 
 fn read(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| anyhow!("{}", e))
+    let text = fs::read_to_string(path).map_err(|e| anyhow!("{}", e))?;
+    check_private(path)?;
+    Ok(text)
+}
+
+/// Refuses a file that zbk runs or obeys as root when anyone but root (or the user running
+/// zbk) could have changed it, or its directory: the rule sshd applies to its own files.
+pub fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid(2) takes no arguments and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    for (what, p) in [("file", Some(path)), ("directory", dir)] {
+        let Some(p) = p else { continue };
+        let meta = fs::metadata(p)?;
+        let foreign_owner = meta.uid() != 0 && meta.uid() != me;
+        // A sticky directory (/tmp) lets others add files but not replace this one.
+        let sticky = what == "directory" && meta.mode() & 0o1000 != 0;
+        if foreign_owner || (meta.mode() & 0o022 != 0 && !sticky) {
+            bail!(
+                "{}: refusing it: its {what} {} is owned by uid {} with mode {:o}; only root may be able to change it (chown root, chmod go-w)",
+                path.display(),
+                p.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Where the global config lives under a root.
@@ -251,10 +530,17 @@ impl Global {
         if destroy_batch == 0 {
             bail!("{}: destroy_batch: must be at least 1", path.display());
         }
+        let offsite_expiry = file
+            .offsite_expiry
+            .as_deref()
+            .map(Retention::parse)
+            .transpose()
+            .map_err(|e| anyhow!("{}: offsite_expiry: {e}", path.display()))?;
         let settings = Settings::default().overlay(&file, path)?;
         Ok(Global {
             dataset,
             destroy_batch,
+            offsite_expiry,
             settings,
         })
     }
@@ -270,6 +556,7 @@ impl Global {
         for (key, set) in [
             ("dataset", file.dataset.is_some()),
             ("destroy_batch", file.destroy_batch.is_some()),
+            ("offsite_expiry", file.offsite_expiry.is_some()),
         ] {
             if set {
                 bail!(
@@ -336,7 +623,9 @@ pub fn template(dataset: &str) -> String {
          # Run logs kept live in each host's l/ (older ones live on in snapshots).\n\
          #log_keep = 30\n\
          # Snapshots per comma-list destroy on OpenZFS.\n\
-         #destroy_batch = 100\n\n\
+         #destroy_batch = 100\n\
+         # Least time copies made by `zbk replicate` live on the target, whatever their expiry.\n\
+         #offsite_expiry = \"30days\"\n\n\
          # How long each tier's snapshots live: a duration (7days, 5weeks, 13months) or \"never\".\n\
          [tiers]\n"
     );
@@ -419,6 +708,10 @@ mod tests {
                 "log_keep: must be at least 1",
             ),
             (
+                "dataset = \"t\"\noffsite_expiry = \"soon\"\n",
+                "offsite_expiry: invalid duration",
+            ),
+            (
                 "dataset = \"t\"\nmin_keep = -1\n",
                 "min_keep: invalid value",
             ),
@@ -453,6 +746,10 @@ mod tests {
             (
                 "sources = [\"/x\"]\ndataset = \"y\"",
                 "dataset: belongs in the global config",
+            ),
+            (
+                "sources = [\"/x\"]\noffsite_expiry = \"30d\"",
+                "offsite_expiry: belongs in the global config",
             ),
         ] {
             let err = g.parse_host(text, path).unwrap_err().to_string();

@@ -14,15 +14,27 @@ pub const PROP_EXPIRES: &str = "zbk:expires";
 pub const PROP_TIER: &str = "zbk:tier";
 /// `ok`, `warning` or `failed`.
 pub const PROP_STATUS: &str = "zbk:status";
+/// How many files a good run copied (rsync --stats), for the next run's guard.max_delete.
+pub const PROP_FILES: &str = "zbk:files";
 /// Set on a host dataset by `zbk remove --expire`: the time it was retired.
 pub const PROP_RETIRED: &str = "zbk:retired";
+/// Set on a snapshot by `zbk keep`: the time its expiry was set by hand, which `zbk restamp`
+/// then leaves alone.
+pub const PROP_PINNED: &str = "zbk:pinned";
+
+/// Set by `zbk replicate` on a replica's snapshot whose `offsite_expiry` outlasts its received
+/// `zbk:expires`; the later of the two is the snapshot's expiry.
+pub const PROP_OFFSITE_EXPIRES: &str = "zbk:offsite-expires";
 
 /// Every property one inventory asks for, in one `zfs get`.
-pub const PROPS: [&str; 9] = [
+pub const PROPS: &[&str] = &[
     PROP_EXPIRES,
+    PROP_OFFSITE_EXPIRES,
     PROP_TIER,
     PROP_STATUS,
     PROP_RETIRED,
+    PROP_PINNED,
+    "usedbysnapshots",
     "createtxg",
     "creation",
     "userrefs",
@@ -86,6 +98,8 @@ pub struct Snapshot {
     pub held: bool,
     pub cloned: bool,
     pub used: Option<u64>,
+    /// When `zbk keep` set its expiry, if it did.
+    pub pinned: Option<String>,
 }
 
 impl Snapshot {
@@ -108,6 +122,8 @@ pub struct Host {
     pub dataset: String,
     pub retired: Option<String>,
     pub used: Option<u64>,
+    /// Space the snapshots hold together (`usedbysnapshots`): what destroying them all frees.
+    pub snapshots_used: Option<u64>,
     pub snapshots: Vec<Snapshot>,
 }
 
@@ -143,22 +159,10 @@ pub fn parse(output: &str, hosts: &str) -> Inventory {
     };
     // Datasets sort before their own snapshots ('/' and '@' both follow the bare name).
     for (name, props) in &rows {
-        let Some(rest) = name.strip_prefix(&prefix) else {
+        let Some((host, snap)) = host_of(name, &prefix) else {
             continue;
         };
-        let (host_part, snap) = match rest.split_once('@') {
-            Some((h, s)) => (h, Some(s)),
-            None => (rest, None),
-        };
-        let Ok(host) = HostName::parse(host_part) else {
-            continue;
-        };
-        let local = |p: &str| -> Option<&str> {
-            props
-                .get(p)
-                .filter(|(_, src)| *src == "local" || *src == "received")
-                .map(|(v, _)| *v)
-        };
+        let local = |p: &str| own(props, p);
         let number = |p: &str| props.get(p).and_then(|(v, _)| v.parse::<u64>().ok());
         match snap {
             None => {
@@ -169,6 +173,7 @@ pub fn parse(output: &str, hosts: &str) -> Inventory {
                         dataset: name.to_string(),
                         retired: local(PROP_RETIRED).map(str::to_string),
                         used: number("used"),
+                        snapshots_used: number("usedbysnapshots"),
                         snapshots: Vec::new(),
                     },
                 );
@@ -184,6 +189,7 @@ pub fn parse(output: &str, hosts: &str) -> Inventory {
                         Err(_) => Stamp::Invalid(v.to_string()),
                     },
                 };
+                let stamp = with_offsite(stamp, local(PROP_OFFSITE_EXPIRES));
                 entry.snapshots.push(Snapshot {
                     name: snap.to_string(),
                     stamp,
@@ -195,6 +201,7 @@ pub fn parse(output: &str, hosts: &str) -> Inventory {
                     held: number("userrefs").is_some_and(|n| n > 0),
                     cloned: number("numclones").is_some_and(|n| n > 0),
                     used: number("used"),
+                    pinned: local(PROP_PINNED).map(str::to_string),
                 });
             }
         }
@@ -209,6 +216,39 @@ pub fn parse(output: &str, hosts: &str) -> Inventory {
     inv
 }
 
+/// The host a dataset or snapshot name under `prefix` (`tank/backup/hosts/`) belongs to, and
+/// the snapshot's short name; `None` for anything else, or an invalid host name.
+pub fn host_of<'a>(name: &'a str, prefix: &str) -> Option<(HostName, Option<&'a str>)> {
+    let rest = name.strip_prefix(prefix)?;
+    let (host, snap) = match rest.split_once('@') {
+        Some((h, s)) => (h, Some(s)),
+        None => (rest, None),
+    };
+    Some((HostName::parse(host).ok()?, snap))
+}
+
+/// A property's value where it is set on the dataset or snapshot itself (source local or
+/// received), from one name's rows: property -> (value, source).
+pub fn own<'a>(props: &HashMap<&str, (&'a str, &str)>, prop: &str) -> Option<&'a str> {
+    props
+        .get(prop)
+        .filter(|(_, src)| *src == "local" || *src == "received")
+        .map(|(v, _)| *v)
+}
+
+/// A replica's expiry: the later of its received stamp and its offsite one. Without a valid
+/// stamp of its own the offsite one changes nothing, so a snapshot whose received properties
+/// never arrived is still kept.
+fn with_offsite(stamp: Stamp, offsite: Option<&str>) -> Stamp {
+    match (stamp, offsite) {
+        (Stamp::Valid(e), Some(v)) => match Expiry::parse(v) {
+            Ok(o) => Stamp::Valid(e.max(o)),
+            Err(_) => Stamp::Invalid(v.to_string()),
+        },
+        (stamp, _) => stamp,
+    }
+}
+
 /// Splits one `-H` row into name, property, value and source. The value may itself hold tabs,
 /// so the name and property are taken from the left and the source from the right.
 fn split_row(line: &str) -> Option<(&str, &str, &str, &str)> {
@@ -219,6 +259,41 @@ fn split_row(line: &str) -> Option<(&str, &str, &str, &str)> {
         return None;
     }
     Some((name, prop, value, source))
+}
+
+/// Fixtures for the tests of the modules that judge snapshots.
+#[cfg(test)]
+impl Snapshot {
+    /// A good zbk snapshot of the default tier with nothing else known.
+    pub fn sample(name: &str) -> Snapshot {
+        Snapshot {
+            name: name.into(),
+            stamp: Stamp::Absent,
+            tier: Some("default".into()),
+            status: Some(Status::Ok),
+            created: None,
+            createtxg: 0,
+            held: false,
+            cloned: false,
+            used: None,
+            pinned: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Host {
+    /// An active host `web1` with these snapshots.
+    pub fn sample(snapshots: Vec<Snapshot>) -> Host {
+        Host {
+            name: HostName::parse("web1").expect("valid"),
+            dataset: "t/hosts/web1".into(),
+            retired: None,
+            used: None,
+            snapshots_used: None,
+            snapshots,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -317,6 +392,38 @@ mod tests {
         assert!(inv.unreadable >= 1);
         let s2 = a.snapshots.iter().find(|s| s.name == "s2").unwrap();
         assert_eq!(s2.stamp, Stamp::Absent);
+    }
+
+    #[test]
+    fn an_offsite_expiry_extends_a_replica_but_never_shortens_it() {
+        let soon = Stamp::Valid(Expiry::parse("2026-12-01T00:00:00Z").unwrap());
+        let later = "2027-01-01T00:00:00Z";
+        assert_eq!(
+            with_offsite(soon.clone(), Some(later)),
+            Stamp::Valid(Expiry::parse(later).unwrap())
+        );
+        assert_eq!(
+            with_offsite(soon.clone(), Some("2026-01-01T00:00:00Z")),
+            soon
+        );
+        assert_eq!(with_offsite(soon.clone(), None), soon);
+        assert_eq!(
+            with_offsite(soon, Some("junk")),
+            Stamp::Invalid("junk".into())
+        );
+        assert_eq!(with_offsite(Stamp::Absent, Some(later)), Stamp::Absent);
+        let mut out = String::new();
+        out.push_str(&row("t/hosts/a", PROP_RETIRED, "-", "-"));
+        out.push_str(&row(
+            "t/hosts/a@s1",
+            PROP_EXPIRES,
+            "2026-12-01T00:00:00Z",
+            "received",
+        ));
+        out.push_str(&row("t/hosts/a@s1", PROP_OFFSITE_EXPIRES, "never", "local"));
+        let inv = parse(&out, "t/hosts");
+        let a = &inv.hosts[&HostName::parse("a").unwrap()];
+        assert_eq!(a.snapshots[0].stamp, Stamp::Valid(Expiry::Never));
     }
 
     #[test]

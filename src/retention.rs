@@ -10,6 +10,8 @@ use std::fmt;
 pub enum Keep {
     /// Its expiry is still ahead.
     NotExpired(Expiry),
+    /// Its expiry, set by hand with `zbk keep`, is still ahead.
+    Pinned(Expiry),
     /// Expired, but among the host's newest good snapshots (`min_keep`).
     Floor,
     /// Expired, but held (`zfs hold`): reported, not destroyed.
@@ -22,6 +24,8 @@ pub enum Keep {
     Missing,
     /// An expiry that cannot be read: kept, with a warning.
     Invalid(String),
+    /// Created after `now`: the clock went backwards (or the one that took it was ahead).
+    Future,
 }
 
 /// The verdict on one snapshot.
@@ -34,7 +38,7 @@ pub enum Verdict {
 impl Keep {
     /// Whether an admin should hear about this on every reap.
     pub fn warns(&self) -> bool {
-        matches!(self, Keep::Missing | Keep::Invalid(_))
+        matches!(self, Keep::Missing | Keep::Invalid(_) | Keep::Future)
     }
 
     /// Whether the snapshot was due and is kept only by something in the way (hold, clone).
@@ -48,11 +52,16 @@ impl fmt::Display for Keep {
         match self {
             Keep::NotExpired(Expiry::Never) => f.write_str("never expires"),
             Keep::NotExpired(e) => write!(f, "expires {e}"),
+            Keep::Pinned(Expiry::Never) => f.write_str("pinned by zbk keep, never expires"),
+            Keep::Pinned(e) => write!(f, "pinned by zbk keep until {e}"),
             Keep::Floor => {
                 f.write_str("expired, kept as one of the newest good backups (min_keep)")
             }
             Keep::Held => f.write_str("expired, but held (zfs hold); release it to let it go"),
             Keep::Cloned => f.write_str("expired, but a clone depends on it"),
+            Keep::Future => {
+                f.write_str("created in the future: the clock is behind; kept until it is right")
+            }
             Keep::Foreign => f.write_str("no zbk:expires of its own (not zbk's)"),
             Keep::Missing => f.write_str("zbk snapshot without zbk:expires; kept"),
             Keep::Invalid(v) => write!(
@@ -84,13 +93,22 @@ pub fn plan(host: &Host, min_keep: usize, now: DateTime<Utc>) -> Vec<(&Snapshot,
 }
 
 fn judge(s: &Snapshot, protected: bool, now: DateTime<Utc>) -> Verdict {
+    // A snapshot from the future means this clock is behind the one that took it: nothing is
+    // judged by a clock that cannot be trusted.
+    if s.created
+        .is_some_and(|c| c > now + chrono::Duration::minutes(10))
+    {
+        return Verdict::Keep(Keep::Future);
+    }
     let expiry = match &s.stamp {
         Stamp::Valid(e) => *e,
         Stamp::Invalid(v) => return Verdict::Keep(Keep::Invalid(v.clone())),
         Stamp::Absent if s.is_zbk() => return Verdict::Keep(Keep::Missing),
         Stamp::Absent => return Verdict::Keep(Keep::Foreign),
     };
-    if !expiry.has_passed(now) {
+    if !expiry.has_passed(now) && s.pinned.is_some() {
+        Verdict::Keep(Keep::Pinned(expiry))
+    } else if !expiry.has_passed(now) {
         Verdict::Keep(Keep::NotExpired(expiry))
     } else if protected {
         Verdict::Keep(Keep::Floor)
@@ -108,30 +126,17 @@ mod tests {
     use super::*;
     use crate::expiry::parse_time;
     use crate::inventory::Status;
-    use crate::names::HostName;
 
     fn snap(name: &str, expires: &str, status: Status) -> Snapshot {
         Snapshot {
-            name: name.into(),
             stamp: Stamp::Valid(Expiry::parse(expires).unwrap()),
-            tier: Some("default".into()),
             status: Some(status),
-            created: None,
-            createtxg: 0,
-            held: false,
-            cloned: false,
-            used: None,
+            ..Snapshot::sample(name)
         }
     }
 
     fn host(snapshots: Vec<Snapshot>) -> Host {
-        Host {
-            name: HostName::parse("a").unwrap(),
-            dataset: "t/hosts/a".into(),
-            retired: None,
-            used: None,
-            snapshots,
-        }
+        Host::sample(snapshots)
     }
 
     fn verdicts(host: &Host, min_keep: usize, now: &str) -> Vec<(String, Verdict)> {
@@ -222,6 +227,31 @@ mod tests {
         assert_eq!(v[2], Verdict::Keep(Keep::Foreign));
         assert_eq!(v[3], Verdict::Keep(Keep::Missing));
         assert_eq!(v[4], Verdict::Keep(Keep::Invalid("soon".into())));
+    }
+
+    #[test]
+    fn a_pinned_snapshot_says_so_until_its_pin_runs_out() {
+        let mut pinned = snap("pinned", "2026-07-01T00:00:00Z", Status::Ok);
+        pinned.pinned = Some(PAST.into());
+        let h = host(vec![pinned, snap("newest", FUTURE, Status::Ok)]);
+        assert!(matches!(
+            verdicts(&h, 1, NOW)[0].1,
+            Verdict::Keep(Keep::Pinned(_))
+        ));
+        assert!(matches!(
+            verdicts(&h, 1, "2026-08-01T00:00:00Z")[0].1,
+            Verdict::Destroy(_)
+        ));
+    }
+
+    #[test]
+    fn a_clock_gone_backwards_destroys_nothing_from_the_future() {
+        let mut s = snap("ahead", PAST, Status::Ok);
+        s.created = Some(parse_time("2026-07-01T00:00:00Z").unwrap());
+        let h = host(vec![s, snap("newer", PAST, Status::Ok)]);
+        let v = verdicts(&h, 0, NOW);
+        assert_eq!(v[0].1, Verdict::Keep(Keep::Future));
+        assert!(Keep::Future.warns());
     }
 
     #[test]
