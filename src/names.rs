@@ -74,6 +74,24 @@ pub fn snapshot_name(at: DateTime<Utc>, failed: bool, attempt: u32) -> String {
     }
 }
 
+/// The run time a snapshot name made by `snapshot_name` encodes, failed or numbered alike;
+/// `None` for a name zbk did not make.
+pub fn snapshot_time(name: &str) -> Option<DateTime<Utc>> {
+    let name = name.strip_prefix(FAILED_PREFIX).unwrap_or(name);
+    let stamp = name.get(..18)?;
+    let rest = &name[18..];
+    if !(rest.is_empty()
+        || rest
+            .strip_prefix('-')
+            .is_some_and(|n| n.parse::<u32>().is_ok()))
+    {
+        return None;
+    }
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
 /// Whether a dataset or snapshot component is one zbk could have made and can pass to `zfs`
 /// safely: no leading dash (an option to zfs), no separators.
 pub fn is_safe_component(name: &str) -> bool {
@@ -130,6 +148,19 @@ mod tests {
         assert_eq!(snapshot_name(at, false, 0), "2026-11-27T013005Z");
         assert_eq!(snapshot_name(at, true, 0), "failed-2026-11-27T013005Z");
         assert_eq!(snapshot_name(at, false, 2), "2026-11-27T013005Z-2");
+        for attempt in [0, 2] {
+            for failed in [false, true] {
+                assert_eq!(snapshot_time(&snapshot_name(at, failed, attempt)), Some(at));
+            }
+        }
+        for foreign in [
+            "manual",
+            "2026-11-27T013005Z-x",
+            "2026-13-27T013005Z",
+            "2026-11-27",
+        ] {
+            assert_eq!(snapshot_time(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

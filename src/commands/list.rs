@@ -20,6 +20,8 @@ struct Row<'a> {
     expires: Option<String>,
     used_bytes: Option<u64>,
     retired: bool,
+    /// Whether `zbk keep` set the expiry by hand.
+    pinned: bool,
 }
 
 fn row<'a>(host: &'a Host, snap: Option<&'a Snapshot>) -> Row<'a> {
@@ -37,6 +39,7 @@ fn row<'a>(host: &'a Host, snap: Option<&'a Snapshot>) -> Row<'a> {
         }),
         used_bytes: snap.and_then(|s| s.used),
         retired: host.retired.is_some(),
+        pinned: snap.is_some_and(|s| s.pinned.is_some()),
     }
 }
 
@@ -78,7 +81,8 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<u8> {
             r.tier.map_or_else(dash, str::to_string),
             r.status.map_or_else(dash, str::to_string),
             r.created.clone().unwrap_or_else(dash),
-            stamp.map_or_else(dash, |s| describe(s, ctx.now)),
+            stamp.map_or_else(dash, |s| describe(s, ctx.now))
+                + if r.pinned { " pinned" } else { "" },
             r.used_bytes.map_or_else(dash, human_bytes),
         ]);
     }
@@ -96,8 +100,9 @@ fn describe(stamp: &Stamp, now: DateTime<Utc>) -> String {
     }
 }
 
-fn print_table(rows: &[[String; 7]]) {
-    let mut widths = [0usize; 7];
+/// Prints rows as left-aligned columns two spaces apart, the first row being the header.
+pub fn print_table<const N: usize>(rows: &[[String; N]]) {
+    let mut widths = [0usize; N];
     for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());

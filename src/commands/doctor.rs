@@ -1,0 +1,223 @@
+//! `zbk doctor`: checks what breaks installs in practice, one line per finding with its fix:
+//! the programs (also under cron's PATH), the root, the config, the host datasets, clones a
+//! killed restore left, and optionally whether each client answers over ssh.
+
+use crate::app::{Ctx, EXIT_FAILED, EXIT_OK};
+use crate::cli::DoctorArgs;
+use crate::config::Global;
+use crate::exec::{find_program, Cmd};
+use crate::layout::hosts_dataset;
+use std::path::Path;
+
+/// cron's PATH when a crontab sets none.
+const CRON_PATH: [&str; 2] = ["/usr/bin", "/bin"];
+/// Where `exec::find_program` looks beyond PATH.
+const FALLBACK: [&str; 3] = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+/// The findings so far.
+#[derive(Default)]
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn ok(&mut self, what: &str) {
+        println!("ok: {what}");
+    }
+
+    fn problem(&mut self, what: &str, fix: &str) {
+        self.problems += 1;
+        println!("problem: {}; fix: {fix}", what.replace('\n', "; "));
+    }
+}
+
+pub fn run(ctx: &Ctx, args: DoctorArgs) -> anyhow::Result<u8> {
+    let mut r = Report::default();
+    programs(&mut r);
+    match ctx.global() {
+        Ok(global) => tree(ctx, &global, args.ssh, &mut r),
+        Err(e) => r.problem(
+            &format!("{e:#}"),
+            "fix the file as the message says, or run `zbk init DATASET` (see zbk.toml(5))",
+        ),
+    }
+    Ok(if r.problems > 0 { EXIT_FAILED } else { EXIT_OK })
+}
+
+fn programs(r: &mut Report) {
+    for name in ["zfs", "rsync", "ssh"] {
+        let Ok(path) = find_program(name) else {
+            r.problem(
+                &format!("{name} not found on PATH nor in {}", FALLBACK.join(", ")),
+                &format!("install it (Debian: apt-get install {})", package(name)),
+            );
+            continue;
+        };
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        let in_cron_path = CRON_PATH.iter().any(|d| Path::new(d) == dir);
+        let in_fallback = FALLBACK.iter().any(|d| Path::new(d) == dir);
+        if in_cron_path || in_fallback {
+            r.ok(&format!(
+                "{name} is {}{}",
+                path.display(),
+                if in_cron_path {
+                    ""
+                } else {
+                    " (not on cron's default PATH, but zbk looks there itself)"
+                }
+            ));
+        } else {
+            r.problem(
+                &format!(
+                    "{name} is {}, which cron's default PATH ({}) does not reach",
+                    path.display(),
+                    CRON_PATH.join(":")
+                ),
+                "the packaged /etc/cron.d/zbk sets PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; \
+                 a crontab of your own needs such a PATH line too",
+            );
+        }
+    }
+}
+
+fn package(program: &str) -> &'static str {
+    match program {
+        "zfs" => "zfsutils-linux (or zfs-fuse)",
+        "ssh" => "openssh-client",
+        _ => "rsync",
+    }
+}
+
+fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
+    r.ok(&format!(
+        "{} is valid",
+        crate::config::global_path(&ctx.layout.root).display()
+    ));
+    let dataset = &global.dataset;
+    let mounted = ctx.zfs.get(dataset, "mounted");
+    let mountpoint = ctx.zfs.get(dataset, "mountpoint");
+    match (mounted, mountpoint) {
+        (Err(e), _) | (_, Err(e)) => {
+            r.problem(
+                &format!("cannot read {dataset}: {e:#}"),
+                "start the zfs-fuse daemon or load the zfs module (modprobe zfs), and run zbk as root",
+            );
+            return;
+        }
+        (Ok((m, _)), Ok((mp, _))) => {
+            let root = &ctx.layout.root;
+            if m != "yes" || Path::new(&mp) != root.as_path() {
+                r.problem(
+                    &format!(
+                        "{dataset} is mounted={m} at {mp}, not at the root {}",
+                        root.display()
+                    ),
+                    &format!(
+                        "zfs set mountpoint={} {dataset}; zfs mount {dataset} (or pass --root)",
+                        root.display()
+                    ),
+                );
+            } else {
+                r.ok(&format!("{dataset} is mounted at {}", root.display()));
+            }
+        }
+    }
+    let probe = ctx
+        .layout
+        .etc()
+        .join(format!(".zbk-doctor-{}", std::process::id()));
+    match std::fs::write(&probe, "") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            r.ok(&format!("{} is writable", ctx.layout.etc().display()));
+        }
+        Err(e) => r.problem(
+            &format!("cannot write in {}: {e}", ctx.layout.etc().display()),
+            &format!("zfs set readonly=off {dataset}, and run zbk as root"),
+        ),
+    }
+    let inv = match ctx.zfs.inventory(&hosts_dataset(dataset)) {
+        Ok(inv) => inv,
+        Err(e) => {
+            r.problem(
+                &format!("{e:#}"),
+                &format!("zbk init {dataset} creates {dataset}/hosts"),
+            );
+            return;
+        }
+    };
+    for (name, host) in &inv.hosts {
+        let (mounted, _) = ctx.zfs.get(&host.dataset, "mounted").unwrap_or_default();
+        if mounted != "yes" || !ctx.layout.data(name).is_dir() {
+            r.problem(
+                &format!(
+                    "{}: not mounted at {}",
+                    host.dataset,
+                    ctx.layout.host(name).display()
+                ),
+                &format!("zfs mount {}", host.dataset),
+            );
+            continue;
+        }
+        match global.load_host(&ctx.layout.host_config(name)) {
+            Err(e) => r.problem(
+                &format!("{e:#}"),
+                "fix the file as the message says (see zbk.toml(5))",
+            ),
+            Ok(config) => {
+                r.ok(&format!("{name}: dataset mounted, config valid"));
+                if ssh && host.retired.is_none() {
+                    reach(name.as_str(), &config, r);
+                }
+            }
+        }
+    }
+    leftover_clones(ctx, dataset, r);
+}
+
+/// Asks each remote client of a host to run `true`, the way a run would log in.
+fn reach(host: &str, config: &crate::config::HostConfig, r: &mut Report) {
+    let Ok(ssh) = find_program("ssh") else { return };
+    let rsh = crate::rsync::rsh(&ssh, &config.settings.ssh);
+    // rsync splits its --rsh command on spaces; so does this, to log in exactly as a run does.
+    let words: Vec<&str> = rsh.split(' ').collect();
+    let clients = crate::restore::clients(&config.sources);
+    for client in clients {
+        let cmd = Cmd::new(words[0]).args(&words[1..]).args([client, "true"]);
+        match cmd.output() {
+            Ok(out) if out.status.success() => r.ok(&format!("{host}: {client} answers over ssh")),
+            Ok(out) => r.problem(
+                &format!("{host}: `{cmd}` failed: {}", out.stderr.trim()),
+                "check that the client is up, that root's key is in its authorized_keys, and that its host key is known (ssh it once by hand)",
+            ),
+            Err(e) => r.problem(&format!("{host}: {e:#}"), "install openssh-client"),
+        }
+    }
+}
+
+/// Temporary clones of `zbk restore` whose process is gone: each keeps its snapshot from
+/// ever being reaped.
+fn leftover_clones(ctx: &Ctx, dataset: &str, r: &mut Report) {
+    let parent = format!("{dataset}/restore");
+    let Ok(out) = ctx
+        .zfs
+        .cmd(["list", "-H", "-o", "name", "-d", "1", &parent])
+        .output()
+    else {
+        return;
+    };
+    for clone in out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(&format!("{parent}/")))
+    {
+        let pid = clone.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
+            continue;
+        }
+        r.problem(
+            &format!("{clone}: a temporary clone left by an interrupted zbk restore"),
+            &format!("zfs destroy {clone}"),
+        );
+    }
+}

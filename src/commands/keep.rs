@@ -1,0 +1,64 @@
+//! `zbk keep`: sets one snapshot's expiry by hand (a legal hold, before a risky change) and
+//! marks it pinned, so that `zbk restamp` leaves it alone.
+
+use crate::app::{usage, Ctx, EXIT_OK};
+use crate::cli::KeepArgs;
+use crate::expiry::{parse_time, Expiry, Retention};
+use crate::inventory::{PROP_EXPIRES, PROP_PINNED};
+use crate::layout::hosts_dataset;
+use crate::names::is_safe_component;
+use anyhow::Result;
+
+pub fn run(ctx: &Ctx, args: KeepArgs) -> Result<u8> {
+    let expiry = match (&args.until, &args.for_, args.forever) {
+        (Some(t), None, false) => {
+            let at = parse_time(t).map_err(|e| usage(format!("--until: {e}")))?;
+            if at <= ctx.now {
+                return Err(usage(format!("--until: {t} is already past")));
+            }
+            Expiry::At(at)
+        }
+        (None, Some(d), false) => Retention::parse(d)
+            .map_err(|e| usage(format!("--for: {e}")))?
+            .expiry_from(ctx.now),
+        (None, None, true) => Expiry::Never,
+        _ => {
+            return Err(usage(
+                "give exactly one of --until TIME, --for DURATION and --forever",
+            ))
+        }
+    };
+    if !is_safe_component(&args.snapshot) {
+        return Err(usage(format!(
+            "SNAPSHOT: {:?} is not a snapshot name: give the part after '@', as `zbk list` shows it",
+            args.snapshot.escape_debug().to_string()
+        )));
+    }
+    let global = ctx.global()?;
+    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let name = super::chosen_hosts(&inv, std::slice::from_ref(&args.host))?.remove(0);
+    let host = &inv.hosts[&name];
+    let Some(snap) = host.snapshots.iter().find(|s| s.name == args.snapshot) else {
+        return Err(usage(format!(
+            "SNAPSHOT: {name} has no snapshot {:?}: see `zbk list {name}`",
+            args.snapshot
+        )));
+    };
+    if !snap.is_zbk() {
+        return Err(usage(format!(
+            "SNAPSHOT: {name}@{} is not zbk's (no zbk:tier or zbk:status of its own); zbk never reaps it",
+            snap.name
+        )));
+    }
+    let full = format!("{}@{}", host.dataset, snap.name);
+    // Pinned first: should the second call fail, restamp skips it and its old expiry stands.
+    ctx.zfs
+        .set(&full, PROP_PINNED, &Expiry::At(ctx.now).to_string())?;
+    ctx.zfs.set(&full, PROP_EXPIRES, &expiry.to_string())?;
+    let was = crate::restamp::shown(&snap.stamp);
+    println!(
+        "{name}@{}: expires {expiry} (was {was}); pinned, restamp leaves it alone",
+        snap.name
+    );
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,292 @@
+//! `zbk restore`: copies files and directories out of one snapshot with rsync, to a local
+//! directory or back to the client over ssh.
+//!
+//! The snapshot is read through `.zfs/snapshot` where the pool offers it (OpenZFS), and
+//! otherwise (zfs-fuse) through a temporary read-only clone outside the hosts tree, which is
+//! destroyed however the restore ends.
+
+use crate::app::{usage, Ctx, EXIT_OK};
+use crate::cli::RestoreArgs;
+use crate::exec::{find_program, Cmd};
+use crate::expiry::parse_time;
+use crate::inventory::{Host, Snapshot};
+use crate::layout::hosts_dataset;
+use crate::restore::{self, Choice};
+use crate::zfs::Zfs;
+use anyhow::{anyhow, bail, Result};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Clones made by this process, for unique names when `versions` opens one per snapshot.
+static CLONES: AtomicUsize = AtomicUsize::new(0);
+
+/// A snapshot's files, readable at `root` for as long as this lives.
+pub struct SnapshotView<'a> {
+    zfs: &'a Zfs,
+    /// The temporary clone and its mountpoint, when the snapshot had to be cloned.
+    clone: Option<(String, PathBuf)>,
+    pub root: PathBuf,
+}
+
+impl<'a> SnapshotView<'a> {
+    /// Opens `host@snap`: `.zfs/snapshot/<snap>` when it is there, else a read-only clone
+    /// `<dataset>/restore/<host>-<pid>-<n>` mounted under `<root>/etc/restore/`, where neither
+    /// `zbk list` nor `zbk reap` looks.
+    pub fn open(
+        ctx: &'a Ctx,
+        dataset: &str,
+        host: &Host,
+        snap: &Snapshot,
+    ) -> Result<SnapshotView<'a>> {
+        let dotzfs = ctx
+            .layout
+            .host(&host.name)
+            .join(".zfs/snapshot")
+            .join(&snap.name);
+        if dotzfs.join("d").is_dir() {
+            return Ok(SnapshotView {
+                zfs: &ctx.zfs,
+                clone: None,
+                root: dotzfs,
+            });
+        }
+        let parent = format!("{dataset}/restore");
+        if !ctx.zfs.exists(&parent)? {
+            let made = ctx
+                .zfs
+                .create(&parent, &[("mountpoint", "none"), ("canmount", "off")]);
+            // Another restore may have made it meanwhile.
+            if made.is_err() && !ctx.zfs.exists(&parent)? {
+                made?;
+            }
+        }
+        let name = format!(
+            "{}-{}-{}",
+            host.name,
+            std::process::id(),
+            CLONES.fetch_add(1, Ordering::Relaxed)
+        );
+        let clone = format!("{parent}/{name}");
+        let mountpoint = ctx.layout.etc().join("restore").join(&name);
+        fs_err::create_dir_all(&mountpoint)?;
+        // The guard exists before the clone does, so a clone made but not mounted still goes.
+        let view = SnapshotView {
+            zfs: &ctx.zfs,
+            clone: Some((clone.clone(), mountpoint.clone())),
+            root: mountpoint.clone(),
+        };
+        let mut mp = std::ffi::OsString::from("mountpoint=");
+        mp.push(&mountpoint);
+        let serial = ctx.zfs.mount_lock()?;
+        ctx.zfs
+            .cmd([
+                "clone".as_ref(),
+                "-o".as_ref(),
+                "readonly=on".as_ref(),
+                "-o".as_ref(),
+                mp.as_os_str(),
+                format!("{}@{}", host.dataset, snap.name).as_ref(),
+                clone.as_ref(),
+            ])
+            .checked()?;
+        drop(serial);
+        if !view.root.join("d").is_dir() {
+            bail!(
+                "{}@{}: no d/ in the snapshot (is {} mounted?)",
+                host.name,
+                snap.name,
+                view.root.display()
+            );
+        }
+        Ok(view)
+    }
+
+    /// Where the client's files are in this snapshot.
+    pub fn data(&self) -> PathBuf {
+        self.root.join("d")
+    }
+}
+
+impl Drop for SnapshotView<'_> {
+    fn drop(&mut self) {
+        if let Some((clone, mountpoint)) = &self.clone {
+            // A clone left behind would keep its snapshot from ever being reaped.
+            if let Err(e) = self.zfs.destroy_tree(clone) {
+                eprintln!("zbk: warning: cannot destroy the temporary clone {clone}: {e:#}; destroy it with `zfs destroy {clone}`");
+            }
+            let _ = std::fs::remove_dir(mountpoint);
+        }
+    }
+}
+
+/// Checks that a client path is in the snapshot without passing through a symlink, which
+/// rsync would follow out of the snapshot; the last component may itself be a symlink, which
+/// rsync copies as one.
+pub fn check_inside(data: &Path, rel: &Path, shown: &str, snap: &str) -> Result<()> {
+    let parts: Vec<_> = rel.components().collect();
+    let mut at = data.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        let meta = std::fs::symlink_metadata(&at)
+            .map_err(|_| anyhow!("PATH {shown}: not in snapshot {snap}"))?;
+        let inner = i + 1 < parts.len();
+        if inner && meta.file_type().is_symlink() {
+            let prefix = Path::new("/").join(at.strip_prefix(data).unwrap_or(&at));
+            bail!(
+                "PATH {shown}: {} is a symlink in snapshot {snap}; restore the path it points to instead",
+                prefix.display()
+            );
+        }
+        if inner && !meta.is_dir() {
+            bail!("PATH {shown}: not in snapshot {snap}");
+        }
+    }
+    Ok(())
+}
+
+/// Where the files go.
+enum Dest {
+    Local(PathBuf),
+    /// `[user@]host` and the directory on the client the client paths are recreated under.
+    Client(String, String),
+}
+
+pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
+    if args.paths.is_empty() {
+        return Err(usage("name at least one PATH to restore"));
+    }
+    let paths: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .map(|p| restore::client_path(p))
+        .collect::<Result<_>>()
+        .map_err(usage)?;
+    let at;
+    let choice = match (&args.snapshot, &args.at) {
+        (Some(name), None) => Choice::Named(name),
+        (None, Some(t)) => {
+            at = parse_time(t).map_err(|e| usage(format!("--at: {e}")))?;
+            Choice::At(at)
+        }
+        (None, None) => Choice::Newest,
+        (Some(_), Some(_)) => return Err(usage("--snapshot and --at: give one of them")),
+    };
+    if args.target.is_some() && !args.to_host {
+        return Err(usage("--target: only with --to-host"));
+    }
+    let global = ctx.global()?;
+    if let Some(dir) = &args.to {
+        refuse_inside_backups(dir, &ctx.layout.root.join("hosts"))?;
+    }
+    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let name = super::chosen_hosts(&inv, std::slice::from_ref(&args.host))?.remove(0);
+    let host = &inv.hosts[&name];
+    let config = global
+        .load_host(&ctx.layout.host_config(&name))
+        .map_err(usage)?;
+    let snap = restore::choose(host, choice).map_err(usage)?;
+    let mut rsync_args = restore::rsync_args(&config.settings.rsync);
+    let dest = match (&args.to, args.to_host) {
+        (Some(dir), false) => Dest::Local(dir.clone()),
+        (None, true) => {
+            let target = args.target.clone().unwrap_or_else(|| "/".to_string());
+            restore::client_path(&target).map_err(|e| {
+                usage(format!(
+                    "--target: {}",
+                    e.to_string().trim_start_matches("PATH ")
+                ))
+            })?;
+            let ssh = find_program("ssh")?;
+            rsync_args.push(format!(
+                "--rsh={}",
+                crate::rsync::rsh(&ssh, &config.settings.ssh)
+            ));
+            Dest::Client(client_of(&config.sources, &name)?, target)
+        }
+        _ => return Err(usage("give --to DIR or --to-host, one of them")),
+    };
+    let dest_arg = match &dest {
+        Dest::Local(dir) => format!("{}/", dir.display()),
+        Dest::Client(client, target) => format!("{client}:{}/", target.trim_end_matches('/')),
+    };
+    let rsync = find_program("rsync")?;
+    if snap.status.is_some_and(|s| !s.is_good()) {
+        eprintln!(
+            "zbk: warning: {name}@{} is from a failed run and may be incomplete",
+            snap.name
+        );
+    }
+    if args.dry_run {
+        let data = ctx
+            .layout
+            .etc()
+            .join("restore")
+            .join(format!("{name}-{}-0", std::process::id()))
+            .join("d");
+        println!(
+            "# {name}@{}, read through .zfs/snapshot or a temporary read-only clone mounted at {}",
+            snap.name,
+            data.parent().unwrap_or(&data).display()
+        );
+        let cmd = Cmd::new(&rsync)
+            .args(&rsync_args)
+            .args(restore::sources(&data, &paths))
+            .args([&dest_arg]);
+        println!("{cmd}");
+        return Ok(EXIT_OK);
+    }
+    let view = SnapshotView::open(ctx, &global.dataset, host, snap)?;
+    let data = view.data();
+    for (rel, shown) in paths.iter().zip(&args.paths) {
+        check_inside(&data, rel, shown, &format!("{name}@{}", snap.name)).map_err(usage)?;
+    }
+    if let Dest::Local(dir) = &dest {
+        fs_err::create_dir_all(dir)?;
+    }
+    Cmd::new(&rsync)
+        .args(&rsync_args)
+        .args(restore::sources(&data, &paths))
+        .args([&dest_arg])
+        .checked()?;
+    drop(view);
+    println!(
+        "restored {} from {name}@{} to {}",
+        args.paths.join(" "),
+        snap.name,
+        dest_arg
+    );
+    Ok(EXIT_OK)
+}
+
+/// The one `[user@]host` the host's remote sources pull from, for pushing back.
+fn client_of(sources: &[String], host: &crate::names::HostName) -> Result<String> {
+    let clients = restore::clients(sources);
+    match clients.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(usage(format!(
+            "--to-host: {host} has only local sources; restore with --to DIR"
+        ))),
+        _ => Err(usage(format!(
+            "--to-host: {host} pulls from several clients ({}); restore with --to DIR",
+            clients.join(", ")
+        ))),
+    }
+}
+
+/// A restore into the backups themselves would change what a snapshot of them holds next.
+fn refuse_inside_backups(dir: &Path, hosts: &Path) -> Result<()> {
+    let abs = std::path::absolute(dir)?;
+    let existing = abs
+        .ancestors()
+        .find_map(|a| a.canonicalize().ok())
+        .unwrap_or(abs);
+    let hosts = hosts.canonicalize().unwrap_or_else(|_| hosts.to_path_buf());
+    if existing.starts_with(&hosts) {
+        return Err(usage(format!(
+            "--to: {} is inside the backups ({}); restore somewhere else",
+            dir.display(),
+            hosts.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! `zbk versions`: the distinct versions of one file across a host's snapshots, told apart by
+//! size and mtime as httm does. Snapshots are opened one at a time (on zfs-fuse, one
+//! temporary clone at a time), so the cost grows with their number but never piles up.
+
+use super::list::{human_bytes, print_table};
+use super::restore::{check_inside, SnapshotView};
+use crate::app::{usage, Ctx, EXIT_FAILED, EXIT_OK};
+use crate::cli::VersionsArgs;
+use crate::expiry::Expiry;
+use crate::layout::hosts_dataset;
+use crate::restore::{client_path, distinct, Seen};
+use anyhow::Result;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Size and mtime of what a snapshot's `d/` holds at `rel`, never through a symlink.
+fn look(data: &Path, rel: &Path, shown: &str) -> Option<(u64, i64)> {
+    check_inside(data, rel, shown, "").ok()?;
+    let meta = std::fs::symlink_metadata(data.join(rel)).ok()?;
+    Some((meta.len(), meta.mtime()))
+}
+
+pub fn run(ctx: &Ctx, args: VersionsArgs) -> Result<u8> {
+    let rel = client_path(&args.path).map_err(usage)?;
+    if rel.as_os_str().is_empty() {
+        return Err(usage("PATH \"/\": name a file"));
+    }
+    let global = ctx.global()?;
+    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let name = super::chosen_hosts(&inv, std::slice::from_ref(&args.host))?.remove(0);
+    let host = &inv.hosts[&name];
+    let mut seen: Vec<Seen> = Vec::new();
+    for snap in &host.snapshots {
+        match SnapshotView::open(ctx, &global.dataset, host, snap) {
+            Ok(view) => seen.push((snap.name.clone(), look(&view.data(), &rel, &args.path))),
+            Err(e) => eprintln!("zbk: warning: {name}@{}: {e:#}; skipped", snap.name),
+        }
+    }
+    // The live copy is what the next snapshot will hold, unless a run is writing it now.
+    let live = look(&ctx.layout.data(&name), &rel, &args.path);
+    seen.push(("(live d/)".to_string(), live));
+    let versions = distinct(&seen);
+    if versions.is_empty() {
+        eprintln!("zbk: {}: in no snapshot of {name}", args.path);
+        return Ok(EXIT_FAILED);
+    }
+    let mut table = vec![["MTIME", "SIZE", "FIRST", "LAST", "SNAPSHOTS"].map(String::from)];
+    for v in &versions {
+        let mtime = chrono::DateTime::from_timestamp(v.mtime, 0)
+            .map_or_else(|| v.mtime.to_string(), |t| Expiry::At(t).to_string());
+        table.push([
+            mtime,
+            human_bytes(v.size),
+            v.first.clone(),
+            v.last.clone(),
+            v.snapshots.to_string(),
+        ]);
+    }
+    print_table(&table);
+    Ok(EXIT_OK)
+}
