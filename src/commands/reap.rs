@@ -44,6 +44,9 @@ pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
         ) {
             (Some(_), _) => 0,
             (None, Ok(config)) => config.settings.min_keep,
+            // A copy made by `zbk replicate` is never mounted, so its c/ cannot be read:
+            // the global floor applies, silently.
+            (None, Err(_)) if ctx.zfs.is_replica(&host.dataset) => global.settings.min_keep,
             (None, Err(e)) => {
                 let keep = global.settings.min_keep.max(1);
                 eprintln!("zbk: warning: {name}: {e:#}; keeping its newest {keep} good backups");

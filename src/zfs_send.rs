@@ -1,0 +1,208 @@
+//! The zfs commands of replication: holds and `zfs send` on the source, and `zfs` on the target,
+//! here or on a server over ssh. Every process still starts in `exec`.
+
+use crate::exec::{quote, Cmd};
+use crate::names::HostName;
+use crate::replicate::{parse_listing, Target, Tree, LISTING_PROPS};
+use crate::zfs::Zfs;
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The stderr text of a receive refused because the target changed since its newest snapshot
+/// (zfs goes on "since most recent snapshot", on a line of its own on zfs-fuse).
+pub const MODIFIED: &str = "has been modified";
+
+impl Zfs {
+    /// Places a hold; one already there under this tag is success.
+    pub fn hold(&self, tag: &str, snapshot: &str) -> Result<()> {
+        let cmd = self.cmd(["hold", tag, snapshot]);
+        let out = cmd.output()?;
+        if out.status.success() || out.stderr.contains("tag already exists") {
+            Ok(())
+        } else {
+            Err(cmd.failed(&out).into())
+        }
+    }
+
+    /// Releases a hold; a snapshot without this tag, or gone already, is success.
+    pub fn release(&self, tag: &str, snapshot: &str) -> Result<()> {
+        let cmd = self.cmd(["release", tag, snapshot]);
+        let out = cmd.output()?;
+        if out.status.success()
+            || out.stderr.contains("no such tag")
+            || out.stderr.contains("dataset does not exist")
+        {
+            Ok(())
+        } else {
+            Err(cmd.failed(&out).into())
+        }
+    }
+
+    /// `zfs send -p` of one snapshot, or with `from` of every snapshot after it up to `to`.
+    /// `-p` carries the zbk properties; never `-R`, whose `-F` receive would mirror deletions.
+    pub fn send_cmd(&self, dataset: &str, from: Option<&str>, to: &str) -> Cmd {
+        let mut args = vec!["send".to_string(), "-p".to_string()];
+        if let Some(from) = from {
+            args.push("-I".into());
+            args.push(format!("{dataset}@{from}"));
+        }
+        args.push(format!("{dataset}@{to}"));
+        self.cmd(args)
+    }
+
+    /// Whether a host dataset is a replica: `zbk replicate` gives each `mountpoint=none`, which
+    /// a host backed up here can never have.
+    pub fn is_replica(&self, dataset: &str) -> bool {
+        self.get(dataset, "mountpoint")
+            .is_ok_and(|(value, _)| value == "none")
+    }
+}
+
+/// `zfs` on one side of a replication.
+pub struct ZfsAt<'a> {
+    zfs: &'a Zfs,
+    /// `ssh` and its arguments up to the destination, for a remote target.
+    ssh: Option<Vec<String>>,
+}
+
+impl<'a> ZfsAt<'a> {
+    /// `zfs` here, for the source or a local target.
+    pub fn local(zfs: &'a Zfs) -> ZfsAt<'a> {
+        ZfsAt { zfs, ssh: None }
+    }
+
+    /// `zfs` where the target is. Over ssh, BatchMode keeps a cron job from waiting on a
+    /// password prompt; `options` are `Key=Value` pairs, each passed as `-o`.
+    pub fn target(zfs: &'a Zfs, target: &Target, options: &[String]) -> Result<ZfsAt<'a>> {
+        let Target::Ssh { login, .. } = target else {
+            return Ok(ZfsAt::local(zfs));
+        };
+        let ssh: PathBuf = crate::exec::find_program("ssh")?;
+        let mut argv = vec![
+            ssh.to_string_lossy().into_owned(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+        ];
+        for option in options {
+            argv.push("-o".into());
+            argv.push(option.clone());
+        }
+        argv.push("--".into());
+        argv.push(login.clone());
+        Ok(ZfsAt {
+            zfs,
+            ssh: Some(argv),
+        })
+    }
+
+    /// A `zfs` command line on this side. Over ssh the remote shell reads one string, so every
+    /// word is quoted, and `env` sets the C locale whatever the login shell.
+    pub fn cmd(&self, args: &[&str]) -> Cmd {
+        match &self.ssh {
+            None => self.zfs.cmd(args),
+            Some(ssh) => {
+                let mut line = String::from("env LC_ALL=C zfs");
+                for arg in args {
+                    line.push(' ');
+                    line.push_str(&quote(arg));
+                }
+                Cmd::new(&ssh[0]).args(&ssh[1..]).args([line])
+            }
+        }
+    }
+
+    /// The host datasets under `hosts` and their snapshots, in one listing; `None` when
+    /// `hosts` does not exist.
+    pub fn listing(&self, hosts: &str) -> Result<Option<BTreeMap<HostName, Tree>>> {
+        self.listing_under(hosts, hosts)
+    }
+
+    /// Like `listing`, but of `top` only: `hosts` itself or one host dataset under it.
+    pub fn listing_under(
+        &self,
+        top: &str,
+        hosts: &str,
+    ) -> Result<Option<BTreeMap<HostName, Tree>>> {
+        let props = LISTING_PROPS.join(",");
+        let cmd = self.cmd(&[
+            "get",
+            "-H",
+            "-p",
+            "-r",
+            "-o",
+            "name,property,value,source",
+            &props,
+            top,
+        ]);
+        let out = cmd.output()?;
+        if out.status.success() {
+            return Ok(Some(parse_listing(&out.stdout, hosts)));
+        }
+        if out.stderr.contains("dataset does not exist") {
+            return Ok(None);
+        }
+        Err(cmd.failed(&out)).with_context(|| format!("cannot list {top}"))
+    }
+
+    pub fn exists(&self, dataset: &str) -> Result<bool> {
+        crate::zfs::exists_by(&self.cmd(&["list", "-H", "-o", "name", dataset]))
+    }
+
+    /// Creates the replicas' parent, unmounted, so the received datasets inherit
+    /// `mountpoint=none` and nothing (not even atime) changes them between receives.
+    pub fn create_unmounted(&self, dataset: &str) -> Result<()> {
+        self.cmd(&["create", "-o", "mountpoint=none", dataset])
+            .checked()?;
+        Ok(())
+    }
+
+    pub fn set(&self, dataset: &str, prop: &str, value: &str) -> Result<()> {
+        self.cmd(&["set", &format!("{prop}={value}"), dataset])
+            .checked()?;
+        Ok(())
+    }
+
+    /// `zfs receive -u`, never `-F`: a target changed since its newest snapshot is refused by
+    /// zfs and reported, not rolled back.
+    pub fn receive_cmd(&self, dataset: &str) -> Cmd {
+        self.cmd(&["receive", "-u", dataset])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_commands_are_one_quoted_line_after_the_destination() {
+        let Ok(zfs) = Zfs::find() else { return };
+        let target = Target::parse("root@b2:tank/off").unwrap();
+        let at = ZfsAt::target(&zfs, &target, &["Port=2222".into()]).unwrap();
+        let cmd = at.receive_cmd("tank/off/hosts/a b").to_string();
+        assert!(
+            cmd.ends_with(
+                "-o BatchMode=yes -o Port=2222 -- root@b2 'env LC_ALL=C zfs receive -u '\\''tank/off/hosts/a b'\\'''"
+            ),
+            "{cmd}"
+        );
+        let local = ZfsAt::target(&zfs, &Target::parse("tank/off").unwrap(), &[]).unwrap();
+        assert!(local
+            .receive_cmd("tank/off/hosts/a")
+            .to_string()
+            .ends_with("zfs receive -u tank/off/hosts/a"));
+    }
+
+    #[test]
+    fn sends_carry_properties_and_never_recurse() {
+        let Ok(zfs) = Zfs::find() else { return };
+        assert!(zfs
+            .send_cmd("t/hosts/a", None, "s1")
+            .to_string()
+            .ends_with("zfs send -p t/hosts/a@s1"));
+        assert!(zfs
+            .send_cmd("t/hosts/a", Some("s1"), "s3")
+            .to_string()
+            .ends_with("zfs send -p -I t/hosts/a@s1 t/hosts/a@s3"));
+    }
+}
