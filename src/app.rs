@@ -8,6 +8,8 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Every host ended ok or warning.
 pub const EXIT_OK: u8 = 0;
@@ -50,6 +52,8 @@ pub struct Ctx {
     pub layout: Layout,
     pub zfs: Zfs,
     pub now: DateTime<Utc>,
+    /// Raised by SIGINT, SIGTERM or SIGHUP: stop what runs, record it, start nothing new.
+    pub cancel: Arc<AtomicBool>,
 }
 
 impl Ctx {
@@ -57,6 +61,18 @@ impl Ctx {
     pub fn global(&self) -> Result<Global> {
         Global::load(&self.layout.root).map_err(usage)
     }
+}
+
+/// A flag raised by the first SIGINT, SIGTERM or SIGHUP, so that a run can stop rsync and
+/// still record the run as failed; a second signal ends zbk at once.
+fn on_signals() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&flag))?;
+        signal_hook::flag::register(signal, Arc::clone(&flag))?;
+    }
+    Ok(flag)
 }
 
 /// Runs the parsed command line and returns the exit status.
@@ -86,6 +102,7 @@ pub fn run(args: TopArgs) -> Result<u8> {
         layout: Layout::new(root),
         zfs: Zfs::find()?,
         now: Utc::now(),
+        cancel: on_signals()?,
     };
     match command {
         Command::Init(a) => crate::commands::init::run(&ctx, a),
@@ -94,5 +111,14 @@ pub fn run(args: TopArgs) -> Result<u8> {
         Command::Reap(a) => crate::commands::reap::run(&ctx, a),
         Command::Remove(a) => crate::commands::remove::run(&ctx, a),
         Command::List(a) => crate::commands::list::run(&ctx, a),
+        Command::Authorize(a) => crate::commands::authorize::run(&ctx, a),
+        Command::Replicate(a) => crate::commands::replicate::run(&ctx, a),
+        Command::Status(a) => crate::commands::status::run(&ctx, a),
+        Command::Check(a) => crate::commands::check::run(&ctx, a),
+        Command::Doctor(a) => crate::commands::doctor::run(&ctx, a),
+        Command::Keep(a) => crate::commands::keep::run(&ctx, a),
+        Command::Restamp(a) => crate::commands::restamp::run(&ctx, a),
+        Command::Restore(a) => crate::commands::restore::run(&ctx, a),
+        Command::Versions(a) => crate::commands::versions::run(&ctx, a),
     }
 }

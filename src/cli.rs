@@ -29,6 +29,15 @@ pub enum Command {
     Reap(ReapArgs),
     Remove(RemoveArgs),
     List(ListArgs),
+    Authorize(AuthorizeArgs),
+    Replicate(ReplicateArgs),
+    Status(StatusArgs),
+    Check(CheckArgs),
+    Doctor(DoctorArgs),
+    Keep(KeepArgs),
+    Restamp(RestampArgs),
+    Restore(RestoreArgs),
+    Versions(VersionsArgs),
 }
 
 /// create the hosts dataset under DATASET and the global config in <root>/etc
@@ -80,6 +89,14 @@ pub struct RunArgs {
     /// stamp this retention instead of the tier's (a duration such as 10days, or never)
     #[argh(option)]
     pub expires: Option<String>,
+
+    /// how many hosts to back up at once (default 1)
+    #[argh(option, default = "1")]
+    pub jobs: usize,
+
+    /// how long to wait for another run of the same host to finish (default 4h)
+    #[argh(option, default = "String::from(\"4h\")")]
+    pub wait: String,
 
     /// print the commands that would run and change nothing
     #[argh(switch)]
@@ -143,4 +160,177 @@ pub struct ListArgs {
     /// print JSON (stable field names, see zbk-list(8))
     #[argh(switch)]
     pub json: bool,
+}
+
+/// copy each host's snapshots to another pool, here or over ssh, with zfs send/receive
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "replicate")]
+pub struct ReplicateArgs {
+    /// hosts to replicate (default: all)
+    #[argh(positional)]
+    pub hosts: Vec<String>,
+
+    /// where to: a dataset (tank/offsite) or [user@]server:dataset over ssh
+    #[argh(option)]
+    pub to: String,
+
+    /// an ssh option for a TARGET over ssh, as Key=Value, e.g. Port=2222 (repeatable)
+    #[argh(option)]
+    pub ssh_option: Vec<String>,
+
+    /// print what would be sent and how far each copy lags, and change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+
+    /// say what was sent, also on success
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+}
+
+/// how every host stands: last good backup, last run, failures, snapshots, space
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+pub struct StatusArgs {
+    /// hosts to show (default: all)
+    #[argh(positional)]
+    pub hosts: Vec<String>,
+
+    /// print JSON (stable field names, see zbk-status(8))
+    #[argh(switch)]
+    pub json: bool,
+
+    /// print metrics for the Prometheus node_exporter textfile collector
+    #[argh(switch)]
+    pub prometheus: bool,
+}
+
+/// a Nagios/Icinga plugin: is every host's last good backup recent enough?
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct CheckArgs {
+    /// hosts to check (default: all)
+    #[argh(positional)]
+    pub hosts: Vec<String>,
+
+    /// warn when the last good backup is older than this (default: config, 26h)
+    #[argh(option)]
+    pub warn: Option<String>,
+
+    /// critical when the last good backup is older than this (default: config, 50h)
+    #[argh(option)]
+    pub crit: Option<String>,
+}
+
+/// check what breaks installs: programs, PATH, the root, the config, datasets, ssh
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "doctor")]
+pub struct DoctorArgs {
+    /// also check that each remote client answers over ssh
+    #[argh(switch)]
+    pub ssh: bool,
+}
+
+/// set one snapshot's expiry by hand and pin it against restamp
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "keep")]
+pub struct KeepArgs {
+    /// the host
+    #[argh(positional)]
+    pub host: String,
+
+    /// the snapshot's name, as zbk list shows it
+    #[argh(positional)]
+    pub snapshot: String,
+
+    /// keep it until this time (RFC 3339, e.g. 2027-06-30T00:00:00Z)
+    #[argh(option)]
+    pub until: Option<String>,
+
+    /// keep it this long from now (e.g. 90days)
+    #[argh(option, long = "for")]
+    pub for_: Option<String>,
+
+    /// keep it forever
+    #[argh(switch)]
+    pub forever: bool,
+}
+
+/// recompute the expiry of zbk snapshots from their tier after the tier table changed
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "restamp")]
+pub struct RestampArgs {
+    /// hosts to restamp (default: all)
+    #[argh(positional)]
+    pub hosts: Vec<String>,
+
+    /// print what would change and change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+}
+
+/// copy files back out of a snapshot, to a directory or to the client
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "restore")]
+pub struct RestoreArgs {
+    /// the host
+    #[argh(positional)]
+    pub host: String,
+
+    /// absolute paths on the client, files or directories
+    #[argh(positional)]
+    pub paths: Vec<String>,
+
+    /// the snapshot to restore from (default: the newest good one)
+    #[argh(option)]
+    pub snapshot: Option<String>,
+
+    /// restore from the newest good snapshot taken at or before this time (RFC 3339)
+    #[argh(option)]
+    pub at: Option<String>,
+
+    /// copy into this local directory, under the paths' client paths
+    #[argh(option)]
+    pub to: Option<PathBuf>,
+
+    /// copy back to the client over ssh, into the original place
+    #[argh(switch)]
+    pub to_host: bool,
+
+    /// with --to-host, the directory on the client to copy under instead of /
+    #[argh(option)]
+    pub target: Option<String>,
+
+    /// print the rsync command and copy nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+}
+
+/// the distinct versions of one file across a host's snapshots
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "versions")]
+pub struct VersionsArgs {
+    /// the host
+    #[argh(positional)]
+    pub host: String,
+
+    /// an absolute path on the client
+    #[argh(positional)]
+    pub path: String,
+}
+
+/// print the authorized_keys line that lets this server read a client with rsync, and only read
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "authorize")]
+pub struct AuthorizeArgs {
+    /// the host whose key line to print
+    #[argh(positional)]
+    pub host: String,
+
+    /// the address this server connects from, pinned with from= (optional)
+    #[argh(option)]
+    pub from: Option<String>,
+
+    /// rrsync on the client (default /usr/bin/rrsync)
+    #[argh(option, default = "String::from(\"/usr/bin/rrsync\")")]
+    pub rrsync: String,
 }

@@ -6,13 +6,19 @@ mod commands;
 mod config;
 mod exec;
 mod expiry;
+mod health;
 mod inventory;
 mod layout;
 mod lock;
 mod names;
+mod progress;
+mod replicate;
+mod restamp;
+mod restore;
 mod retention;
 mod rsync;
 mod zfs;
+mod zfs_send;
 
 use std::process::ExitCode;
 

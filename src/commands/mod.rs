@@ -1,11 +1,20 @@
 //! One module per subcommand; what they share about choosing hosts lives here.
 
 pub mod add;
+pub mod authorize;
+pub mod check;
+pub mod doctor;
 pub mod init;
+pub mod keep;
 pub mod list;
 pub mod reap;
 pub mod remove;
+pub mod replicate;
+pub mod restamp;
+pub mod restore;
 pub mod run;
+pub mod status;
+pub mod versions;
 
 use crate::app::usage;
 use crate::inventory::Inventory;
