@@ -164,6 +164,13 @@ fn one_host(
         .and_then(|c| c.settings.tier(&request.tier).map(|_| c).context("--tier"));
     let config = match config {
         Ok(config) => config,
+        // On a server that also receives `zbk replicate` copies, those are not backed up here.
+        Err(_) if ctx.zfs.is_replica(&host_dataset(&global.dataset, host)) => {
+            if !all || request.verbose {
+                eprintln!("zbk: {host}: a copy received by zbk replicate; skipped");
+            }
+            return EXIT_OK;
+        }
         Err(e) => {
             eprintln!("zbk: {host}: {e:#}");
             return EXIT_USAGE;
@@ -259,19 +266,17 @@ fn backup_host(
         progress: progress.enabled(),
     };
     let data = ctx.layout.data(host);
-    let commands: Vec<(String, Cmd)> = config
+    let argvs: Vec<(String, Vec<std::ffi::OsString>)> = config
         .sources
         .iter()
         .map(|source| {
-            (
-                source.clone(),
-                Cmd::new(&programs.rsync).args(rsync::argv(
-                    &call,
-                    &rsync::with_user(source, config.settings.ssh.user.as_deref()),
-                    &data,
-                )),
-            )
+            let login = rsync::with_user(source, config.settings.ssh.user.as_deref());
+            (source.clone(), rsync::argv(&call, &login, &data))
         })
+        .collect();
+    let commands: Vec<(String, Cmd)> = argvs
+        .iter()
+        .map(|(source, argv)| (source.clone(), Cmd::new(&programs.rsync).args(argv)))
         .collect();
 
     if request.dry_run {
@@ -363,6 +368,24 @@ fn backup_host(
             writeln!(log, "zbk: {problem}")?;
             why.push(problem);
             status = Status::Failed;
+        }
+    }
+    // With a deletion limit, a dry run first: a run that would delete too much fails before
+    // it has deleted anything, so d/ keeps what the last good run had.
+    if let (Some(limit), true) = (max_delete, status != Status::Failed) {
+        for (source, argv) in &argvs {
+            let dry = Cmd::new(&programs.rsync).args(["--dry-run"]).args(argv);
+            writeln!(log, "$ {dry}")?;
+            if dry.output()?.code() == 25 {
+                let problem = format!(
+                    "{source}: more than {limit} files would be deleted (guard.max_delete {} of the last good run's files): is the source complete? Nothing was deleted",
+                    config.settings.guard.max_delete.unwrap_or_default()
+                );
+                writeln!(log, "zbk: {problem}")?;
+                why.push(problem);
+                status = Status::Failed;
+                break;
+            }
         }
     }
     if status != Status::Failed {
