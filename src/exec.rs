@@ -150,12 +150,22 @@ impl Cmd {
     pub fn run_logged(&self, log: &std::fs::File, limits: Limits) -> Result<Ended> {
         use std::os::unix::process::CommandExt;
         SPAWNED.fetch_add(1, Ordering::Relaxed);
-        let mut child = self
-            .command()
+        let mut command = self.command();
+        command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log.try_clone()?)
-            .process_group(0)
+            .process_group(0);
+        // Out of zbk's process group, the child would outlive a `kill -9` of zbk and go on
+        // writing into d/ beside the next run; the kernel stops it when zbk dies instead.
+        // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot start `{self}`"))?;
         let started = Instant::now();

@@ -6,6 +6,8 @@ mod commands;
 mod config;
 mod exec;
 mod expiry;
+#[cfg(test)]
+mod fuzz_tests;
 mod health;
 mod inventory;
 mod layout;

@@ -64,11 +64,12 @@ impl fmt::Display for Keep {
             }
             Keep::Foreign => f.write_str("no zbk:expires of its own (not zbk's)"),
             Keep::Missing => f.write_str("zbk snapshot without zbk:expires; kept"),
-            Keep::Invalid(v) => write!(
-                f,
-                "unreadable zbk:expires {:?}; kept",
-                v.escape_debug().to_string()
-            ),
+            Keep::Invalid(v) => {
+                // Anyone with `zfs set` can make this 8 KB long: show enough to find it.
+                let shown: String = v.escape_debug().to_string().chars().take(64).collect();
+                let more = if v.chars().count() > 64 { "..." } else { "" };
+                write!(f, "unreadable zbk:expires \"{shown}{more}\"; kept")
+            }
         }
     }
 }

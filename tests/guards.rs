@@ -12,27 +12,6 @@ fn add_config(pool: &Pool, host: &str, extra: &str) {
     std::fs::write(&config, format!("{base}\n{extra}")).unwrap();
 }
 
-/// The stamps of every good snapshot, to compare before and after a bad run.
-fn good_stamps(pool: &Pool) -> Vec<String> {
-    let out = ok(
-        "zfs",
-        &[
-            "get",
-            "-H",
-            "-p",
-            "-r",
-            "-o",
-            "name,property,value,source",
-            "zbk:expires,zbk:tier,zbk:status",
-            &format!("{}/hosts", pool.name),
-        ],
-    );
-    out.lines()
-        .filter(|l| l.contains('@') && !l.contains("@failed-"))
-        .map(String::from)
-        .collect()
-}
-
 #[test]
 fn an_empty_source_never_becomes_the_newest_good_backup() {
     let pool = Pool::initialised();
@@ -40,7 +19,7 @@ fn an_empty_source_never_becomes_the_newest_good_backup() {
     std::fs::write(src.join("data"), "precious").unwrap();
     pool.add_host("h", &src);
     pool.zbk_expect(0, &["run", "h"]);
-    let before = good_stamps(&pool);
+    let before = pool.good_rows();
     std::fs::remove_file(src.join("data")).unwrap();
     let out = pool.zbk_expect(1, &["run", "h"]);
     assert!(
@@ -49,7 +28,7 @@ fn an_empty_source_never_becomes_the_newest_good_backup() {
         text(&out.stderr)
     );
     assert!(pool.snapshots("h").last().unwrap().starts_with("failed-"));
-    assert_eq!(good_stamps(&pool), before);
+    assert_eq!(pool.good_rows(), before);
     let copy = pool
         .root
         .join("hosts/h/d")
@@ -110,7 +89,7 @@ fn a_mass_deletion_fails_the_run_and_keeps_the_last_good_snapshot() {
     let (files, source) = pool.prop(&full, "zbk:files");
     assert_eq!(source, "local");
     assert!(files.parse::<u32>().unwrap() >= 100, "{files}");
-    let before = good_stamps(&pool);
+    let before = pool.good_rows();
 
     for i in 0..80 {
         std::fs::remove_file(src.join(format!("f{i:03}"))).unwrap();
@@ -125,7 +104,7 @@ fn a_mass_deletion_fails_the_run_and_keeps_the_last_good_snapshot() {
         "{err}"
     );
     assert!(pool.snapshots("h").last().unwrap().starts_with("failed-"));
-    assert_eq!(good_stamps(&pool), before);
+    assert_eq!(pool.good_rows(), before);
     // The dry run caught it: d/ still holds all that the last good run copied.
     let copy = pool
         .root

@@ -188,6 +188,31 @@ impl Pool {
         (v.to_string(), s.to_string())
     }
 
+    /// The zbk:* rows of every snapshot in the hosts tree that is not a failed run, as
+    /// `name property value source` lines: compared before and after a fault to show that no
+    /// good backup lost anything.
+    pub fn good_rows(&self) -> Vec<String> {
+        let hosts = format!("{}/hosts", self.name);
+        let props = "zbk:expires,zbk:tier,zbk:status";
+        ok(
+            "zfs",
+            &[
+                "get",
+                "-H",
+                "-p",
+                "-r",
+                "-o",
+                "name,property,value,source",
+                props,
+                &hosts,
+            ],
+        )
+        .lines()
+        .filter(|l| l.contains('@') && !l.contains("@failed-"))
+        .map(str::to_string)
+        .collect()
+    }
+
     pub fn exists(&self, dataset: &str) -> bool {
         sh("zfs", &["list", "-H", "-o", "name", dataset])
             .status
