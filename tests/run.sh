@@ -29,19 +29,9 @@ if [ ! -c /dev/fuse ]; then
     exit 1
 fi
 
-if ! zpool list >/dev/null 2>&1; then
-    pidfile=/run/zfs-fuse.pid
-    # A pidfile left by a daemon that died stops a new one from starting.
-    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-        rm -f "$pidfile"
-    fi
-    zfs-fuse --pidfile "$pidfile"
-    for _ in $(seq 50); do
-        zpool list >/dev/null 2>&1 && break
-        sleep 0.2
-    done
-    zpool list >/dev/null || { echo "tests/run.sh: the zfs-fuse daemon did not start" >&2; exit 1; }
-fi
+# shellcheck source=tests/lib/zfs-fuse.sh
+. tests/lib/zfs-fuse.sh
+ensure_zfs_fuse_daemon tests/run.sh
 
 # Pools of a test run that was killed before its cleanup ran.
 for pool in $(zpool list -H -o name 2>/dev/null | grep '^zbkt' || true); do

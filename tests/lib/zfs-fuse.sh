@@ -1,0 +1,20 @@
+# tests/lib/zfs-fuse.sh: sourced by the test and benchmark scripts; starts the zfs-fuse daemon
+# when no daemon answers, so every script that needs pools gets the same, tested recovery.
+
+# ensure_zfs_fuse_daemon WHO: WHO prefixes the error message (the calling script's name).
+ensure_zfs_fuse_daemon() {
+    local who=$1
+    if ! zpool list >/dev/null 2>&1; then
+        local pidfile=/run/zfs-fuse.pid
+        # A pidfile left by a daemon that died stops a new one from starting.
+        if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+            rm -f "$pidfile"
+        fi
+        zfs-fuse --pidfile "$pidfile"
+        for _ in $(seq 50); do
+            zpool list >/dev/null 2>&1 && break
+            sleep 0.2
+        done
+        zpool list >/dev/null || { echo "$who: the zfs-fuse daemon did not start" >&2; exit 1; }
+    fi
+}
