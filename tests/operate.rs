@@ -490,7 +490,9 @@ fn doctor_finds_what_breaks_and_says_how_to_fix_it() {
         "{}",
         text(&out.stdout)
     );
+    let serial = common::mount_lock();
     ok("zfs", &["mount", &pool.host_dataset("local")]);
+    drop(serial);
 
     std::fs::write(pool.root.join("etc/zbk.toml"), "dataset = 5\n").unwrap();
     let out = pool.zbk_expect(1, &["doctor"]);

@@ -56,6 +56,8 @@ fn userrefs(pool: &Pool, snapshot: &str) -> String {
 fn assert_copy_matches(target: &Pool, snapshot: &str, expected: &Path) {
     let mnt = target.scratch("clone");
     let clone = format!("{}/restore", target.name);
+    // The clone mounts: see common::mount_lock.
+    let serial = common::mount_lock();
     ok(
         "zfs",
         &[
@@ -66,6 +68,7 @@ fn assert_copy_matches(target: &Pool, snapshot: &str, expected: &Path) {
             &clone,
         ],
     );
+    drop(serial);
     let got = manifest(&mnt.join(format!("d{}", expected.display())));
     assert_eq!(
         got,
