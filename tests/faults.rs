@@ -338,36 +338,10 @@ fn s03_sshd_killed_mid_transfer() {
     next_run_succeeds(&pool, "h");
 }
 
-/// A pool of `size` (e.g. 128M), made the way the harness makes its own, and `zbk init`ed.
-fn small_pool(size: &str) -> Pool {
-    let dir = tempfile::Builder::new()
-        .prefix("zbk-test-")
-        .tempdir()
-        .unwrap();
-    let name = format!("zbktf{}small", std::process::id());
-    let file = dir.path().join("pool.img");
-    let root = dir.path().join("root");
-    ok("truncate", &["-s", size, file.to_str().unwrap()]);
-    let serial = common::mount_lock();
-    ok(
-        "zpool",
-        &[
-            "create",
-            "-m",
-            root.to_str().unwrap(),
-            &name,
-            file.to_str().unwrap(),
-        ],
-    );
-    drop(serial);
-    let pool = Pool { name, root, dir };
-    pool.zbk_expect(0, &["init", &pool.name]);
-    pool
-}
-
 #[test]
 fn s04_pool_fills_up_during_a_run() {
-    let pool = small_pool("128M");
+    let pool = Pool::sized("128M");
+    pool.zbk_expect(0, &["init", &pool.name]);
     let src = pool.scratch("src");
     common::sample_tree(&src);
     pool.add_host("h", &src);

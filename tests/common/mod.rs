@@ -76,6 +76,11 @@ pub struct Pool {
 
 impl Pool {
     pub fn new() -> Pool {
+        Pool::sized("512M")
+    }
+
+    /// A pool on a file of `size` (as truncate(1) reads it: 128M, 1G).
+    pub fn sized(size: &str) -> Pool {
         require_zfs();
         let dir = tempfile::Builder::new()
             .prefix("zbk-test-")
@@ -88,7 +93,7 @@ impl Pool {
         );
         let file = dir.path().join("pool.img");
         let root = dir.path().join("root");
-        ok("truncate", &["-s", "512M", file.to_str().unwrap()]);
+        ok("truncate", &["-s", size, file.to_str().unwrap()]);
         let serial = mount_lock();
         ok(
             "zpool",
