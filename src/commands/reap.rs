@@ -9,6 +9,8 @@ use crate::layout::{host_dataset, hosts_dataset};
 use crate::retention::{self, Verdict};
 use crate::zfs::Destroyed;
 use anyhow::Result;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// What one reap did, for `-v` and the exit status.
 #[derive(Default)]
@@ -35,6 +37,7 @@ pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
         );
     }
     let mut tally = Tally::default();
+    let mut work = Vec::new();
     for name in super::chosen_hosts(&inv, &args.hosts)? {
         let host = &inv.hosts[&name];
         // The floor protects only active hosts, so a retired host's config need not be readable.
@@ -53,14 +56,21 @@ pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
                 keep
             }
         };
-        reap_host(
+        work.push(plan_host(host, min_keep, now, &args, &mut tally));
+    }
+    let results = if args.dry_run {
+        Vec::new()
+    } else {
+        destroy_all(ctx, &work, global.destroy_batch)
+    };
+    let mut results = results.into_iter();
+    for pending in &work {
+        finish_host(
             ctx,
             &global.dataset,
-            host,
-            min_keep,
-            now,
+            pending,
+            results.next().flatten(),
             &args,
-            global.destroy_batch,
             &mut tally,
         );
     }
@@ -86,17 +96,58 @@ pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn reap_host(
-    ctx: &Ctx,
-    dataset: &str,
-    host: &Host,
+/// Hosts whose snapshots are destroyed at the same time. A destroy mostly waits (a process
+/// start, a txg sync), so a few hosts at once take a fraction of the time: on zfs-fuse 4
+/// workers halved 4,000 destroys (tests/bench/BENCHMARKS.md). Few, so that a reap never floods
+/// the pool with destroys the way the field reports in prior-art §3 describe.
+const DESTROY_WORKERS: usize = 4;
+
+/// One host's judgement, made before anything is destroyed.
+struct Pending<'a> {
+    host: &'a Host,
+    doomed: Vec<&'a str>,
+    /// Snapshots that stay whatever the destroys do.
+    kept: usize,
+}
+
+type Outcomes = Result<Vec<(String, Destroyed)>>;
+
+/// Destroys every host's doomed snapshots, one host per worker at a time and each host's own
+/// in order; the outcomes come back in the order of `work`.
+fn destroy_all(ctx: &Ctx, work: &[Pending], batch: usize) -> Vec<Option<Outcomes>> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Outcomes>>> = work.iter().map(|_| Mutex::new(None)).collect();
+    let busy = work.iter().filter(|p| !p.doomed.is_empty()).count();
+    std::thread::scope(|scope| {
+        for _ in 0..DESTROY_WORKERS.min(busy) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(pending) = work.get(i) else { break };
+                if pending.doomed.is_empty() {
+                    continue;
+                }
+                let outcome =
+                    ctx.zfs
+                        .destroy_snapshots(&pending.host.dataset, &pending.doomed, batch);
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
+}
+
+/// Judges one host's snapshots and reports what stays; destroys nothing, so every host is
+/// judged before the first destroy starts.
+fn plan_host<'a>(
+    host: &'a Host,
     min_keep: usize,
     now: chrono::DateTime<chrono::Utc>,
     args: &ReapArgs,
-    batch: usize,
     tally: &mut Tally,
-) {
+) -> Pending<'a> {
     let plan = retention::plan(host, min_keep, now);
     let mut doomed = Vec::new();
     for (snap, verdict) in &plan {
@@ -125,11 +176,30 @@ fn reap_host(
             }
         }
     }
-    let mut left = plan.len() - doomed.len();
+    Pending {
+        host,
+        kept: plan.len() - doomed.len(),
+        doomed,
+    }
+}
+
+/// Tallies and reports one host's destroys (`None`: none were tried), then destroys a
+/// retired host that has nothing left.
+fn finish_host(
+    ctx: &Ctx,
+    dataset: &str,
+    pending: &Pending,
+    outcomes: Option<Outcomes>,
+    args: &ReapArgs,
+    tally: &mut Tally,
+) {
+    let host = pending.host;
+    let doomed = &pending.doomed;
+    let mut left = pending.kept;
     if args.dry_run {
         tally.destroyed += doomed.len();
-    } else if !doomed.is_empty() {
-        match ctx.zfs.destroy_snapshots(&host.dataset, &doomed, batch) {
+    } else if let Some(outcomes) = outcomes {
+        match outcomes {
             Err(e) => {
                 eprintln!("zbk: {}: {e:#}", host.name);
                 tally.errors += 1;
