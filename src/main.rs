@@ -25,6 +25,10 @@ mod zfs_send;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `zbk list | head` should end quietly when head stops reading, as other Unix tools do,
+    // not panic on a broken pipe: take the default SIGPIPE action back from the Rust runtime.
+    // SAFETY: signal(2) with SIG_DFL, before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let argv: Vec<String> = std::env::args().collect();
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let args =
