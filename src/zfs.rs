@@ -180,42 +180,36 @@ impl Zfs {
     /// Lists the hosts tree with every property zbk needs: one process, whatever the number of
     /// hosts and snapshots.
     pub fn inventory(&self, hosts_dataset: &str) -> Result<Inventory> {
-        self.listing(hosts_dataset, &["-r"], hosts_dataset)
+        self.listing(hosts_dataset, &["-r"], inventory::PROPS, hosts_dataset)
             .context("cannot list the hosts tree")
     }
 
     /// The same listing for one host dataset and its snapshots.
     pub fn host_inventory(&self, hosts_dataset: &str, host_dataset: &str) -> Result<Inventory> {
-        self.listing(host_dataset, &["-d", "1"], hosts_dataset)
-    }
-
-    fn listing(&self, top: &str, depth: &[&str], hosts_dataset: &str) -> Result<Inventory> {
-        let props = inventory::PROPS.join(",");
-        let mut args = vec!["get", "-H", "-p"];
-        args.extend_from_slice(depth);
-        args.extend(["-o", "name,property,value,source", &props, top]);
-        let out = self.cmd(args).checked()?;
-        Ok(inventory::parse(&out.stdout, hosts_dataset))
+        self.listing(host_dataset, &["-d", "1"], inventory::PROPS, hosts_dataset)
     }
 
     /// The host datasets and whether each is retired, without their snapshots: cheap enough
     /// for every `zbk run`.
     pub fn hosts(&self, hosts_dataset: &str) -> Result<Inventory> {
-        let props = [inventory::PROP_RETIRED, "used"].join(",");
-        let out = self
-            .cmd([
-                "get",
-                "-H",
-                "-p",
-                "-d",
-                "1",
-                "-o",
-                "name,property,value,source",
-                &props,
-                hosts_dataset,
-            ])
-            .checked()
-            .context("cannot list the hosts")?;
+        let props = [inventory::PROP_RETIRED, "used"];
+        self.listing(hosts_dataset, &["-d", "1"], &props, hosts_dataset)
+            .context("cannot list the hosts")
+    }
+
+    /// One `zfs get` of `props` under `top`, parsed against the hosts dataset.
+    fn listing(
+        &self,
+        top: &str,
+        depth: &[&str],
+        props: &[&str],
+        hosts_dataset: &str,
+    ) -> Result<Inventory> {
+        let props = props.join(",");
+        let mut args = vec!["get", "-H", "-p"];
+        args.extend_from_slice(depth);
+        args.extend(["-o", "name,property,value,source", &props, top]);
+        let out = self.cmd(args).checked()?;
         Ok(inventory::parse(&out.stdout, hosts_dataset))
     }
 

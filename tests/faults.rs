@@ -11,7 +11,7 @@ mod common;
 
 use common::{ok, sh, text, Pool};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -801,55 +801,6 @@ fn s13_hostile_host_names_and_paths() {
     next_run_succeeds(&pool, "h");
 }
 
-/// Like common::manifest, but for every kind of file, without reading devices or fifos, and
-/// with names as bytes.
-fn any_manifest(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            let rel = p
-                .strip_prefix(dir)
-                .unwrap()
-                .as_os_str()
-                .as_bytes()
-                .escape_ascii()
-                .to_string();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let ft = m.file_type();
-            let kind = if ft.is_dir() {
-                stack.push(p.clone());
-                "dir".to_string()
-            } else if ft.is_symlink() {
-                format!("link->{:?}", std::fs::read_link(&p).unwrap())
-            } else if ft.is_char_device() || ft.is_block_device() {
-                format!("dev char={} rdev={:x}", ft.is_char_device(), m.rdev())
-            } else if ft.is_fifo() {
-                "fifo".to_string()
-            } else if ft.is_socket() {
-                "socket".to_string()
-            } else {
-                let bytes = std::fs::read(&p).unwrap();
-                let sum: u64 = bytes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| (i as u64 + 1) * *b as u64)
-                    .sum();
-                format!("file len={} sum={sum}", m.len())
-            };
-            let mtime = if ft.is_dir() { 0 } else { m.mtime() };
-            out.push(format!(
-                "{rel} {kind} mode={:o} uid={} mtime={mtime}",
-                m.mode() & 0o7777,
-                m.uid()
-            ));
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn s14_hostile_file_names_backed_up_and_restored_intact() {
     use std::ffi::OsStr;
@@ -904,7 +855,7 @@ fn s14_hostile_file_names_backed_up_and_restored_intact() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let restored = to.join(src.strip_prefix("/").unwrap());
-    assert_eq!(any_manifest(&restored), any_manifest(&src));
+    assert_eq!(common::manifest(&restored), common::manifest(&src));
     let sparse = std::fs::metadata(restored.join("sparse")).unwrap();
     assert_eq!(sparse.len(), 100 * 1024 * 1024);
     assert!(

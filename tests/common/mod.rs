@@ -265,11 +265,13 @@ pub fn sample_tree(dir: &Path) {
     std::fs::hard_link(dir.join("secret"), dir.join("secret-hardlink")).unwrap();
 }
 
-/// Every entry under `dir`: relative path, kind, mode, size, link target, content digest and
-/// whether it shares an inode with an earlier entry, sorted; two equal manifests mean a
-/// faithful copy.
+/// Every entry under `dir`, of any kind (files, links, devices, fifos): relative path as
+/// bytes, kind, mode, size, link target, content digest and whether it shares an inode with an
+/// earlier entry, sorted; two equal manifests mean a faithful copy. Devices and fifos are
+/// described, never read.
 pub fn manifest(dir: &Path) -> Vec<String> {
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut out = Vec::new();
     let mut inodes: Vec<(u64, String)> = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -280,13 +282,27 @@ pub fn manifest(dir: &Path) -> Vec<String> {
             .collect();
         entries.sort();
         for p in entries {
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            // Names as escaped bytes, so that invalid UTF-8 stays distinct.
+            let rel = p
+                .strip_prefix(dir)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .escape_ascii()
+                .to_string();
             let m = std::fs::symlink_metadata(&p).unwrap();
-            let kind = if m.file_type().is_symlink() {
-                format!("link->{}", std::fs::read_link(&p).unwrap().display())
+            let ft = m.file_type();
+            let kind = if ft.is_symlink() {
+                format!("link->{:?}", std::fs::read_link(&p).unwrap())
             } else if m.is_dir() {
                 stack.push(p.clone());
                 "dir".to_string()
+            } else if ft.is_char_device() || ft.is_block_device() {
+                format!("dev char={} rdev={:x}", ft.is_char_device(), m.rdev())
+            } else if ft.is_fifo() {
+                "fifo".to_string()
+            } else if ft.is_socket() {
+                "socket".to_string()
             } else {
                 let bytes = std::fs::read(&p).unwrap();
                 let sum: u64 = bytes
