@@ -38,16 +38,11 @@ impl<'a> SnapshotView<'a> {
         host: &Host,
         snap: &Snapshot,
     ) -> Result<SnapshotView<'a>> {
-        let dotzfs = ctx
-            .layout
-            .host(&host.name)
-            .join(".zfs/snapshot")
-            .join(&snap.name);
-        if dotzfs.join("d").is_dir() {
+        if let Some(root) = dot_zfs(ctx, host, snap) {
             return Ok(SnapshotView {
                 zfs: &ctx.zfs,
                 clone: None,
-                root: dotzfs,
+                root,
             });
         }
         let parent = format!("{dataset}/restore");
@@ -105,6 +100,17 @@ impl<'a> SnapshotView<'a> {
     pub fn data(&self) -> PathBuf {
         self.root.join("d")
     }
+}
+
+/// The snapshot's own directory under `.zfs/snapshot` when the pool offers one (OpenZFS, with
+/// `snapdir` visible or hidden alike: hidden only leaves it out of directory listings).
+fn dot_zfs(ctx: &Ctx, host: &Host, snap: &Snapshot) -> Option<PathBuf> {
+    let root = ctx
+        .layout
+        .host(&host.name)
+        .join(".zfs/snapshot")
+        .join(&snap.name);
+    root.join("d").is_dir().then_some(root)
 }
 
 impl Drop for SnapshotView<'_> {
@@ -217,17 +223,19 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
         );
     }
     if args.dry_run {
-        let data = ctx
-            .layout
-            .etc()
-            .join("restore")
-            .join(format!("{name}-{}-0", std::process::id()))
-            .join("d");
-        println!(
-            "# {name}@{}, read through .zfs/snapshot or a temporary read-only clone mounted at {}",
-            snap.name,
-            data.parent().unwrap_or(&data).display()
-        );
+        // The directory the restore will read: .zfs/snapshot, or the clone it would make.
+        let (data, how) = match dot_zfs(ctx, host, snap) {
+            Some(root) => (root.join("d"), "read through .zfs/snapshot"),
+            None => (
+                ctx.layout
+                    .etc()
+                    .join("restore")
+                    .join(format!("{name}-{}-0", std::process::id()))
+                    .join("d"),
+                "read through a temporary read-only clone",
+            ),
+        };
+        println!("# {name}@{}, {how} at {}", snap.name, data.display());
         let cmd = Cmd::new(&rsync)
             .args(&rsync_args)
             .args(restore::sources(&data, &paths))
