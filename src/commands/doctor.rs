@@ -7,6 +7,7 @@ use crate::cli::DoctorArgs;
 use crate::config::Global;
 use crate::exec::{find_program, Cmd};
 use crate::layout::hosts_dataset;
+use crate::zfs::Flavour;
 use std::path::Path;
 
 /// cron's PATH when a crontab sets none.
@@ -34,6 +35,7 @@ impl Report {
 pub fn run(ctx: &Ctx, args: DoctorArgs) -> anyhow::Result<u8> {
     let mut r = Report::default();
     programs(&mut r);
+    flavour(ctx, &mut r);
     match ctx.global() {
         Ok(global) => tree(ctx, &global, args.ssh, &mut r),
         Err(e) => r.problem(
@@ -42,6 +44,21 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> anyhow::Result<u8> {
         ),
     }
     Ok(if r.problems > 0 { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// Which zfs answers, since zbk takes different paths on each.
+fn flavour(ctx: &Ctx, r: &mut Report) {
+    if crate::exec::find_program("zfs").is_err() {
+        return;
+    }
+    r.ok(match ctx.zfs.flavour() {
+        Flavour::OpenZfs => {
+            "zfs is OpenZFS: batched destroys, restores read .zfs/snapshot, ACLs and xattrs stored (acltype=posixacl, xattr=sa)"
+        }
+        Flavour::Legacy => {
+            "zfs is zfs-fuse or another pre-OpenZFS zfs: one destroy per snapshot, restores through a temporary clone, no ACLs or xattrs stored"
+        }
+    });
 }
 
 fn programs(r: &mut Report) {
