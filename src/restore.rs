@@ -150,7 +150,8 @@ pub fn clients(sources: &[String]) -> Vec<&str> {
     out
 }
 
-/// What one snapshot holds at a path: its size and mtime, or nothing.
+/// What one snapshot holds at a path: its size and mtime (nanoseconds since the epoch), or
+/// nothing.
 pub type Seen = (String, Option<(u64, i64)>);
 
 /// One distinct version of a file.

@@ -13,11 +13,18 @@ use anyhow::Result;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// Size and mtime of what a snapshot's `d/` holds at `rel`, never through a symlink.
+/// Size and mtime (in nanoseconds) of what a snapshot's `d/` holds at `rel`, never through a
+/// symlink.
 fn look(data: &Path, rel: &Path, shown: &str) -> Option<(u64, i64)> {
     check_inside(data, rel, shown, "").ok()?;
     let meta = std::fs::symlink_metadata(data.join(rel)).ok()?;
-    Some((meta.len(), meta.mtime()))
+    // Nanoseconds where the filesystem keeps them (OpenZFS), so two versions written within one
+    // second stay two; zfs-fuse's whole seconds give nanoseconds of zero.
+    let nanos = meta
+        .mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec());
+    Some((meta.len(), nanos))
 }
 
 pub fn run(ctx: &Ctx, args: VersionsArgs) -> Result<u8> {
@@ -46,8 +53,7 @@ pub fn run(ctx: &Ctx, args: VersionsArgs) -> Result<u8> {
     }
     let mut table = vec![["MTIME", "SIZE", "FIRST", "LAST", "SNAPSHOTS"].map(String::from)];
     for v in &versions {
-        let mtime = chrono::DateTime::from_timestamp(v.mtime, 0)
-            .map_or_else(|| v.mtime.to_string(), |t| Expiry::At(t).to_string());
+        let mtime = Expiry::At(chrono::DateTime::from_timestamp_nanos(v.mtime)).to_string();
         table.push([
             mtime,
             human_bytes(v.size),
