@@ -105,12 +105,17 @@ impl Target {
         crate::layout::host_dataset(self.dataset(), host)
     }
 
-    /// The hold tag that pins, on the source, the newest snapshot this target shares: one per
+    /// The hold tag that pins, on the source, the newest snapshot this target shares (the target
+    /// holds its copy under `REPLICA_TAG`): one per
     /// target, so replicating to two places keeps both chains.
     pub fn hold_tag(&self) -> String {
         format!("zbk-replica:{self}")
     }
 }
+
+/// The hold tag on a target's newest copy: the base of the next incremental, which a reap on
+/// the target must not take. A target has one source, so one tag serves.
+pub const REPLICA_TAG: &str = "zbk-replica";
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

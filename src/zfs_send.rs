@@ -1,5 +1,5 @@
-//! The zfs commands of replication: holds and `zfs send` on the source, and `zfs` on the target,
-//! here or on a server over ssh. Every process still starts in `exec`.
+//! The zfs commands of replication: `zfs send` on the source, and `zfs` on either side (holds,
+//! listings, receive), here or on a server over ssh. Every process still starts in `exec`.
 
 use crate::exec::{quote, Cmd};
 use crate::names::HostName;
@@ -14,31 +14,6 @@ use std::path::PathBuf;
 pub const MODIFIED: &str = "has been modified";
 
 impl Zfs {
-    /// Places a hold; one already there under this tag is success.
-    pub fn hold(&self, tag: &str, snapshot: &str) -> Result<()> {
-        let cmd = self.cmd(["hold", tag, snapshot]);
-        let out = cmd.output()?;
-        if out.status.success() || out.stderr.contains("tag already exists") {
-            Ok(())
-        } else {
-            Err(cmd.failed(&out).into())
-        }
-    }
-
-    /// Releases a hold; a snapshot without this tag, or gone already, is success.
-    pub fn release(&self, tag: &str, snapshot: &str) -> Result<()> {
-        let cmd = self.cmd(["release", tag, snapshot]);
-        let out = cmd.output()?;
-        if out.status.success()
-            || out.stderr.contains("no such tag")
-            || out.stderr.contains("dataset does not exist")
-        {
-            Ok(())
-        } else {
-            Err(cmd.failed(&out).into())
-        }
-    }
-
     /// `zfs send -p` of one snapshot, or with `from` of every snapshot after it up to `to`.
     /// `-p` carries the zbk properties; never `-R`, whose `-F` receive would mirror deletions.
     pub fn send_cmd(&self, dataset: &str, from: Option<&str>, to: &str) -> Cmd {
@@ -143,6 +118,31 @@ impl<'a> ZfsAt<'a> {
             return Ok(None);
         }
         Err(cmd.failed(&out)).with_context(|| format!("cannot list {top}"))
+    }
+
+    /// Places a hold; one already there under this tag is success.
+    pub fn hold(&self, tag: &str, snapshot: &str) -> Result<()> {
+        let cmd = self.cmd(&["hold", tag, snapshot]);
+        let out = cmd.output()?;
+        if out.status.success() || out.stderr.contains("tag already exists") {
+            Ok(())
+        } else {
+            Err(cmd.failed(&out).into())
+        }
+    }
+
+    /// Releases a hold; a snapshot without this tag, or gone already, is success.
+    pub fn release(&self, tag: &str, snapshot: &str) -> Result<()> {
+        let cmd = self.cmd(&["release", tag, snapshot]);
+        let out = cmd.output()?;
+        if out.status.success()
+            || out.stderr.contains("no such tag")
+            || out.stderr.contains("dataset does not exist")
+        {
+            Ok(())
+        } else {
+            Err(cmd.failed(&out).into())
+        }
     }
 
     pub fn exists(&self, dataset: &str) -> Result<bool> {

@@ -12,7 +12,7 @@ use crate::inventory::PROP_OFFSITE_EXPIRES;
 use crate::layout::hosts_dataset;
 use crate::lock::HostLock;
 use crate::names::HostName;
-use crate::replicate::{self, check_ssh_option, Lag, Plan, Send, Target, Tree};
+use crate::replicate::{self, check_ssh_option, Lag, Plan, Send, Target, Tree, REPLICA_TAG};
 use crate::zfs_send::{ZfsAt, MODIFIED};
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
@@ -186,12 +186,14 @@ fn replicate_host(
         .join(format!("{host}.replicate.lock"));
     let _lock = HostLock::acquire(&lock_path, LOCK_WAIT, &ctx.cancel)?;
     let tag = target.hold_tag();
+    let here = ZfsAt::local(&ctx.zfs);
     let snapshot = |name: &str| format!("{}@{name}", src.dataset);
+    let dest = target.host_dataset(host);
+    let copy = |name: &str| format!("{dest}@{name}");
     // Pinned before the send too, so a reap meanwhile cannot take the stream's base.
     if let Some(common) = &plan.common {
-        ctx.zfs.hold(&tag, &snapshot(common))?;
+        here.hold(&tag, &snapshot(common))?;
     }
-    let dest = target.host_dataset(host);
     for send in &plan.sends {
         if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
             bail!(
@@ -221,12 +223,26 @@ fn replicate_host(
     if src.retired {
         // No run will add to a retired host, and a hold would keep reap from ever removing it.
         for name in replicate::stale_holds(src, None) {
-            ctx.zfs.release(&tag, &snapshot(name))?;
+            here.release(&tag, &snapshot(name))?;
+        }
+        for name in there
+            .map(|t| replicate::stale_holds(t, None))
+            .unwrap_or_default()
+        {
+            at.release(REPLICA_TAG, &copy(name))?;
         }
     } else if let Some(newest) = &plan.newest {
-        ctx.zfs.hold(&tag, &snapshot(newest))?;
+        here.hold(&tag, &snapshot(newest))?;
         for name in replicate::stale_holds(src, Some(newest)) {
-            ctx.zfs.release(&tag, &snapshot(name))?;
+            here.release(&tag, &snapshot(name))?;
+        }
+        // The target keeps the base of the next increment too, whatever its own reap decides.
+        at.hold(REPLICA_TAG, &copy(newest))?;
+        for name in there
+            .map(|t| replicate::stale_holds(t, Some(newest)))
+            .unwrap_or_default()
+        {
+            at.release(REPLICA_TAG, &copy(name))?;
         }
     }
     if let Some(minimum) = offsite {
