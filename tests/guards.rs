@@ -127,7 +127,18 @@ fn a_full_pool_stops_runs_but_not_reap() {
     pool.add_host("h", &src);
     pool.zbk_expect(0, &["run", "h", "--expires", "1s"]);
     pool.zbk_expect(0, &["run", "h", "--expires", "1s"]);
-    std::fs::write(pool.root.join("ballast"), vec![0u8; 20 << 20]).unwrap();
+    // Incompressible: OpenZFS stores compressed zeros as holes, and the pool would stay empty.
+    let ballast = pool.root.join("ballast");
+    ok(
+        "dd",
+        &[
+            "if=/dev/urandom",
+            &format!("of={}", ballast.display()),
+            "bs=1M",
+            "count=20",
+            "status=none",
+        ],
+    );
     ok("sync", &[]);
     add_config(&pool, "h", "[guard]\nmax_capacity = 1\n");
     let out = pool.zbk_expect(1, &["run", "h"]);

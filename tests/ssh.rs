@@ -89,8 +89,10 @@ fn a_client_that_is_down_or_refuses_the_key_fails_fast_and_alone() {
     let snap = pool.snapshots("refused")[0].clone();
     let log =
         std::fs::read_to_string(pool.root.join(format!("hosts/refused/l/{snap}.log"))).unwrap();
+    // ssh's 255 as a rule; on a slow machine rsync may see the closed pipe first and say 12.
     assert!(
-        log.contains("Permission denied") && log.contains("rsync exited 255"),
+        log.contains("Permission denied")
+            && (log.contains("rsync exited 255") || log.contains("rsync exited 12")),
         "{log}"
     );
 
