@@ -1,5 +1,10 @@
-//! Test harness: a real zfs-fuse pool on a file per test, destroyed on drop even when the test
-//! fails, and helpers to run the built `zbk` against it and read back what ZFS holds.
+//! Test harness: a real pool on a file per test, destroyed on drop even when the test fails,
+//! and helpers to run the built `zbk` against it and read back what ZFS holds.
+//!
+//! Two backends, told apart the way zbk tells them (`zfs version` exists only on OpenZFS):
+//! zfs-fuse (tests/run.sh: its daemon, pool files in the test's temporary directory, the shared
+//! mount lock around every mounting call) and OpenZFS (tests/openzfs.sh, inside a VM: no daemon,
+//! no lock, pool files under `ZBK_TEST_POOL_DIR`, since file vdevs on tmpfs do not work there).
 #![allow(dead_code)]
 
 pub mod sshd;
@@ -9,6 +14,52 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static POOLS: AtomicUsize = AtomicUsize::new(0);
+
+/// The ZFS the tests run against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    ZfsFuse,
+    OpenZfs,
+}
+
+impl std::fmt::Display for Flavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Flavour::ZfsFuse => "zfs-fuse",
+            Flavour::OpenZfs => "OpenZFS",
+        })
+    }
+}
+
+/// Which ZFS answers here, probed once per test binary.
+pub fn flavour() -> Flavour {
+    static FLAVOUR: std::sync::OnceLock<Flavour> = std::sync::OnceLock::new();
+    *FLAVOUR.get_or_init(|| match Command::new("zfs").arg("version").output() {
+        Ok(out) if out.status.success() => Flavour::OpenZfs,
+        _ => Flavour::ZfsFuse,
+    })
+}
+
+/// For a test that only one flavour can run (its name says which: `openzfs_…`, `zfs_fuse_…`):
+/// true when this is that flavour; otherwise prints why the test is skipped, past the test
+/// harness's output capture so the reason shows in every run, and returns false.
+pub fn only_on(wanted: Flavour, test: &str, why: &str) -> bool {
+    use std::io::Write;
+    let here = flavour();
+    if here == wanted {
+        return true;
+    }
+    let how = match wanted {
+        Flavour::OpenZfs => "run tests/openzfs.sh",
+        Flavour::ZfsFuse => "run tests/run.sh",
+    };
+    // Written to the stderr handle itself: eprintln! would be captured and shown only on failure.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: needs {wanted} ({why}); this is {here}: {how}"
+    );
+    false
+}
 
 /// Runs a command and returns its output; panics if it cannot start at all.
 pub fn sh(program: &str, args: &[&str]) -> Output {
@@ -35,6 +86,12 @@ pub fn ok(program: &str, args: &[&str]) -> String {
 
 /// Fails loudly, with the fix, when ZFS is not usable here.
 fn require_zfs() {
+    let fix = match flavour() {
+        Flavour::ZfsFuse => {
+            "start the zfs-fuse daemon (zfs-fuse --pidfile /run/zfs-fuse.pid) or run tests/run.sh as root"
+        }
+        Flavour::OpenZfs => "load the zfs module (modprobe zfs) or run tests/openzfs.sh as root",
+    };
     let out = Command::new("zpool")
         .arg("list")
         .env("LC_ALL", "C")
@@ -44,15 +101,16 @@ fn require_zfs() {
         Err(e) => panic!("zpool not found ({e}): install zfs-fuse (apt-get install zfs-fuse) or run tests/run.sh"),
     };
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "zpool list failed: {text}\nstart the zfs-fuse daemon (zfs-fuse --pidfile /run/zfs-fuse.pid) or run tests/run.sh as root"
-    );
+    assert!(out.status.success(), "zpool list failed: {text}\n{fix}");
 }
 
 /// The lock zbk takes around every zfs call that mounts on zfs-fuse (src/zfs.rs MOUNT_LOCK):
-/// two mounts at once can wedge the zfs-fuse daemon, so pool creation takes it too.
-pub fn mount_lock() -> std::fs::File {
+/// two mounts at once can wedge the zfs-fuse daemon, so pool creation takes it too. OpenZFS
+/// needs none, and zbk takes none there.
+pub fn mount_lock() -> Option<std::fs::File> {
+    if flavour() == Flavour::OpenZfs {
+        return None;
+    }
     let path = "/run/lock/zbk-zfs-fuse-mount.lock";
     std::fs::create_dir_all("/run/lock").unwrap();
     let file = std::fs::OpenOptions::new()
@@ -63,7 +121,7 @@ pub fn mount_lock() -> std::fs::File {
         .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
     file.lock()
         .unwrap_or_else(|e| panic!("cannot lock {path}: {e}"));
-    file
+    Some(file)
 }
 
 /// A file-backed pool mounted under a temporary directory, with the pool's root dataset
@@ -72,6 +130,8 @@ pub struct Pool {
     pub name: String,
     pub root: PathBuf,
     pub dir: tempfile::TempDir,
+    /// The pool's backing file, removed after the pool is destroyed.
+    file: PathBuf,
 }
 
 impl Pool {
@@ -91,22 +151,27 @@ impl Pool {
             std::process::id(),
             POOLS.fetch_add(1, Ordering::SeqCst)
         );
-        let file = dir.path().join("pool.img");
+        let file = match std::env::var_os("ZBK_TEST_POOL_DIR") {
+            Some(d) => PathBuf::from(d).join(format!("{name}.img")),
+            None => dir.path().join("pool.img"),
+        };
         let root = dir.path().join("root");
         ok("truncate", &["-s", size, file.to_str().unwrap()]);
+        let mut args = vec!["create"];
+        if flavour() == Flavour::OpenZfs {
+            // No cache file: the pool belongs to this test alone and must not be imported again.
+            args.extend(["-o", "cachefile=none"]);
+        }
+        args.extend(["-m", root.to_str().unwrap(), &name, file.to_str().unwrap()]);
         let serial = mount_lock();
-        ok(
-            "zpool",
-            &[
-                "create",
-                "-m",
-                root.to_str().unwrap(),
-                &name,
-                file.to_str().unwrap(),
-            ],
-        );
+        ok("zpool", &args);
         drop(serial);
-        Pool { name, root, dir }
+        Pool {
+            name,
+            root,
+            dir,
+            file,
+        }
     }
 
     /// A pool with `zbk init` done.
@@ -232,6 +297,8 @@ impl Drop for Pool {
             let out = sh("zpool", &["destroy", "-f", &self.name]);
             let err = text(&out.stderr);
             if out.status.success() || err.contains("no such pool") {
+                // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR).
+                let _ = std::fs::remove_file(&self.file);
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(250));
