@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod commands;
 mod config;
+mod dataset;
 mod exec;
 mod expiry;
 #[cfg(test)]

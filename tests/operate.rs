@@ -502,3 +502,56 @@ fn doctor_finds_what_breaks_and_says_how_to_fix_it() {
         text(&out.stdout)
     );
 }
+
+/// Anyone with `zfs snapshot -o` can stamp a snapshot of their own with an expired
+/// zbk:expires: reap destroys only names zbk makes, keeps the rest and says why.
+#[test]
+fn reap_destroys_only_snapshot_names_zbk_makes() {
+    let pool = Pool::initialised();
+    let src = pool.scratch("src");
+    std::fs::write(src.join("f"), "x").unwrap();
+    pool.add_host("a", &src);
+    let ds = pool.host_dataset("a");
+    let stamped = |name: &str| {
+        ok(
+            "zfs",
+            &[
+                "snapshot",
+                "-o",
+                "zbk:expires=2000-01-01T00:00:00Z",
+                "-o",
+                "zbk:tier=default",
+                "-o",
+                "zbk:status=ok",
+                &format!("{ds}@{name}"),
+            ],
+        );
+    };
+    stamped("2001-01-01T000000Z");
+    stamped("by-hand");
+    stamped("2001-01-01T000000Z-x");
+    // The newest good backup, which the floor keeps, is a run's.
+    pool.zbk_expect(0, &["run", "a"]);
+    let before = pool.snapshots("a");
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    let out = pool.zbk_expect(0, &["reap", "-v"]);
+    let err = text(&out.stderr);
+    let left = pool.snapshots("a");
+    assert!(
+        !left.contains(&"2001-01-01T000000Z".to_string()),
+        "{left:?}"
+    );
+    for foreign in ["by-hand", "2001-01-01T000000Z-x"] {
+        assert!(
+            left.contains(&foreign.to_string()),
+            "{foreign} destroyed: {left:?}"
+        );
+        assert!(
+            err.lines().any(|l| l.contains(&format!("{ds}@{foreign}"))
+                && l.contains("not a snapshot name zbk makes")),
+            "{foreign}: {err}"
+        );
+    }
+    assert_eq!(left.len(), 3, "{left:?}");
+}

@@ -34,7 +34,8 @@ fn reap_lists_once_whatever_the_number_of_snapshots() {
                     "zbk:tier=default",
                     "-o",
                     "zbk:status=ok",
-                    &format!("{ds}@s{i:02}"),
+                    // Named as zbk names its runs: reap destroys no other name.
+                    &format!("{ds}@2025-01-01T{i:02}0000Z"),
                 ],
             );
         }
