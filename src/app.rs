@@ -94,8 +94,8 @@ pub fn run(args: TopArgs) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
     if !root.is_absolute() {
         return Err(usage(format!(
-            "--root: {} is not an absolute path",
-            root.display()
+            "--root: {:?} is not an absolute path",
+            root.display().to_string()
         )));
     }
     let ctx = Ctx {

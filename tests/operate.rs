@@ -123,7 +123,7 @@ fn check_speaks_nagios() {
     let line = text(&out.stdout);
     assert_eq!(line.lines().count(), 1, "{line}");
     assert!(
-        line.starts_with("ZBK CRITICAL - b: no backup yet; c: no good backup, 1 failed runs"),
+        line.starts_with("ZBK CRITICAL - b: no backup yet; c: no good backup, 1 failed run"),
         "{line}"
     );
     assert!(
@@ -133,7 +133,7 @@ fn check_speaks_nagios() {
 
     let out = pool.zbk_expect(0, &["check", "a"]);
     assert!(
-        text(&out.stdout).starts_with("ZBK OK - 1 hosts backed up in time |"),
+        text(&out.stdout).starts_with("ZBK OK - 1 host backed up in time |"),
         "{}",
         text(&out.stdout)
     );
@@ -224,7 +224,7 @@ fn keep_pins_a_snapshot_and_everything_shows_it() {
         ),
         (vec!["keep", "a", "../../x", "--forever"], "SNAPSHOT:"),
         (vec!["keep", "a", &name, "--forever"], "SNAPSHOT:"),
-        (vec!["keep", "zz", &snap, "--forever"], "no such host"),
+        (vec!["keep", "zz", &snap, "--forever"], "no such host: zz:"),
         (
             vec!["keep", "../a", &snap, "--forever"],
             "invalid host name",

@@ -385,9 +385,13 @@ fn bad_input_changes_nothing() {
         (&["--to", "b2:tank; rm -rf /"], "--to"),
         (&["--to", "-oProxyCommand=x:tank"], "--to"),
         (&["--to", "tank/x@snap"], "--to"),
+        (
+            &["--to", "garbage::x"],
+            "--to: \"garbage::x\" is not POOL/DATASET",
+        ),
         (&["--to", &format!("{}/nope", dst.name)], "does not exist"),
         (&["--to", &dst.name, "Bad.Host"], "HOST"),
-        (&["--to", &dst.name, "nohost"], "no such host"),
+        (&["--to", &dst.name, "nohost"], "no such host: nohost:"),
         (
             &["--to", &dst.name, "--ssh-option", "Port=22"],
             "--ssh-option",

@@ -31,7 +31,7 @@ pub fn chosen_hosts(inv: &Inventory, names: &[String]) -> Result<Vec<HostName>> 
         let host = HostName::parse(name).map_err(usage)?;
         if !inv.hosts.contains_key(&host) {
             return Err(usage(format!(
-                "no such host {host:?}: see `zbk list`, or add it with `zbk add`"
+                "no such host: {host}: see `zbk list`, or add it with `zbk add`"
             )));
         }
         if !out.contains(&host) {

@@ -14,6 +14,7 @@ use crate::layout::hosts_dataset;
 use crate::lock::HostLock;
 use crate::names::HostName;
 use crate::replicate::{self, check_ssh_option, Lag, Plan, Send, Target, Tree};
+use crate::text::counted;
 use crate::zfs_send::{ZfsAt, MODIFIED};
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
@@ -63,7 +64,7 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     for name in &names {
         if !source.contains_key(name) {
             return Err(usage(format!(
-                "no such host {name:?}: see `zbk list`, or add it with `zbk add`"
+                "no such host: {name}: see `zbk list`, or add it with `zbk add`"
             )));
         }
     }
@@ -110,8 +111,7 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
                 tally.sent_hosts += 1;
                 tally.sent_snapshots += n;
                 if args.verbose {
-                    let noun = if n == 1 { "snapshot" } else { "snapshots" };
-                    println!("{host}: sent {n} {noun} to {target}");
+                    println!("{host}: sent {} to {target}", counted(n, "snapshot"));
                 }
             }
             Err(e) => {
@@ -122,11 +122,11 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     }
     if args.verbose && !args.dry_run {
         println!(
-            "replicate: {} hosts to {target}: {} up to date, {} sent ({} snapshots), {} failed",
-            hosts.len(),
+            "replicate: {} to {target}: {} up to date, {} sent ({}), {} failed",
+            counted(hosts.len(), "host"),
             tally.current,
             tally.sent_hosts,
-            tally.sent_snapshots,
+            counted(tally.sent_snapshots, "snapshot"),
             tally.failed
         );
     }

@@ -175,6 +175,11 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
     if args.target.is_some() && !args.to_host {
         return Err(usage("--target: only with --to-host"));
     }
+    if args.to.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+        return Err(usage(
+            "--to: \"\" is not a directory: name the directory to restore into",
+        ));
+    }
     let global = ctx.global()?;
     if let Some(dir) = &args.to {
         refuse_inside_backups(dir, &ctx.layout.root.join("hosts"))?;
