@@ -3,6 +3,11 @@
 //! `ZBK UNKNOWN` line with status 3. None needs a pool: a root with a global config whose
 //! dataset does not exist is enough to get past the config.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,6 +1,11 @@
 //! End-to-end tests of operating zbk on a real zfs-fuse pool: status, the Nagios check, keep,
 //! restamp, and what reap says about pinned snapshots.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use chrono::{DateTime, Duration, Utc};

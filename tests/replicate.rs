@@ -2,6 +2,11 @@
 //! incremental sends, holds against the source's reap, the target's own reap, an interrupted
 //! stream, copies changed by hand, and refused input.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use common::{manifest, ok, sample_tree, sh, text, Pool};
