@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod commands;
 mod config;
+mod ctx;
 mod dataset;
 mod exec;
 mod expiry;
@@ -44,12 +45,12 @@ fn main() -> ExitCode {
         // argh words some errors on several lines ("...not provided:\n    host").
         Err(early) => {
             let said: Vec<&str> = early.output.split_whitespace().collect();
-            return fail(&said.join(" "), app::EXIT_USAGE, plugin);
+            return fail(&said.join(" "), ctx::EXIT_USAGE, plugin);
         }
     };
     match app::run(args) {
         Ok(code) => ExitCode::from(code),
-        Err(err) => fail(&format!("{err:#}"), app::exit_code_of(&err), plugin),
+        Err(err) => fail(&format!("{err:#}"), ctx::exit_code_of(&err), plugin),
     }
 }
 

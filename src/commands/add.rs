@@ -1,8 +1,8 @@
 //! `zbk add`: a host's dataset, its c/ d/ l/ directories and its config, or nothing at all.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::AddArgs;
 use crate::config::check_source;
+use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::HostDataset;
 use crate::layout::hosts_dataset;
 use crate::names::HostName;

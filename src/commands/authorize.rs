@@ -1,8 +1,8 @@
 //! `zbk authorize`: the line for a client's authorized_keys that lets this server read, and
 //! only read, over rsync: the server's key, forced to `rrsync -ro`, with every ssh extra off.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::AuthorizeArgs;
+use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::HostDataset;
 use crate::names::HostName;
 use anyhow::{anyhow, Result};

@@ -1,8 +1,8 @@
 //! `zbk keep`: sets one snapshot's expiry by hand (a legal hold, before a risky change) and
 //! marks it pinned, so that `zbk restamp` leaves it alone.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::KeepArgs;
+use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::Snapshot;
 use crate::expiry::{parse_time, Expiry, Retention};
 use crate::inventory::{PROP_EXPIRES, PROP_PINNED};

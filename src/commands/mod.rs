@@ -16,7 +16,7 @@ pub mod run;
 pub mod status;
 pub mod versions;
 
-use crate::app::usage;
+use crate::ctx::usage;
 use crate::inventory::Inventory;
 use crate::names::HostName;
 use anyhow::{Context, Result};

@@ -1,8 +1,8 @@
 //! `zbk reap`: one listing of the whole hosts tree, then destroy what expired, keeping each
 //! active host's newest good backups. Stateless, so running it twice does nothing more.
 
-use crate::app::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::cli::ReapArgs;
+use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::dataset::{HostDataset, Snapshot};
 use crate::expiry::parse_time;
 use crate::inventory::Host;

@@ -1,7 +1,7 @@
 //! `zbk remove`: purge a host now, or retire it and let reap take it once its snapshots expired.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::RemoveArgs;
+use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::HostDataset;
 use crate::expiry::Expiry;
 use crate::inventory::PROP_RETIRED;

@@ -4,8 +4,8 @@
 //! The target is a second zbk root's dataset: copies land in TARGET/hosts/HOST, unmounted,
 //! and that server's own `zbk reap` expires them by their received (or offsite) expiry.
 
-use crate::app::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::cli::ReplicateArgs;
+use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::dataset::{HostDataset, Snapshot};
 use crate::exec::{pipe, Output};
 use crate::expiry::Retention;

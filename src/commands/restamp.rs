@@ -1,8 +1,8 @@
 //! `zbk restamp`: after a change of the tier table, re-stamps each zbk snapshot's expiry from
 //! its run time and tier; snapshots pinned with `zbk keep` are left alone.
 
-use crate::app::{Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::cli::RestampArgs;
+use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::dataset::Snapshot;
 use crate::inventory::PROP_EXPIRES;
 use crate::layout::hosts_dataset;

@@ -5,8 +5,8 @@
 //! otherwise (zfs-fuse) through a temporary read-only clone outside the hosts tree, which is
 //! destroyed however the restore ends.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::RestoreArgs;
+use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::RestoreClone;
 use crate::exec::{find_program, Cmd};
 use crate::expiry::parse_time;

@@ -5,9 +5,9 @@
 //! host never overlap: a second run waits for the first and, when the first just produced a
 //! good snapshot, stamps its own tier onto that snapshot instead of copying everything again.
 
-use crate::app::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::cli::RunArgs;
 use crate::config::{Global, HostConfig, DEFAULT_TIER, FAILED_TIER};
+use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::dataset::{HostDataset, Snapshot};
 use crate::exec::{find_program, Cmd, Ended, Limits};
 use crate::expiry::{Expiry, Retention};
