@@ -1,67 +1,17 @@
 //! Dispatch: resolve the root and the clock, then hand each command its context.
 
 use crate::cli::{Command, TopArgs};
-use crate::config::Global;
+use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::layout::Layout;
 use crate::zfs::Zfs;
 use anyhow::Result;
-use chrono::{DateTime, Utc};
-use std::fmt;
+use chrono::Utc;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Every host ended ok or warning.
-pub const EXIT_OK: u8 = 0;
-/// Some host or snapshot failed.
-pub const EXIT_FAILED: u8 = 1;
-/// Bad usage or configuration: nothing was attempted for the offending part.
-pub const EXIT_USAGE: u8 = 2;
-
 /// The backup root when neither --root nor ZBK_ROOT names one.
 pub const DEFAULT_ROOT: &str = "/backup";
-
-/// An error in what the user asked or configured, as opposed to one met while doing it.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Wraps any error as a usage error (exit status 2).
-pub fn usage(err: impl fmt::Display) -> anyhow::Error {
-    UsageError(err.to_string()).into()
-}
-
-/// The exit status an error ends zbk with.
-pub fn exit_code_of(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<UsageError>()) {
-        EXIT_USAGE
-    } else {
-        EXIT_FAILED
-    }
-}
-
-/// What every command gets: where the tree is, how to reach zfs, and what time it is.
-pub struct Ctx {
-    pub layout: Layout,
-    pub zfs: Zfs,
-    pub now: DateTime<Utc>,
-    /// Raised by SIGINT, SIGTERM or SIGHUP: stop what runs, record it, start nothing new.
-    pub cancel: Arc<AtomicBool>,
-}
-
-impl Ctx {
-    /// Loads the global config; a missing or bad one is a usage error.
-    pub fn global(&self) -> Result<Global> {
-        Global::load(&self.layout.root).map_err(usage)
-    }
-}
 
 /// A flag raised by the first SIGINT, SIGTERM or SIGHUP, so that a run can stop rsync and
 /// still record the run as failed; a second signal ends zbk at once.
@@ -94,8 +44,8 @@ pub fn run(args: TopArgs) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
     if !root.is_absolute() {
         return Err(usage(format!(
-            "--root: {} is not an absolute path",
-            root.display()
+            "--root: {:?} is not an absolute path",
+            root.display().to_string()
         )));
     }
     let ctx = Ctx {

@@ -3,6 +3,11 @@
 //! Every child runs with `LC_ALL=C` so that the error texts zbk classifies are the untranslated
 //! ones. Failures carry the quoted command line, the exit status and the trimmed stderr.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the one module allowed to start processes (clippy.toml)"
+)]
+
 use anyhow::{anyhow, Context, Result};
 use std::ffi::{OsStr, OsString};
 use std::fmt;

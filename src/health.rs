@@ -4,6 +4,7 @@
 use crate::config::CheckSettings;
 use crate::expiry::relative;
 use crate::inventory::{Host, Snapshot, Status};
+use crate::text::counted;
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
 
@@ -105,8 +106,8 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
             (None, _) => {
                 state = State::Critical;
                 why.push(format!(
-                    "no good backup, {} failed runs",
-                    s.consecutive_failures
+                    "no good backup, {}",
+                    counted(s.consecutive_failures, "failed run")
                 ));
             }
             (Some(g), None) => {
@@ -133,7 +134,10 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
                     why.push(format!("last good backup {ago}"));
                 }
                 if s.consecutive_failures > 0 {
-                    why.push(format!("{} failed runs since", s.consecutive_failures));
+                    why.push(format!(
+                        "{} since",
+                        counted(s.consecutive_failures, "failed run")
+                    ));
                 }
             }
         }
@@ -141,8 +145,8 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
     if s.future > 0 {
         state = state.max(State::Warning);
         why.push(format!(
-            "{} snapshots dated in the future (clock skew?)",
-            s.future
+            "{} dated in the future (clock skew?)",
+            counted(s.future, "snapshot")
         ));
     }
     Judged {
@@ -176,7 +180,7 @@ pub fn plugin_line(results: &[(&str, Judged, CheckSettings)]) -> (State, String)
     let text = if results.is_empty() {
         "no hosts to check".to_string()
     } else if problems.is_empty() {
-        format!("{} hosts backed up in time", results.len())
+        format!("{} backed up in time", counted(results.len(), "host"))
     } else {
         problems
             .iter()
@@ -359,7 +363,7 @@ mod tests {
         let j = state(&h, NOW);
         assert_eq!(
             (j.state, j.why.as_str()),
-            (State::Critical, "no good backup, 1 failed runs")
+            (State::Critical, "no good backup, 1 failed run")
         );
     }
 
@@ -369,7 +373,7 @@ mod tests {
         let j = state(&h, NOW);
         assert_eq!(j.state, State::Warning);
         assert!(
-            j.why.contains("1 snapshots dated in the future"),
+            j.why.contains("1 snapshot dated in the future"),
             "{}",
             j.why
         );

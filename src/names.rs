@@ -92,6 +92,82 @@ pub fn snapshot_time(name: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// Whether `name` follows the grammar of `snapshot_name`: `[failed-]<stamp>[-<attempt>]`, with
+/// a real date and time and a decimal attempt; the only snapshot names zbk ever destroys.
+pub fn is_snapshot_name(name: &str) -> bool {
+    let bare = name.strip_prefix(FAILED_PREFIX).unwrap_or(name);
+    // chrono tolerates signs and padding that zbk never writes: the shape is checked first.
+    const SHAPE: &[u8; 18] = b"0000-00-00T000000Z";
+    let shaped = bare.len() >= SHAPE.len()
+        && bare.as_bytes()[..SHAPE.len()]
+            .iter()
+            .zip(SHAPE)
+            .all(|(b, s)| {
+                if *s == b'0' {
+                    b.is_ascii_digit()
+                } else {
+                    b == s
+                }
+            });
+    if !shaped {
+        return false;
+    }
+    let attempt = &bare[SHAPE.len()..];
+    let attempt_ok = attempt.is_empty()
+        || attempt.strip_prefix('-').is_some_and(|n| {
+            !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit())
+        });
+    attempt_ok && snapshot_time(name).is_some()
+}
+
+/// A snapshot name made by `snapshot_name`, or read from a listing and found to follow its
+/// grammar: what `Zfs::destroy_snapshots` takes, so a foreign snapshot cannot be destroyed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SnapName(String);
+
+impl SnapName {
+    /// The name of a run that ended at `at` (see `snapshot_name`).
+    pub fn for_run(at: DateTime<Utc>, failed: bool, attempt: u32) -> SnapName {
+        SnapName(snapshot_name(at, failed, attempt))
+    }
+
+    /// Checks a name from a listing or the command line against zbk's grammar.
+    pub fn parse(name: &str) -> Result<SnapName> {
+        if !is_snapshot_name(name) {
+            bail!(
+                "{:?} is not a snapshot name zbk makes ([failed-]YYYY-MM-DDTHHMMSSZ[-N])",
+                name.escape_debug().to_string()
+            );
+        }
+        Ok(SnapName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SnapName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Values the parsers refuse, for the tests that prove the destroys re-check their input.
+#[cfg(test)]
+impl SnapName {
+    pub fn forged(name: &str) -> SnapName {
+        SnapName(name.to_string())
+    }
+}
+
+#[cfg(test)]
+impl HostName {
+    pub fn forged(name: &str) -> HostName {
+        HostName(name.to_string())
+    }
+}
+
 /// Whether a dataset or snapshot component is one zbk could have made and can pass to `zfs`
 /// safely: no leading dash (an option to zfs), no separators.
 pub fn is_safe_component(name: &str) -> bool {
@@ -160,6 +236,46 @@ mod tests {
             "2026-11-27",
         ] {
             assert_eq!(snapshot_time(foreign), None, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn only_zbk_made_names_are_snapshot_names() {
+        let at = DateTime::parse_from_rfc3339("2026-11-27T01:30:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for attempt in [0, 1, 99] {
+            for failed in [false, true] {
+                let made = SnapName::for_run(at, failed, attempt);
+                assert_eq!(SnapName::parse(made.as_str()).unwrap(), made);
+            }
+        }
+        for foreign in [
+            "",
+            "manual",
+            "s01",
+            "failed-",
+            "2026-11-27T013005Z-",
+            "2026-11-27T013005Z-+1",
+            "2026-11-27T013005Z-x",
+            "2026-11-27T013005Z-1-2",
+            "2026-11-27T013005Zx",
+            "2026-13-27T013005Z",
+            "+026-11-27T013005Z",
+            " 2026-11-27T013005Z",
+            "-2026-11-27T013005Z",
+            "2026-11-27T013005Z,2026-11-27T013006Z",
+            "2026-11-27T013005Z@x",
+            "2026-11-27T013005Z/x",
+            "failed-failed-2026-11-27T013005Z",
+            "2026-11-27T013005Z-12345678901",
+            "2026-11-27T01300é",
+        ] {
+            let err = SnapName::parse(foreign).unwrap_err().to_string();
+            assert!(
+                err.contains("not a snapshot name zbk makes"),
+                "{foreign:?}: {err}"
+            );
         }
     }
 

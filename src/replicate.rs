@@ -47,12 +47,14 @@ impl Target {
             None => (None, text),
         };
         let dataset = dataset.trim_end_matches('/');
+        // A pool name begins with a letter: this also refuses `host::x` and `a:b:c` mistakes.
         if dataset.is_empty()
             || dataset.len() > MAX_TARGET_DATASET
+            || !dataset.starts_with(|c: char| c.is_ascii_alphabetic())
             || dataset.split('/').any(|c| !is_safe_component(c))
         {
             bail!(
-                "{text:?}: the dataset must be a ZFS filesystem name such as tank/offsite (letters, digits, '_', '.', ':', '-', at most {MAX_TARGET_DATASET} characters)"
+                "{text:?} is not POOL/DATASET or [user@]server:POOL/DATASET: the dataset must be a ZFS filesystem name such as tank/offsite (a letter first, then letters, digits, '_', '.', ':', '-', at most {MAX_TARGET_DATASET} characters)"
             );
         }
         let Some(login) = login else {
@@ -513,6 +515,9 @@ mod tests {
             "b2:-tank",
             "b 2:tank",
             "tank/../x",
+            "garbage::x",
+            "b2:1tank",
+            "_tank",
         ] {
             let err = Target::parse(bad);
             assert!(err.is_err(), "{bad:?} accepted as {err:?}");

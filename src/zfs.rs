@@ -1,8 +1,10 @@
 //! The `zfs` command: the portable subset that OpenZFS 2.x and zfs-fuse share, plus OpenZFS's
 //! batched destroy where the probe finds it. Every call goes through `exec`.
 
+use crate::dataset::{self, HostDataset, RestoreClone, Snapshot};
 use crate::exec::{Cmd, Output};
 use crate::inventory::{self, Inventory};
+use crate::names::SnapName;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -154,19 +156,19 @@ impl Zfs {
 
     /// The command that snapshots `dataset@name` with its properties in the same call, so a
     /// snapshot never exists without its stamp.
-    pub fn snapshot_cmd(&self, full_name: &str, props: &[(&str, String)]) -> Cmd {
+    pub fn snapshot_cmd(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> Cmd {
         let mut args = vec!["snapshot".to_string()];
         for (k, v) in props {
             args.push("-o".into());
             args.push(format!("{k}={v}"));
         }
-        args.push(full_name.to_string());
+        args.push(snapshot.to_string());
         self.cmd(args)
     }
 
     /// Takes the snapshot; `Ok(false)` when the name is already taken.
-    pub fn snapshot(&self, full_name: &str, props: &[(&str, String)]) -> Result<bool> {
-        let cmd = self.snapshot_cmd(full_name, props);
+    pub fn snapshot(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> Result<bool> {
+        let cmd = self.snapshot_cmd(snapshot, props);
         let out = cmd.output()?;
         if out.status.success() {
             Ok(true)
@@ -213,41 +215,36 @@ impl Zfs {
         Ok(inventory::parse(&out.stdout, hosts_dataset))
     }
 
-    /// The argv of each destroy for some of one dataset's snapshots: comma lists of at most
-    /// `batch` names on OpenZFS, one per call elsewhere.
-    pub fn destroy_argvs(
+    /// The target of each destroy for some of one host's snapshots: comma lists of at most
+    /// `batch` names on OpenZFS, one per call elsewhere, each with the names it covers. Every
+    /// target is re-checked (`dataset::destroy_target`); one refusal refuses them all.
+    pub fn destroy_targets<'n>(
         flavour: Flavour,
-        dataset: &str,
-        names: &[&str],
+        dataset: &HostDataset,
+        names: &'n [SnapName],
         batch: usize,
-    ) -> Vec<String> {
-        match flavour {
-            Flavour::Legacy => names.iter().map(|n| format!("{dataset}@{n}")).collect(),
-            Flavour::OpenZfs => names
-                .chunks(batch.max(1))
-                .map(|chunk| format!("{dataset}@{}", chunk.join(",")))
-                .collect(),
-        }
+    ) -> Result<Vec<(String, &'n [SnapName])>> {
+        let per = match flavour {
+            Flavour::Legacy => 1,
+            Flavour::OpenZfs => batch.max(1),
+        };
+        names
+            .chunks(per)
+            .map(|chunk| Ok((dataset::destroy_target(dataset, chunk)?, chunk)))
+            .collect()
     }
 
-    /// Destroys some snapshots of one dataset and says how each ended. A batch that fails is
-    /// retried one snapshot at a time, so one held snapshot cannot keep the others.
+    /// Destroys some snapshots of one host dataset and says how each ended. A batch that fails
+    /// is retried one snapshot at a time, so one held snapshot cannot keep the others. Nothing
+    /// is spawned unless every target passes its re-check.
     pub fn destroy_snapshots(
         &self,
-        dataset: &str,
-        names: &[&str],
+        dataset: &HostDataset,
+        names: &[SnapName],
         batch: usize,
     ) -> Result<Vec<(String, Destroyed)>> {
         let mut results = Vec::new();
-        let flavour = self.flavour();
-        for (target, chunk) in Self::destroy_argvs(flavour, dataset, names, batch)
-            .into_iter()
-            .zip(names.chunks(if flavour == Flavour::OpenZfs {
-                batch.max(1)
-            } else {
-                1
-            }))
-        {
+        for (target, chunk) in Self::destroy_targets(self.flavour(), dataset, names, batch)? {
             let out = self.cmd(["destroy", &target]).output()?;
             match classify_destroy(&out) {
                 Destroyed::Gone => {
@@ -255,9 +252,8 @@ impl Zfs {
                 }
                 _ if chunk.len() > 1 => {
                     for name in chunk {
-                        let out = self
-                            .cmd(["destroy", &format!("{dataset}@{name}")])
-                            .output()?;
+                        let one = dataset::destroy_target(dataset, std::slice::from_ref(name))?;
+                        let out = self.cmd(["destroy", &one]).output()?;
                         results.push((name.to_string(), classify_destroy(&out)));
                     }
                 }
@@ -267,9 +263,23 @@ impl Zfs {
         Ok(results)
     }
 
-    /// Destroys a host dataset with all its snapshots, retrying while a just-unmounted
-    /// filesystem is still busy (zfs-fuse). Never `-R`: a clone elsewhere stops it.
-    pub fn destroy_tree(&self, dataset: &str) -> Result<()> {
+    /// Destroys a host dataset with all its snapshots, once it passes its re-check: exactly
+    /// one dataset under `<dataset>/hosts`. Never `-R`: a clone elsewhere stops it.
+    pub fn destroy_tree(&self, dataset: &HostDataset) -> Result<()> {
+        let checked = dataset.check()?;
+        self.destroy_recursive(checked)
+    }
+
+    /// Destroys a restore's temporary clone, once it passes its re-check: exactly one clone
+    /// under `<dataset>/restore`.
+    pub fn destroy_clone(&self, clone: &RestoreClone) -> Result<()> {
+        let checked = clone.check()?;
+        self.destroy_recursive(&checked)
+    }
+
+    /// `zfs destroy -r` of a name already checked, retrying while a just-unmounted filesystem
+    /// is still busy (zfs-fuse).
+    fn destroy_recursive(&self, dataset: &str) -> Result<()> {
         // Unmounting first makes the destroy's first attempt succeed far more often on
         // zfs-fuse; its failure is not judged here, since the destroy says why it cannot.
         self.cmd(["unmount", dataset]).output()?;
@@ -333,18 +343,106 @@ pub fn classify_destroy(out: &Output) -> Destroyed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::HostName;
+
+    fn names(n: usize) -> Vec<SnapName> {
+        (0..n)
+            .map(|i| SnapName::parse(&format!("2026-11-27T0130{i:02}Z")).unwrap())
+            .collect()
+    }
+
+    fn host_dataset() -> HostDataset {
+        HostDataset::new("t", &HostName::parse("a").unwrap())
+    }
+
+    fn targets(flavour: Flavour, names: &[SnapName], batch: usize) -> Vec<String> {
+        Zfs::destroy_targets(flavour, &host_dataset(), names, batch)
+            .unwrap()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
 
     #[test]
     fn legacy_destroys_one_at_a_time() {
-        let v = Zfs::destroy_argvs(Flavour::Legacy, "t/hosts/a", &["s1", "s2"], 100);
-        assert_eq!(v, ["t/hosts/a@s1", "t/hosts/a@s2"]);
+        assert_eq!(
+            targets(Flavour::Legacy, &names(2), 100),
+            [
+                "t/hosts/a@2026-11-27T013000Z",
+                "t/hosts/a@2026-11-27T013001Z"
+            ]
+        );
     }
 
     #[test]
     fn openzfs_destroys_in_bounded_comma_lists() {
-        let names: Vec<String> = (0..5).map(|i| format!("s{i}")).collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let v = Zfs::destroy_argvs(Flavour::OpenZfs, "t/hosts/a", &refs, 2);
-        assert_eq!(v, ["t/hosts/a@s0,s1", "t/hosts/a@s2,s3", "t/hosts/a@s4"]);
+        let v = targets(Flavour::OpenZfs, &names(5), 2);
+        assert_eq!(
+            v,
+            [
+                "t/hosts/a@2026-11-27T013000Z,2026-11-27T013001Z",
+                "t/hosts/a@2026-11-27T013002Z,2026-11-27T013003Z",
+                "t/hosts/a@2026-11-27T013004Z"
+            ]
+        );
+    }
+
+    /// A `zfs` that must never run: a refusal has to come before any spawn, so the error is
+    /// the refusal and not a failure to start this program.
+    fn no_zfs() -> Zfs {
+        let zfs = Zfs {
+            bin: PathBuf::from("/nonexistent/zfs-must-not-run"),
+            flavour: OnceLock::new(),
+        };
+        zfs.flavour.set(Flavour::OpenZfs).unwrap();
+        zfs
+    }
+
+    #[test]
+    fn destroys_refuse_before_spawning() {
+        let zfs = no_zfs();
+        let good = names(3);
+        let mut one_bad = good.clone();
+        one_bad.insert(1, SnapName::forged("manual"));
+        for batch in [1, 100] {
+            let err = zfs
+                .destroy_snapshots(&host_dataset(), &one_bad, batch)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("refusing to destroy"), "{err}");
+        }
+        let err = zfs
+            .destroy_snapshots(&host_dataset(), &[], 100)
+            .map(|r| r.len());
+        assert_eq!(err.unwrap(), 0, "nothing named, nothing spawned");
+        for forged in [
+            HostDataset::forged("t", "a", "t"),
+            HostDataset::forged("t", "a", "t/hosts"),
+            HostDataset::forged("t", "a", "t/hosts/a/b"),
+            HostDataset::forged("t", "a", "u/hosts/a"),
+            HostDataset::forged("t", "a", "t/hosts/a@s"),
+            HostDataset::forged("t", "-r", "t/hosts/-r"),
+        ] {
+            let err = zfs.destroy_tree(&forged).unwrap_err().to_string();
+            assert!(err.starts_with("refusing to destroy"), "{forged:?}: {err}");
+            let err = zfs
+                .destroy_snapshots(&forged, &good, 100)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("refusing to destroy"), "{forged:?}: {err}");
+        }
+        for forged in [
+            RestoreClone::forged("t", "a/b"),
+            RestoreClone::forged("t", ""),
+        ] {
+            let err = zfs.destroy_clone(&forged).unwrap_err().to_string();
+            assert!(err.starts_with("refusing to destroy"), "{forged:?}: {err}");
+        }
+        let clone = RestoreClone::new("t", &HostName::parse("a").unwrap(), 1, 0);
+        // The checks pass for well-formed names: only then does the missing program show.
+        let err = zfs.destroy_clone(&clone).unwrap_err().to_string();
+        assert!(!err.contains("refusing"), "{err}");
+        let err = zfs.destroy_tree(&host_dataset()).unwrap_err().to_string();
+        assert!(!err.contains("refusing"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! The zfs commands of replication: `zfs send` on the source, and `zfs` on either side (holds,
 //! listings, receive), here or on a server over ssh. Every process still starts in `exec`.
 
+use crate::dataset::Snapshot;
 use crate::exec::{quote, Cmd};
 use crate::names::HostName;
 use crate::replicate::{parse_listing, Target, Tree, LISTING_PROPS};
@@ -16,13 +17,13 @@ pub const MODIFIED: &str = "has been modified";
 impl Zfs {
     /// `zfs send -p` of one snapshot, or with `from` of every snapshot after it up to `to`.
     /// `-p` carries the zbk properties; never `-R`, whose `-F` receive would mirror deletions.
-    pub fn send_cmd(&self, dataset: &str, from: Option<&str>, to: &str) -> Cmd {
-        let mut args = vec!["send".to_string(), "-p".to_string()];
+    pub fn send_cmd(&self, from: Option<&Snapshot>, to: &Snapshot) -> Cmd {
+        let mut args = vec!["send", "-p"];
         if let Some(from) = from {
-            args.push("-I".into());
-            args.push(format!("{dataset}@{from}"));
+            args.push("-I");
+            args.push(from.as_str());
         }
-        args.push(format!("{dataset}@{to}"));
+        args.push(to.as_str());
         self.cmd(args)
     }
 
@@ -121,8 +122,8 @@ impl<'a> ZfsAt<'a> {
     }
 
     /// Places a hold; one already there under this tag is success.
-    pub fn hold(&self, tag: &str, snapshot: &str) -> Result<()> {
-        let cmd = self.cmd(&["hold", tag, snapshot]);
+    pub fn hold(&self, tag: &str, snapshot: &Snapshot) -> Result<()> {
+        let cmd = self.cmd(&["hold", tag, snapshot.as_str()]);
         let out = cmd.output()?;
         if out.status.success() || out.stderr.contains("tag already exists") {
             Ok(())
@@ -132,8 +133,8 @@ impl<'a> ZfsAt<'a> {
     }
 
     /// Releases a hold; a snapshot without this tag, or gone already, is success.
-    pub fn release(&self, tag: &str, snapshot: &str) -> Result<()> {
-        let cmd = self.cmd(&["release", tag, snapshot]);
+    pub fn release(&self, tag: &str, snapshot: &Snapshot) -> Result<()> {
+        let cmd = self.cmd(&["release", tag, snapshot.as_str()]);
         let out = cmd.output()?;
         if out.status.success()
             || out.stderr.contains("no such tag")
@@ -196,12 +197,14 @@ mod tests {
     #[test]
     fn sends_carry_properties_and_never_recurse() {
         let Ok(zfs) = Zfs::find() else { return };
+        let dataset = crate::dataset::HostDataset::new("t", &HostName::parse("a").unwrap());
+        let snap = |name: &str| Snapshot::listed(&dataset, name).unwrap();
         assert!(zfs
-            .send_cmd("t/hosts/a", None, "s1")
+            .send_cmd(None, &snap("s1"))
             .to_string()
             .ends_with("zfs send -p t/hosts/a@s1"));
         assert!(zfs
-            .send_cmd("t/hosts/a", Some("s1"), "s3")
+            .send_cmd(Some(&snap("s1")), &snap("s3"))
             .to_string()
             .ends_with("zfs send -p -I t/hosts/a@s1 t/hosts/a@s3"));
     }

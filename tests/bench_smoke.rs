@@ -2,6 +2,11 @@
 //! end to end against real zfs-fuse pools and print a table with a row for every contender.
 //! No timing is asserted: the figures are for people, and this machine's load is anyone's.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 use std::process::Command;
 
 #[test]

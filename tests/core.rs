@@ -1,5 +1,10 @@
 //! End-to-end tests of the core commands against a real zfs-fuse pool and real rsync.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use chrono::{DateTime, Utc};

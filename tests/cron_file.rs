@@ -2,6 +2,11 @@
 //! per tier plus the reap, no two jobs starting in the same minute, and the systemd timers
 //! keeping the same schedule. std only.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

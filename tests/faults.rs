@@ -7,6 +7,11 @@
 //! by a fake `zfs` written into the test's temporary directory, under a directory named for
 //! the fault, and put first on zbk's PATH.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use common::{ok, sh, text, Pool};

@@ -1,6 +1,11 @@
 //! Scheduling semantics on a real pool: colliding cron tiers, parallel hosts, hooks, and a run
 //! stopped by a signal.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,11 @@
 //! The guards that keep a bad day from costing good backups: empty or unmounted sources, mass
 //! deletions, a full pool, and config or hooks that others than root could change.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use common::{ok, text, Pool};

@@ -4,6 +4,11 @@
 //! properties and doctor's flavour line; replication's holds on both sides and an interrupted
 //! receive. On zfs-fuse each test says why it is skipped and returns.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use common::sshd::Sshd;

@@ -1,6 +1,11 @@
 //! End-to-end tests of operating zbk on a real zfs-fuse pool: status, the Nagios check, keep,
 //! restamp, and what reap says about pinned snapshots.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
@@ -123,7 +128,7 @@ fn check_speaks_nagios() {
     let line = text(&out.stdout);
     assert_eq!(line.lines().count(), 1, "{line}");
     assert!(
-        line.starts_with("ZBK CRITICAL - b: no backup yet; c: no good backup, 1 failed runs"),
+        line.starts_with("ZBK CRITICAL - b: no backup yet; c: no good backup, 1 failed run"),
         "{line}"
     );
     assert!(
@@ -133,7 +138,7 @@ fn check_speaks_nagios() {
 
     let out = pool.zbk_expect(0, &["check", "a"]);
     assert!(
-        text(&out.stdout).starts_with("ZBK OK - 1 hosts backed up in time |"),
+        text(&out.stdout).starts_with("ZBK OK - 1 host backed up in time |"),
         "{}",
         text(&out.stdout)
     );
@@ -224,7 +229,7 @@ fn keep_pins_a_snapshot_and_everything_shows_it() {
         ),
         (vec!["keep", "a", "../../x", "--forever"], "SNAPSHOT:"),
         (vec!["keep", "a", &name, "--forever"], "SNAPSHOT:"),
-        (vec!["keep", "zz", &snap, "--forever"], "no such host"),
+        (vec!["keep", "zz", &snap, "--forever"], "no such host: zz:"),
         (
             vec!["keep", "../a", &snap, "--forever"],
             "invalid host name",
@@ -501,4 +506,57 @@ fn doctor_finds_what_breaks_and_says_how_to_fix_it() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// Anyone with `zfs snapshot -o` can stamp a snapshot of their own with an expired
+/// zbk:expires: reap destroys only names zbk makes, keeps the rest and says why.
+#[test]
+fn reap_destroys_only_snapshot_names_zbk_makes() {
+    let pool = Pool::initialised();
+    let src = pool.scratch("src");
+    std::fs::write(src.join("f"), "x").unwrap();
+    pool.add_host("a", &src);
+    let ds = pool.host_dataset("a");
+    let stamped = |name: &str| {
+        ok(
+            "zfs",
+            &[
+                "snapshot",
+                "-o",
+                "zbk:expires=2000-01-01T00:00:00Z",
+                "-o",
+                "zbk:tier=default",
+                "-o",
+                "zbk:status=ok",
+                &format!("{ds}@{name}"),
+            ],
+        );
+    };
+    stamped("2001-01-01T000000Z");
+    stamped("by-hand");
+    stamped("2001-01-01T000000Z-x");
+    // The newest good backup, which the floor keeps, is a run's.
+    pool.zbk_expect(0, &["run", "a"]);
+    let before = pool.snapshots("a");
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    let out = pool.zbk_expect(0, &["reap", "-v"]);
+    let err = text(&out.stderr);
+    let left = pool.snapshots("a");
+    assert!(
+        !left.contains(&"2001-01-01T000000Z".to_string()),
+        "{left:?}"
+    );
+    for foreign in ["by-hand", "2001-01-01T000000Z-x"] {
+        assert!(
+            left.contains(&foreign.to_string()),
+            "{foreign} destroyed: {left:?}"
+        );
+        assert!(
+            err.lines().any(|l| l.contains(&format!("{ds}@{foreign}"))
+                && l.contains("not a snapshot name zbk makes")),
+            "{foreign}: {err}"
+        );
+    }
+    assert_eq!(left.len(), 3, "{left:?}");
 }

@@ -2,6 +2,11 @@
 //! incremental sends, holds against the source's reap, the target's own reap, an interrupted
 //! stream, copies changed by hand, and refused input.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use common::{manifest, ok, sample_tree, sh, text, Pool};
@@ -385,9 +390,13 @@ fn bad_input_changes_nothing() {
         (&["--to", "b2:tank; rm -rf /"], "--to"),
         (&["--to", "-oProxyCommand=x:tank"], "--to"),
         (&["--to", "tank/x@snap"], "--to"),
+        (
+            &["--to", "garbage::x"],
+            "--to: \"garbage::x\" is not POOL/DATASET",
+        ),
         (&["--to", &format!("{}/nope", dst.name)], "does not exist"),
         (&["--to", &dst.name, "Bad.Host"], "HOST"),
-        (&["--to", &dst.name, "nohost"], "no such host"),
+        (&["--to", &dst.name, "nohost"], "no such host: nohost:"),
         (
             &["--to", &dst.name, "--ssh-option", "Port=22"],
             "--ssh-option",

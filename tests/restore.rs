@@ -1,6 +1,11 @@
 //! End-to-end tests of getting files back: `zbk restore` to a directory and to a client over a
 //! real sshd, and `zbk versions`, comparing bytes and metadata with the original source.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use common::sshd::Sshd;

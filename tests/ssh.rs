@@ -1,6 +1,11 @@
 //! Backups over a real sshd on 127.0.0.1: the data, a client that is down or refuses the key,
 //! and the restricted read-only key that `zbk authorize` prints.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
 mod common;
 
 use common::sshd::Sshd;

@@ -1,9 +1,10 @@
 //! `zbk add`: a host's dataset, its c/ d/ l/ directories and its config, or nothing at all.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::AddArgs;
 use crate::config::check_source;
-use crate::layout::{host_dataset, hosts_dataset};
+use crate::ctx::{usage, Ctx, EXIT_OK};
+use crate::dataset::HostDataset;
+use crate::layout::hosts_dataset;
 use crate::names::HostName;
 use anyhow::{bail, Result};
 use fs_err as fs;
@@ -28,8 +29,8 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<u8> {
     for source in &sources {
         check_source(source).map_err(|e| usage(format!("--source: {e}")))?;
     }
-    let dataset = host_dataset(&global.dataset, &host);
-    if dataset.len() > MAX_DATASET {
+    let dataset = HostDataset::new(&global.dataset, &host);
+    if dataset.as_str().len() > MAX_DATASET {
         return Err(usage(format!(
             "host name {host}: the dataset {dataset} would be too long for ZFS ({MAX_DATASET} characters at most)"
         )));
@@ -40,14 +41,14 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<u8> {
             global.dataset, global.dataset
         )));
     }
-    if ctx.zfs.exists(&dataset)? {
+    if ctx.zfs.exists(dataset.as_str())? {
         return Err(usage(format!(
             "host {host} already exists ({dataset}); edit {} instead",
             ctx.layout.host_config(&host).display()
         )));
     }
-    ctx.zfs.create(&dataset, &[])?;
-    if let Err(err) = populate(ctx, &host, &dataset, &sources) {
+    ctx.zfs.create(dataset.as_str(), &[])?;
+    if let Err(err) = populate(ctx, &host, dataset.as_str(), &sources) {
         let undo = ctx.zfs.destroy_tree(&dataset);
         return Err(match undo {
             Ok(()) => err.context(format!(

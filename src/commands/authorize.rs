@@ -1,8 +1,9 @@
 //! `zbk authorize`: the line for a client's authorized_keys that lets this server read, and
 //! only read, over rsync: the server's key, forced to `rrsync -ro`, with every ssh extra off.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::AuthorizeArgs;
+use crate::ctx::{usage, Ctx, EXIT_OK};
+use crate::dataset::HostDataset;
 use crate::names::HostName;
 use anyhow::{anyhow, Result};
 use fs_err as fs;
@@ -14,21 +15,27 @@ const DEFAULT_KEYS: [&str; 3] = ["id_ed25519", "id_ecdsa", "id_rsa"];
 pub fn run(ctx: &Ctx, args: AuthorizeArgs) -> Result<u8> {
     let global = ctx.global()?;
     let host = HostName::parse(&args.host).map_err(usage)?;
-    let config = global
-        .load_host(&ctx.layout.host_config(&host))
-        .map_err(usage)?;
     for (flag, value) in [
         ("--from", args.from.as_deref()),
         ("--rrsync", Some(args.rrsync.as_str())),
     ] {
-        if value.is_some_and(|v| {
-            v.is_empty() || v.chars().any(|c| c.is_whitespace() || "\"\\,".contains(c))
-        }) {
+        if let Some(v) = value
+            .filter(|v| v.is_empty() || v.chars().any(|c| c.is_whitespace() || "\"\\,".contains(c)))
+        {
             return Err(usage(format!(
-                "{flag}: {value:?} must be one word without quotes or commas"
+                "{flag}: {v:?} must be one word without quotes or commas"
             )));
         }
     }
+    let dataset = HostDataset::new(&global.dataset, &host);
+    if !ctx.zfs.exists(dataset.as_str())? {
+        return Err(usage(format!(
+            "no such host: {host} ({dataset} does not exist): see `zbk list`, or add it with `zbk add`"
+        )));
+    }
+    let config = global
+        .load_host(&ctx.layout.host_config(&host))
+        .map_err(usage)?;
     let public = public_key(config.settings.ssh.identity.clone())?;
     let key = fs::read_to_string(&public)?;
     let key = key

@@ -1,9 +1,9 @@
 //! `zbk check`: a Nagios/Icinga plugin. One status line with perfdata, and the plugin exit
 //! statuses (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) instead of zbk's own.
 
-use crate::app::Ctx;
 use crate::cli::CheckArgs;
 use crate::config::CheckSettings;
+use crate::ctx::Ctx;
 use crate::expiry::Retention;
 use crate::health::{self, Judged, State};
 use crate::layout::hosts_dataset;

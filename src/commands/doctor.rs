@@ -2,9 +2,9 @@
 //! the programs (also under cron's PATH), the root, the config, the host datasets, clones a
 //! killed restore left, and optionally whether each client answers over ssh.
 
-use crate::app::{Ctx, EXIT_FAILED, EXIT_OK};
 use crate::cli::DoctorArgs;
 use crate::config::Global;
+use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
 use crate::exec::{find_program, Cmd};
 use crate::layout::hosts_dataset;
 use crate::zfs::Flavour;

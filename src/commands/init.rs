@@ -1,8 +1,8 @@
 //! `zbk init`: the hosts dataset and the global config, idempotently.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::InitArgs;
 use crate::config::{self, Global};
+use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::layout::hosts_dataset;
 use crate::names::is_safe_component;
 use crate::zfs::Flavour;

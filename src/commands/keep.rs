@@ -1,8 +1,9 @@
 //! `zbk keep`: sets one snapshot's expiry by hand (a legal hold, before a risky change) and
 //! marks it pinned, so that `zbk restamp` leaves it alone.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::KeepArgs;
+use crate::ctx::{usage, Ctx, EXIT_OK};
+use crate::dataset::Snapshot;
 use crate::expiry::{parse_time, Expiry, Retention};
 use crate::inventory::{PROP_EXPIRES, PROP_PINNED};
 use crate::layout::hosts_dataset;
@@ -50,11 +51,12 @@ pub fn run(ctx: &Ctx, args: KeepArgs) -> Result<u8> {
             snap.name
         )));
     }
-    let full = format!("{}@{}", host.dataset, snap.name);
+    let full = Snapshot::of(&global.dataset, host, &snap.name)?;
     // Pinned first: should the second call fail, restamp skips it and its old expiry stands.
     ctx.zfs
-        .set(&full, PROP_PINNED, &Expiry::At(ctx.now).to_string())?;
-    ctx.zfs.set(&full, PROP_EXPIRES, &expiry.to_string())?;
+        .set(full.as_str(), PROP_PINNED, &Expiry::At(ctx.now).to_string())?;
+    ctx.zfs
+        .set(full.as_str(), PROP_EXPIRES, &expiry.to_string())?;
     let was = crate::restamp::shown(&snap.stamp);
     println!(
         "{name}@{}: expires {expiry} (was {was}); pinned, restamp leaves it alone",

@@ -1,7 +1,7 @@
 //! `zbk list`: a row per snapshot (and per host without one), as a table or stable JSON.
 
-use crate::app::{Ctx, EXIT_OK};
 use crate::cli::ListArgs;
+use crate::ctx::{Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
 use crate::inventory::{Host, Snapshot, Stamp};
 use crate::layout::hosts_dataset;

@@ -1,11 +1,13 @@
 //! `zbk reap`: one listing of the whole hosts tree, then destroy what expired, keeping each
 //! active host's newest good backups. Stateless, so running it twice does nothing more.
 
-use crate::app::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::cli::ReapArgs;
+use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
+use crate::dataset::{HostDataset, Snapshot};
 use crate::expiry::parse_time;
 use crate::inventory::Host;
-use crate::layout::{host_dataset, hosts_dataset};
+use crate::layout::hosts_dataset;
+use crate::names::SnapName;
 use crate::retention::{self, Verdict};
 use crate::zfs::Destroyed;
 use anyhow::Result;
@@ -56,7 +58,13 @@ pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
                 keep
             }
         };
-        work.push(plan_host(host, min_keep, now, &args, &mut tally));
+        match HostDataset::listed(&global.dataset, &name, &host.dataset) {
+            Ok(dataset) => work.push(plan_host(host, dataset, min_keep, now, &args, &mut tally)),
+            Err(e) => {
+                eprintln!("zbk: {name}: {e:#}; nothing of it is destroyed");
+                tally.errors += 1;
+            }
+        }
     }
     let results = if args.dry_run {
         Vec::new()
@@ -65,14 +73,7 @@ pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
     };
     let mut results = results.into_iter();
     for pending in &work {
-        finish_host(
-            ctx,
-            &global.dataset,
-            pending,
-            results.next().flatten(),
-            &args,
-            &mut tally,
-        );
+        finish_host(ctx, pending, results.next().flatten(), &args, &mut tally);
     }
     if args.verbose || args.dry_run {
         let verb = if args.dry_run {
@@ -105,7 +106,10 @@ const DESTROY_WORKERS: usize = 4;
 /// One host's judgement, made before anything is destroyed.
 struct Pending<'a> {
     host: &'a Host,
-    doomed: Vec<&'a str>,
+    /// The host's dataset, checked against the one its name gives.
+    dataset: HostDataset,
+    /// Expired snapshots with names of zbk's grammar: the only ones a destroy is asked for.
+    doomed: Vec<SnapName>,
     /// Snapshots that stay whatever the destroys do.
     kept: usize,
 }
@@ -126,9 +130,9 @@ fn destroy_all(ctx: &Ctx, work: &[Pending], batch: usize) -> Vec<Option<Outcomes
                 if pending.doomed.is_empty() {
                     continue;
                 }
-                let outcome =
-                    ctx.zfs
-                        .destroy_snapshots(&pending.host.dataset, &pending.doomed, batch);
+                let outcome = ctx
+                    .zfs
+                    .destroy_snapshots(&pending.dataset, &pending.doomed, batch);
                 *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
             });
         }
@@ -143,6 +147,7 @@ fn destroy_all(ctx: &Ctx, work: &[Pending], batch: usize) -> Vec<Option<Outcomes
 /// judged before the first destroy starts.
 fn plan_host<'a>(
     host: &'a Host,
+    dataset: HostDataset,
     min_keep: usize,
     now: chrono::DateTime<chrono::Utc>,
     args: &ReapArgs,
@@ -151,14 +156,27 @@ fn plan_host<'a>(
     let plan = retention::plan(host, min_keep, now);
     let mut doomed = Vec::new();
     for (snap, verdict) in &plan {
-        let full = format!("{}@{}", host.dataset, snap.name);
+        let full = shown(&dataset, &snap.name);
         match verdict {
-            Verdict::Destroy(expiry) => {
-                if args.dry_run {
-                    println!("destroy {full}: expired {expiry}");
+            Verdict::Destroy(expiry) => match SnapName::parse(&snap.name) {
+                Ok(name) => {
+                    if args.dry_run {
+                        println!("destroy {full}: expired {expiry}");
+                    }
+                    doomed.push(name);
                 }
-                doomed.push(snap.name.as_str());
-            }
+                // Anyone with `zfs snapshot -o` can stamp a snapshot of their own: zbk
+                // destroys only what it named.
+                Err(e) => {
+                    tally.kept += 1;
+                    let why = format!("expired {expiry}, but {e:#}; kept");
+                    if args.dry_run {
+                        println!("keep {full}: {why}");
+                    } else {
+                        eprintln!("zbk: warning: {full}: {why}");
+                    }
+                }
+            },
             Verdict::Keep(why) => {
                 if why.is_blocked() {
                     tally.blocked += 1;
@@ -178,6 +196,7 @@ fn plan_host<'a>(
     }
     Pending {
         host,
+        dataset,
         kept: plan.len() - doomed.len(),
         doomed,
     }
@@ -187,7 +206,6 @@ fn plan_host<'a>(
 /// retired host that has nothing left.
 fn finish_host(
     ctx: &Ctx,
-    dataset: &str,
     pending: &Pending,
     outcomes: Option<Outcomes>,
     args: &ReapArgs,
@@ -207,7 +225,7 @@ fn finish_host(
             }
             Ok(results) => {
                 for (name, outcome) in results {
-                    let full = format!("{}@{name}", host.dataset);
+                    let full = shown(&pending.dataset, &name);
                     match outcome {
                         Destroyed::Gone => {
                             tally.destroyed += 1;
@@ -230,15 +248,15 @@ fn finish_host(
             }
         }
     }
-    // A retired host goes once nothing of it is left; the guard re-derives the dataset name so
-    // nothing outside the hosts tree can ever be passed to a recursive destroy.
-    if host.retired.is_some() && left == 0 && host.dataset == host_dataset(dataset, &host.name) {
+    // A retired host goes once nothing of it is left; `destroy_tree` re-checks that its
+    // dataset is exactly one host dataset under the hosts tree.
+    if host.retired.is_some() && left == 0 {
         if args.dry_run {
             println!(
                 "destroy {}: retired host with no snapshots left",
                 host.dataset
             );
-        } else if let Err(e) = ctx.zfs.destroy_tree(&host.dataset) {
+        } else if let Err(e) = ctx.zfs.destroy_tree(&pending.dataset) {
             eprintln!("zbk: cannot destroy retired host {}: {e:#}", host.dataset);
             tally.errors += 1;
         } else if args.verbose {
@@ -248,4 +266,11 @@ fn finish_host(
             );
         }
     }
+}
+
+/// `dataset@name` for a message, however odd the listed name.
+fn shown(dataset: &HostDataset, name: &str) -> String {
+    Snapshot::listed(dataset, name)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| format!("{dataset}@{:?}", name.escape_debug().to_string()))
 }

@@ -1,10 +1,10 @@
 //! `zbk remove`: purge a host now, or retire it and let reap take it once its snapshots expired.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::RemoveArgs;
+use crate::ctx::{usage, Ctx, EXIT_OK};
+use crate::dataset::HostDataset;
 use crate::expiry::Expiry;
 use crate::inventory::PROP_RETIRED;
-use crate::layout::host_dataset;
 use crate::names::HostName;
 use anyhow::Result;
 
@@ -21,10 +21,10 @@ pub fn run(ctx: &Ctx, args: RemoveArgs) -> Result<u8> {
             "--purge destroys {host} and every one of its snapshots now; add --yes to confirm"
         )));
     }
-    let dataset = host_dataset(&global.dataset, &host);
-    if !ctx.zfs.exists(&dataset)? {
+    let dataset = HostDataset::new(&global.dataset, &host);
+    if !ctx.zfs.exists(dataset.as_str())? {
         return Err(usage(format!(
-            "no such host {host:?} ({dataset} does not exist)"
+            "no such host: {host} ({dataset} does not exist)"
         )));
     }
     if args.purge {
@@ -33,13 +33,16 @@ pub fn run(ctx: &Ctx, args: RemoveArgs) -> Result<u8> {
         println!("zbk: purged {host}: destroyed {dataset} and all its snapshots");
         return Ok(EXIT_OK);
     }
-    let (value, source) = ctx.zfs.get(&dataset, PROP_RETIRED)?;
+    let (value, source) = ctx.zfs.get(dataset.as_str(), PROP_RETIRED)?;
     if source == "local" {
         println!("zbk: {host} is already retired (since {value}); nothing changed");
         return Ok(EXIT_OK);
     }
-    ctx.zfs
-        .set(&dataset, PROP_RETIRED, &Expiry::At(ctx.now).to_string())?;
+    ctx.zfs.set(
+        dataset.as_str(),
+        PROP_RETIRED,
+        &Expiry::At(ctx.now).to_string(),
+    )?;
     println!(
         "zbk: retired {host}: no more runs; reap destroys {dataset} once its last snapshot expired"
     );

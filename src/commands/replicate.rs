@@ -4,8 +4,9 @@
 //! The target is a second zbk root's dataset: copies land in TARGET/hosts/HOST, unmounted,
 //! and that server's own `zbk reap` expires them by their received (or offsite) expiry.
 
-use crate::app::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::cli::ReplicateArgs;
+use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
+use crate::dataset::{HostDataset, Snapshot};
 use crate::exec::{pipe, Output};
 use crate::expiry::Retention;
 use crate::inventory::PROP_OFFSITE_EXPIRES;
@@ -13,6 +14,7 @@ use crate::layout::hosts_dataset;
 use crate::lock::HostLock;
 use crate::names::HostName;
 use crate::replicate::{self, check_ssh_option, Lag, Plan, Send, Target, Tree, REPLICA_TAG};
+use crate::text::counted;
 use crate::zfs_send::{ZfsAt, MODIFIED};
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
@@ -62,7 +64,7 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     for name in &names {
         if !source.contains_key(name) {
             return Err(usage(format!(
-                "no such host {name:?}: see `zbk list`, or add it with `zbk add`"
+                "no such host: {name}: see `zbk list`, or add it with `zbk add`"
             )));
         }
     }
@@ -79,11 +81,25 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     for host in &hosts {
         let src = &source[host];
         let there = replicas.get(host);
+        let dataset = HostDataset::listed(&global.dataset, host, &src.dataset);
         if args.dry_run {
-            preview(ctx, &target, host, src, there);
+            match dataset {
+                Ok(dataset) => preview(ctx, &target, &dataset, src, there),
+                Err(e) => println!("{host}: would fail: {e:#}"),
+            }
             continue;
         }
-        let done = replicate_host(ctx, &at, &target, host, src, there, global.offsite_expiry);
+        let done = dataset.and_then(|dataset| {
+            replicate_host(
+                ctx,
+                &at,
+                &target,
+                &dataset,
+                src,
+                there,
+                global.offsite_expiry,
+            )
+        });
         match done {
             Ok(0) => {
                 tally.current += 1;
@@ -95,8 +111,7 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
                 tally.sent_hosts += 1;
                 tally.sent_snapshots += n;
                 if args.verbose {
-                    let noun = if n == 1 { "snapshot" } else { "snapshots" };
-                    println!("{host}: sent {n} {noun} to {target}");
+                    println!("{host}: sent {} to {target}", counted(n, "snapshot"));
                 }
             }
             Err(e) => {
@@ -107,11 +122,11 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     }
     if args.verbose && !args.dry_run {
         println!(
-            "replicate: {} hosts to {target}: {} up to date, {} sent ({} snapshots), {} failed",
-            hosts.len(),
+            "replicate: {} to {target}: {} up to date, {} sent ({}), {} failed",
+            counted(hosts.len(), "host"),
             tally.current,
             tally.sent_hosts,
-            tally.sent_snapshots,
+            counted(tally.sent_snapshots, "snapshot"),
             tally.failed
         );
     }
@@ -143,15 +158,18 @@ fn open_target(at: &ZfsAt, target: &Target, dry_run: bool) -> Result<BTreeMap<Ho
 }
 
 /// Prints what a run would send for one host, and how far its copy lags.
-fn preview(ctx: &Ctx, target: &Target, host: &HostName, src: &Tree, there: Option<&Tree>) {
+fn preview(ctx: &Ctx, target: &Target, dataset: &HostDataset, src: &Tree, there: Option<&Tree>) {
+    let host = dataset.host();
     let lag = replicate::lag(src, there);
     match replicate::plan(src, there) {
         Err(refused) => println!("{host}: {}; would fail: {refused}", lag.describe(ctx.now)),
         Ok(plan) => {
             println!("{host}: {}", lag.describe(ctx.now));
             for send in &plan.sends {
-                let (from, to) = endpoints(send);
-                let from_cmd = ctx.zfs.send_cmd(&src.dataset, from, to);
+                let from_cmd = match endpoints(dataset, send) {
+                    Ok((from, to)) => ctx.zfs.send_cmd(from.as_ref(), &to).to_string(),
+                    Err(e) => format!("({e:#})"),
+                };
                 println!(
                     "  {from_cmd} | zfs receive -u {}",
                     target.host_dataset(host)
@@ -161,11 +179,15 @@ fn preview(ctx: &Ctx, target: &Target, host: &HostName, src: &Tree, there: Optio
     }
 }
 
-fn endpoints(send: &Send) -> (Option<&str>, &str) {
-    match send {
-        Send::Full { snapshot } => (None, snapshot),
-        Send::Incremental { from, to } => (Some(from), to),
-    }
+/// The snapshots one send starts after (if incremental) and ends at.
+fn endpoints(dataset: &HostDataset, send: &Send) -> Result<(Option<Snapshot>, Snapshot)> {
+    Ok(match send {
+        Send::Full { snapshot } => (None, Snapshot::listed(dataset, snapshot)?),
+        Send::Incremental { from, to } => (
+            Some(Snapshot::listed(dataset, from)?),
+            Snapshot::listed(dataset, to)?,
+        ),
+    })
 }
 
 /// Replicates one host and returns how many snapshots went over.
@@ -173,11 +195,12 @@ fn replicate_host(
     ctx: &Ctx,
     at: &ZfsAt,
     target: &Target,
-    host: &HostName,
+    dataset: &HostDataset,
     src: &Tree,
     there: Option<&Tree>,
     offsite: Option<Retention>,
 ) -> Result<usize> {
+    let host = dataset.host();
     let plan: Plan = replicate::plan(src, there).map_err(|refused| anyhow!("{refused}"))?;
     let lock_path = ctx
         .layout
@@ -187,12 +210,13 @@ fn replicate_host(
     let _lock = HostLock::acquire(&lock_path, LOCK_WAIT, &ctx.cancel)?;
     let tag = target.hold_tag();
     let here = ZfsAt::local(&ctx.zfs);
-    let snapshot = |name: &str| format!("{}@{name}", src.dataset);
+    let snapshot = |name: &str| Snapshot::listed(dataset, name);
     let dest = target.host_dataset(host);
-    let copy = |name: &str| format!("{dest}@{name}");
+    let copies = HostDataset::new(target.dataset(), host);
+    let copy = |name: &str| Snapshot::listed(&copies, name);
     // Pinned before the send too, so a reap meanwhile cannot take the stream's base.
     if let Some(common) = &plan.common {
-        here.hold(&tag, &snapshot(common))?;
+        here.hold(&tag, &snapshot(common)?)?;
     }
     for send in &plan.sends {
         if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
@@ -200,8 +224,8 @@ fn replicate_host(
                 "interrupted; the next replicate goes on from the last snapshot both sides share"
             );
         }
-        let (from, to) = endpoints(send);
-        let send_cmd = ctx.zfs.send_cmd(&src.dataset, from, to);
+        let (from, to) = endpoints(dataset, send)?;
+        let send_cmd = ctx.zfs.send_cmd(from.as_ref(), &to);
         let receive_cmd = at.receive_cmd(&dest);
         let (sent, received) = pipe(&send_cmd, &receive_cmd)?;
         if !(sent.status.success() && received.status.success()) {
@@ -223,26 +247,26 @@ fn replicate_host(
     if src.retired {
         // No run will add to a retired host, and a hold would keep reap from ever removing it.
         for name in replicate::stale_holds(src, None) {
-            here.release(&tag, &snapshot(name))?;
+            here.release(&tag, &snapshot(name)?)?;
         }
         for name in there
             .map(|t| replicate::stale_holds(t, None))
             .unwrap_or_default()
         {
-            at.release(REPLICA_TAG, &copy(name))?;
+            at.release(REPLICA_TAG, &copy(name)?)?;
         }
     } else if let Some(newest) = &plan.newest {
-        here.hold(&tag, &snapshot(newest))?;
+        here.hold(&tag, &snapshot(newest)?)?;
         for name in replicate::stale_holds(src, Some(newest)) {
-            here.release(&tag, &snapshot(name))?;
+            here.release(&tag, &snapshot(name)?)?;
         }
         // The target keeps the base of the next increment too, whatever its own reap decides.
-        at.hold(REPLICA_TAG, &copy(newest))?;
+        at.hold(REPLICA_TAG, &copy(newest)?)?;
         for name in there
             .map(|t| replicate::stale_holds(t, Some(newest)))
             .unwrap_or_default()
         {
-            at.release(REPLICA_TAG, &copy(name))?;
+            at.release(REPLICA_TAG, &copy(name)?)?;
         }
     }
     if let Some(minimum) = offsite {
@@ -288,9 +312,10 @@ fn stamp_offsite(at: &ZfsAt, target: &Target, host: &HostName, minimum: Retentio
     let Some(tree) = listing.get(host) else {
         return Ok(());
     };
+    let dataset = HostDataset::listed(target.dataset(), host, &tree.dataset)?;
     for (name, expiry) in replicate::offsite_stamps(tree, minimum) {
         at.set(
-            &format!("{}@{name}", tree.dataset),
+            Snapshot::listed(&dataset, name)?.as_str(),
             PROP_OFFSITE_EXPIRES,
             &expiry.to_string(),
         )?;

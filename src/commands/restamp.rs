@@ -1,8 +1,9 @@
 //! `zbk restamp`: after a change of the tier table, re-stamps each zbk snapshot's expiry from
 //! its run time and tier; snapshots pinned with `zbk keep` are left alone.
 
-use crate::app::{Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::cli::RestampArgs;
+use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::dataset::Snapshot;
 use crate::inventory::PROP_EXPIRES;
 use crate::layout::hosts_dataset;
 use crate::restamp::{plan, shown, Plan};
@@ -24,7 +25,14 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
             }
         };
         for snap in &host.snapshots {
-            let full = format!("{}@{}", host.dataset, snap.name);
+            let full = match Snapshot::of(&global.dataset, host, &snap.name) {
+                Ok(full) => full,
+                Err(e) => {
+                    eprintln!("zbk: {name}: {e:#}; left as it is");
+                    skipped += 1;
+                    continue;
+                }
+            };
             match plan(snap, &config.settings) {
                 Plan::Same => same += 1,
                 Plan::Skip(None) => {}
@@ -37,7 +45,8 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
                     if args.dry_run {
                         println!("would restamp {full}: {from} -> {to}");
                         changed += 1;
-                    } else if let Err(e) = ctx.zfs.set(&full, PROP_EXPIRES, &to.to_string()) {
+                    } else if let Err(e) = ctx.zfs.set(full.as_str(), PROP_EXPIRES, &to.to_string())
+                    {
                         eprintln!("zbk: {full}: {e:#}");
                         exit = exit.max(EXIT_FAILED);
                     } else {

@@ -5,8 +5,9 @@
 //! otherwise (zfs-fuse) through a temporary read-only clone outside the hosts tree, which is
 //! destroyed however the restore ends.
 
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::RestoreArgs;
+use crate::ctx::{usage, Ctx, EXIT_OK};
+use crate::dataset::RestoreClone;
 use crate::exec::{find_program, Cmd};
 use crate::expiry::parse_time;
 use crate::inventory::{Host, Snapshot};
@@ -24,7 +25,7 @@ static CLONES: AtomicUsize = AtomicUsize::new(0);
 pub struct SnapshotView<'a> {
     zfs: &'a Zfs,
     /// The temporary clone and its mountpoint, when the snapshot had to be cloned.
-    clone: Option<(String, PathBuf)>,
+    clone: Option<(RestoreClone, PathBuf)>,
     pub root: PathBuf,
 }
 
@@ -45,7 +46,7 @@ impl<'a> SnapshotView<'a> {
                 root,
             });
         }
-        let parent = format!("{dataset}/restore");
+        let parent = RestoreClone::parent(dataset);
         if !ctx.zfs.exists(&parent)? {
             let made = ctx
                 .zfs
@@ -55,14 +56,14 @@ impl<'a> SnapshotView<'a> {
                 made?;
             }
         }
-        let name = format!(
-            "{}-{}-{}",
-            host.name,
+        let clone = RestoreClone::new(
+            dataset,
+            &host.name,
             std::process::id(),
-            CLONES.fetch_add(1, Ordering::Relaxed)
+            CLONES.fetch_add(1, Ordering::Relaxed),
         );
-        let clone = format!("{parent}/{name}");
-        let mountpoint = ctx.layout.etc().join("restore").join(&name);
+        let snapshot = crate::dataset::Snapshot::of(dataset, host, &snap.name)?;
+        let mountpoint = ctx.layout.etc().join("restore").join(clone.leaf());
         fs_err::create_dir_all(&mountpoint)?;
         // The guard exists before the clone does, so a clone made but not mounted still goes.
         let view = SnapshotView {
@@ -80,8 +81,8 @@ impl<'a> SnapshotView<'a> {
                 "readonly=on".as_ref(),
                 "-o".as_ref(),
                 mp.as_os_str(),
-                format!("{}@{}", host.dataset, snap.name).as_ref(),
-                clone.as_ref(),
+                snapshot.as_str().as_ref(),
+                clone.name().as_ref(),
             ])
             .checked()?;
         drop(serial);
@@ -117,7 +118,7 @@ impl Drop for SnapshotView<'_> {
     fn drop(&mut self) {
         if let Some((clone, mountpoint)) = &self.clone {
             // A clone left behind would keep its snapshot from ever being reaped.
-            if let Err(e) = self.zfs.destroy_tree(clone) {
+            if let Err(e) = self.zfs.destroy_clone(clone) {
                 eprintln!("zbk: warning: cannot destroy the temporary clone {clone}: {e:#}; destroy it with `zfs destroy {clone}`");
             }
             let _ = std::fs::remove_dir(mountpoint);
@@ -179,6 +180,11 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
     };
     if args.target.is_some() && !args.to_host {
         return Err(usage("--target: only with --to-host"));
+    }
+    if args.to.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+        return Err(usage(
+            "--to: \"\" is not a directory: name the directory to restore into",
+        ));
     }
     let global = ctx.global()?;
     if let Some(dir) = &args.to {

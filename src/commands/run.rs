@@ -5,15 +5,16 @@
 //! host never overlap: a second run waits for the first and, when the first just produced a
 //! good snapshot, stamps its own tier onto that snapshot instead of copying everything again.
 
-use crate::app::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::cli::RunArgs;
 use crate::config::{Global, HostConfig, DEFAULT_TIER, FAILED_TIER};
+use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::dataset::{HostDataset, Snapshot};
 use crate::exec::{find_program, Cmd, Ended, Limits};
 use crate::expiry::{Expiry, Retention};
 use crate::inventory::{Stamp, Status, PROP_EXPIRES, PROP_FILES, PROP_STATUS, PROP_TIER};
 use crate::layout::{host_dataset, hosts_dataset};
 use crate::lock::{Acquired, HostLock};
-use crate::names::{snapshot_name, HostName, FAILED_PREFIX};
+use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
 use crate::progress::Progress;
 use crate::rsync;
 use anyhow::{bail, Context, Result};
@@ -239,7 +240,7 @@ fn backup_host(
         None => config.settings.tier(&request.tier)?,
     };
     let failed_retention = config.settings.tier(FAILED_TIER)?;
-    let dataset = host_dataset(&global.dataset, host);
+    let dataset = HostDataset::new(&global.dataset, host);
     let rsh = if config.sources.iter().any(|s| rsync::is_remote(s)) {
         let ssh = programs
             .ssh
@@ -283,18 +284,18 @@ fn backup_host(
         for (_, cmd) in &commands {
             println!("{cmd}");
         }
-        let name = snapshot_name(ctx.now, false, 0);
+        let name = SnapName::for_run(ctx.now, false, 0);
         let expires = retention.expiry_from(ctx.now);
         println!(
             "{}",
             ctx.zfs.snapshot_cmd(
-                &format!("{dataset}@{name}"),
+                &Snapshot::new(&dataset, &name),
                 &stamp(&request.tier, Status::Ok, expires)
             )
         );
         return Ok(Outcome {
             status: Status::Ok,
-            snapshot: name,
+            snapshot: name.to_string(),
             expires,
             log: PathBuf::new(),
             why: Vec::new(),
@@ -479,13 +480,13 @@ fn merge_into_recent(
     ctx: &Ctx,
     global: &Global,
     host: &HostName,
-    dataset: &str,
+    dataset: &HostDataset,
     request: &Request,
     retention: Retention,
 ) -> Result<Option<Outcome>> {
     let inv = ctx
         .zfs
-        .host_inventory(&hosts_dataset(&global.dataset), dataset)?;
+        .host_inventory(&hosts_dataset(&global.dataset), dataset.as_str())?;
     let Some(newest) = inv.hosts.get(host).and_then(|h| h.snapshots.last()) else {
         return Ok(None);
     };
@@ -500,7 +501,7 @@ fn merge_into_recent(
     }
     let expires = (*current).max(retention.expiry_from(created));
     let tiers = merge_tiers(newest.tier.as_deref().unwrap_or_default(), &request.tier);
-    let full = format!("{dataset}@{}", newest.name);
+    let full = Snapshot::listed(dataset, &newest.name)?.to_string();
     // The expiry first: should zbk die between the two, the snapshot lives longer, never shorter.
     if expires != *current {
         ctx.zfs.set(&full, PROP_EXPIRES, &expires.to_string())?;
@@ -696,11 +697,11 @@ fn last_good_files(
     ctx: &Ctx,
     global: &Global,
     host: &HostName,
-    dataset: &str,
+    dataset: &HostDataset,
 ) -> Result<Option<u64>> {
     let inv = ctx
         .zfs
-        .host_inventory(&hosts_dataset(&global.dataset), dataset)?;
+        .host_inventory(&hosts_dataset(&global.dataset), dataset.as_str())?;
     let newest_good = inv
         .hosts
         .get(host)
@@ -710,7 +711,7 @@ fn last_good_files(
     };
     let (value, source) = ctx
         .zfs
-        .get(&format!("{dataset}@{}", good.name), PROP_FILES)?;
+        .get(Snapshot::listed(dataset, &good.name)?.as_str(), PROP_FILES)?;
     Ok(if source == "local" {
         value.parse().ok()
     } else {
@@ -749,7 +750,7 @@ fn prune_logs(dir: &Path, keep: usize, current: &Path) -> Result<()> {
 /// log is renamed first to match, so that the snapshot holds `l/<snapshot>.log`.
 fn take_snapshot(
     ctx: &Ctx,
-    dataset: &str,
+    dataset: &HostDataset,
     log: &Path,
     started: DateTime<Utc>,
     status: Status,
@@ -757,12 +758,12 @@ fn take_snapshot(
 ) -> Result<(String, PathBuf)> {
     let mut log = log.to_path_buf();
     for attempt in 0..100 {
-        let name = snapshot_name(started, status == Status::Failed, attempt);
+        let name = SnapName::for_run(started, status == Status::Failed, attempt);
         let named = log.with_file_name(format!("{name}.log"));
         fs::rename(&log, &named)?;
         log = named;
-        if ctx.zfs.snapshot(&format!("{dataset}@{name}"), props)? {
-            return Ok((name, log));
+        if ctx.zfs.snapshot(&Snapshot::new(dataset, &name), props)? {
+            return Ok((name.to_string(), log));
         }
     }
     bail!(

@@ -2,8 +2,8 @@
 //! JSON, or as a textfile for the Prometheus node_exporter.
 
 use super::list::{human_bytes, print_table};
-use crate::app::{usage, Ctx, EXIT_OK};
 use crate::cli::StatusArgs;
+use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
 use crate::health::{self, Summary};
 use crate::layout::hosts_dataset;

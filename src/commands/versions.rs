@@ -4,8 +4,8 @@
 
 use super::list::{human_bytes, print_table};
 use super::restore::{check_inside, SnapshotView};
-use crate::app::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::cli::VersionsArgs;
+use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::expiry::Expiry;
 use crate::layout::hosts_dataset;
 use crate::restore::{client_path, distinct, Seen};

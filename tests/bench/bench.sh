@@ -6,6 +6,9 @@
 #   sudo tests/bench/bench.sh [--quick] [--files N] [--large-mib N] [--cycles N] [--seed N]
 #        [--reap-hosts N] [--reap-snaps N] [--list-hosts N] [--list-snaps N] [--no-cpal]
 #        [--retain-alpha N] [--skip-cycles] [--skip-reap] [--skip-list] [--out FILE]
+#   sudo tests/bench/bench.sh --openzfs [--hosts N] [--snaps N] [--expired-pct N]
+#
+# --openzfs: reap at scale on real OpenZFS in the VM instead (tests/bench/openzfs-reap.sh).
 #
 # ZBK_BIN=/path/to/zbk skips the release build. Pools are named zbkbench<pid>*, live on files
 # in a temporary directory, and are destroyed on exit, also on failure.
@@ -59,6 +62,7 @@ out="$repo/target/bench/results.md"
 command_line="tests/bench/bench.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
     case $1 in
+    --openzfs) shift; exec "$here/openzfs-reap.sh" "$@" ;;
     --quick) quick=1 ;;
     --files) files=$2; shift ;;
     --large-mib) large_mib=$2; shift ;;
