@@ -4,10 +4,12 @@ mod app;
 mod cli;
 mod commands;
 mod config;
+mod diff;
 mod exec;
 mod expiry;
 #[cfg(test)]
 mod fuzz_tests;
+mod guard;
 mod health;
 mod inventory;
 mod layout;
