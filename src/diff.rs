@@ -327,6 +327,26 @@ pub struct DirStat {
     pub bytes: u64,
 }
 
+/// One object of `zbk diff --stat --json`: the directory as `json_entry` gives a path
+/// (`dir`, or null and `dir_bytes`), then its figures.
+#[derive(Serialize, Debug, PartialEq)]
+pub struct JsonStat<'a> {
+    dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dir_bytes: Option<Vec<u8>>,
+    #[serde(flatten)]
+    stat: &'a DirStat,
+}
+
+pub fn json_stat<'a>(dir: &[u8], stat: &'a DirStat) -> JsonStat<'a> {
+    let (dir, dir_bytes) = json_path(dir);
+    JsonStat {
+        dir,
+        dir_bytes,
+        stat,
+    }
+}
+
 /// Per top-level directory (`/etc`; `/` for the root itself and files right in it), the
 /// largest first, then by name.
 pub fn stat(entries: &[Entry]) -> Vec<(Vec<u8>, DirStat)> {
@@ -606,5 +626,9 @@ mod tests {
             }
         );
         assert_eq!(s[2].1.bytes, 3);
+        assert_eq!(
+            serde_json::to_string(&json_stat(&s[2].0, &s[2].1)).unwrap(),
+            r#"{"dir":"/","created":0,"deleted":0,"modified":1,"metadata":0,"renamed":0,"bytes":3}"#
+        );
     }
 }

@@ -76,10 +76,14 @@ pub fn run(ctx: &Ctx, args: DiffArgs) -> Result<u8> {
             Some(snap) => Tree::Snapshot(SnapshotView::open(ctx, &global.dataset, host, snap)?),
             None => Tree::Live(ctx.layout.host(&name)),
         };
-        diff::compare(
-            &walk(&before.data(), &prefix)?,
-            &walk(&after.data(), &prefix)?,
-        )
+        // Both walks at once: each mostly waits for the filesystem, as rsync's two sides do.
+        let (old, new) = std::thread::scope(|scope| {
+            let old = scope.spawn(|| walk(&before.data(), prefix_bytes));
+            let new = walk(&after.data(), prefix_bytes);
+            (old.join(), new)
+        });
+        let old = old.map_err(|_| anyhow::anyhow!("the walk of {} panicked", from.name))??;
+        diff::compare(&old, &new?)
     };
     entries.retain(|e| {
         diff::under(&e.path, prefix_bytes)
@@ -95,17 +99,8 @@ pub fn run(ctx: &Ctx, args: DiffArgs) -> Result<u8> {
         let stats = diff::stat(&entries);
         if args.json {
             for (dir, s) in &stats {
-                let mut obj = serde_json::to_value(s)?;
-                obj["dir"] = serde_json::to_value(diff::json_entry(&Entry {
-                    change: diff::Change::Modified,
-                    kind: '/',
-                    path: dir.clone(),
-                    to: None,
-                    size_before: None,
-                    size_after: None,
-                }))?["path"]
-                    .take();
-                writeln!(out, "{obj}")?;
+                serde_json::to_writer(&mut out, &diff::json_stat(dir, s))?;
+                writeln!(out)?;
             }
         } else {
             let mut table = vec![["BYTES", "+", "-", "M", "m", "R", "DIRECTORY"].map(String::from)];
@@ -239,7 +234,10 @@ fn inside(data: &Path, client: &[u8]) -> PathBuf {
 
 /// What `lstat` says of a path, in the terms a diff compares; `None` when it is not there.
 fn meta(path: &Path) -> Option<Meta> {
-    let m = std::fs::symlink_metadata(path).ok()?;
+    std::fs::symlink_metadata(path).ok().map(|m| from_stat(&m))
+}
+
+fn from_stat(m: &std::fs::Metadata) -> Meta {
     let t = m.file_type();
     let kind = if t.is_dir() {
         '/'
@@ -256,42 +254,48 @@ fn meta(path: &Path) -> Option<Meta> {
     } else {
         'F'
     };
-    Some(Meta {
+    Meta {
         kind,
         size: m.len(),
         mtime: (m.mtime(), m.mtime_nsec()),
         mode: m.mode() & 0o7777,
         uid: m.uid(),
         gid: m.gid(),
-    })
+    }
 }
 
-/// Every path under `data` at and below the client path `prefix`, by client path.
-fn walk(data: &Path, prefix: &Path) -> Result<BTreeMap<Vec<u8>, Meta>> {
+/// Every path under `data` at and below the client path `prefix`, by client path. The walk
+/// starts at the top and goes down only through real directories, never through a symlink,
+/// so a client's symlink on the way to `prefix` cannot lead it out of the snapshot.
+fn walk(data: &Path, prefix: &[u8]) -> Result<BTreeMap<Vec<u8>, Meta>> {
     let mut out = BTreeMap::new();
-    let rel = prefix.strip_prefix("/").unwrap_or(prefix);
-    let start = data.join(rel);
-    let Some(m) = meta(&start) else {
+    let Some(m) = meta(data) else {
         return Ok(out);
     };
-    let mut stack = vec![(prefix.as_os_str().as_bytes().to_vec(), start, m)];
+    let mut stack = vec![(b"/".to_vec(), data.to_path_buf(), m)];
     while let Some((client, path, m)) = stack.pop() {
-        if m.kind == '/' {
+        let inside = diff::under(&client, prefix);
+        if m.kind == '/' && (inside || diff::under(prefix, &client)) {
             let entries = std::fs::read_dir(&path)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             for entry in entries {
                 let entry = entry?;
-                let child = entry.path();
-                let Some(cm) = meta(&child) else { continue };
+                // Relative to the open directory (fstatat), not the whole path again; never
+                // through a symlink.
+                let Ok(cm) = entry.metadata().map(|m| from_stat(&m)) else {
+                    continue;
+                };
                 let mut name = client.clone();
                 if name != b"/" {
                     name.push(b'/');
                 }
                 name.extend_from_slice(entry.file_name().as_bytes());
-                stack.push((name, child, cm));
+                stack.push((name, entry.path(), cm));
             }
         }
-        out.insert(client, m);
+        if inside {
+            out.insert(client, m);
+        }
     }
     Ok(out)
 }

@@ -88,7 +88,8 @@ fn pin(
 
 /// The mass-change guard's part in a run that started `at`: when its figures exceed
 /// guard.max_change and the host has a clean snapshot from before (a first run has none),
-/// pins that one for guard.pin_for and returns why, for the run's own snapshot.
+/// pins that one for guard.pin_for and returns why, for the run's own snapshot. A pin that
+/// fails is reported and the run still gets its warning: its backup must not be lost to it.
 pub fn guard_mass_change(
     ctx: &Ctx,
     dataset: &str,
@@ -96,26 +97,34 @@ pub fn guard_mass_change(
     stats: &Stats,
     config: &HostConfig,
     at: DateTime<Utc>,
-) -> Result<Option<String>> {
-    let Some(why) = guard::exceeds(stats, config.settings.guard.change) else {
-        return Ok(None);
+) -> Option<String> {
+    let why = guard::exceeds(stats, config.settings.guard.change)?;
+    let pinned = || -> Result<Option<String>> {
+        let hosts = dataset
+            .rsplit_once('/')
+            .map_or(dataset, |(parent, _)| parent);
+        let inv = ctx.zfs.host_inventory(hosts, dataset)?;
+        let Some(clean) = inv.hosts.get(host).and_then(guard::last_clean) else {
+            return Ok(None);
+        };
+        let expiry = guard::pinned_expiry(&clean.stamp, at, config.settings.guard.pin_for);
+        let full = format!("{dataset}@{}", clean.name);
+        pin(&ctx.zfs, &full, at, expiry, Some(&guard::pin_reason(at)))?;
+        let until = expiry.map_or_else(|| "as it was".to_string(), |e| format!("until {e}"));
+        Ok(Some(format!(
+            "Kept {host}@{}, the last backup before it, {until}",
+            clean.name
+        )))
     };
-    let hosts = dataset
-        .rsplit_once('/')
-        .map_or(dataset, |(parent, _)| parent);
-    let inv = ctx.zfs.host_inventory(hosts, dataset)?;
-    let Some(clean) = inv.hosts.get(host).and_then(guard::last_clean) else {
-        return Ok(None);
+    let kept = match pinned() {
+        Ok(Some(kept)) => kept,
+        Ok(None) => return None,
+        Err(e) => format!("cannot pin the last clean snapshot: {e:#}; pin it with zbk keep"),
     };
-    let expiry = guard::pinned_expiry(&clean.stamp, at, config.settings.guard.pin_for);
-    let full = format!("{dataset}@{}", clean.name);
-    pin(&ctx.zfs, &full, at, expiry, Some(&guard::pin_reason(at)))?;
-    let until = expiry.map_or_else(|| "as it was".to_string(), |e| format!("until {e}"));
     eprintln!(
-        "zbk: {host}: {why}: is the client encrypted or wiped? Kept {host}@{}, the last backup before it, {until}; `zbk keep` or `zbk restamp` on {host} acknowledges",
-        clean.name
+        "zbk: {host}: {why}: is the client encrypted or wiped? {kept}; `zbk keep` or `zbk restamp` on {host} acknowledges"
     );
-    Ok(Some(why))
+    Some(why)
 }
 
 /// Acknowledges every mass change the guard reported for a host, so that `zbk check` stops

@@ -410,10 +410,9 @@ fn backup_host(
             ));
         }
     }
-    let mass_change = match stats.filter(|_| status.is_good()) {
-        Some(s) => super::keep::guard_mass_change(ctx, &dataset, host, &s, config, started)?,
-        None => None,
-    };
+    let mass_change = stats
+        .filter(|_| status.is_good())
+        .and_then(|s| super::keep::guard_mass_change(ctx, &dataset, host, &s, config, started));
     if let Some(why) = &mass_change {
         writeln!(log, "zbk: {why}")?;
         status = status.max(Status::Warning);
