@@ -33,7 +33,8 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "diff.sh: the benchmark creates a ZFS pool and needs root: sudo $0" >&2
     exit 1
 fi
-export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
+# Appended, not prepended: an OpenZFS earlier on PATH must win over a zfs-fuse in /usr/sbin.
+export PATH="$PATH:$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin"
 export LC_ALL=C
 openzfs=0
 zfs version >/dev/null 2>&1 && openzfs=1
