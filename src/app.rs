@@ -70,5 +70,6 @@ pub fn run(args: TopArgs) -> Result<u8> {
         Command::Restamp(a) => crate::commands::restamp::run(&ctx, a),
         Command::Restore(a) => crate::commands::restore::run(&ctx, a),
         Command::Versions(a) => crate::commands::versions::run(&ctx, a),
+        Command::Diff(a) => crate::commands::diff::run(&ctx, a),
     }
 }

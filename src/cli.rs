@@ -38,6 +38,7 @@ pub enum Command {
     Restamp(RestampArgs),
     Restore(RestoreArgs),
     Versions(VersionsArgs),
+    Diff(DiffArgs),
 }
 
 /// create the hosts dataset under DATASET and the global config in <root>/etc
@@ -316,6 +317,32 @@ pub struct VersionsArgs {
     /// an absolute path on the client
     #[argh(positional)]
     pub path: String,
+}
+
+/// what changed between two snapshots of a host, path by path
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "diff")]
+pub struct DiffArgs {
+    /// the host
+    #[argh(positional)]
+    pub host: String,
+
+    /// FROM, the older snapshot, and TO, the newer one or live for d/ now (default: the two
+    /// newest good snapshots; FROM alone: FROM and the newest good one)
+    #[argh(positional, arg_name = "FROM [TO]")]
+    pub snapshots: Vec<String>,
+
+    /// one JSON object per changed path, one per line
+    #[argh(switch)]
+    pub json: bool,
+
+    /// counts and bytes per top-level directory instead of the paths
+    #[argh(switch)]
+    pub stat: bool,
+
+    /// only this client path and what lies under it
+    #[argh(option)]
+    pub path: Option<String>,
 }
 
 /// print the authorized_keys line that lets this server read a client with rsync, and only read

@@ -64,6 +64,17 @@ struct GuardFile {
     check_file: Option<PathBuf>,
     max_delete: Option<f64>,
     max_capacity: Option<u8>,
+    max_change: Option<FractionOrNone>,
+    min_files: Option<u64>,
+    pin_for: Option<String>,
+}
+
+/// A fraction, or the word `none` for a limit turned off.
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+enum FractionOrNone {
+    Fraction(f64),
+    Word(String),
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -71,6 +82,7 @@ struct GuardFile {
 struct CheckFile {
     warn: Option<String>,
     crit: Option<String>,
+    mass_change: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -127,6 +139,11 @@ pub struct Guard {
     pub max_delete: Option<f64>,
     /// A run refuses to start when the pool is fuller than this percentage.
     pub max_capacity: u8,
+    /// The most of the source's files one run may change or delete before it is stamped
+    /// `warning` and the last clean snapshot is pinned, and the host size it applies from.
+    pub change: crate::guard::Limits,
+    /// How long such a pin keeps the last clean snapshot, at least.
+    pub pin_for: Retention,
 }
 
 /// How old a host's last good backup may get before `zbk check` warns, then goes critical.
@@ -134,6 +151,8 @@ pub struct Guard {
 pub struct CheckSettings {
     pub warn: Duration,
     pub crit: Duration,
+    /// How long `zbk check` warns after a mass change that nobody has acknowledged.
+    pub mass_change: Duration,
 }
 
 /// How rsync reaches a remote client. Every value ends up as one word of rsync's `--rsh`
@@ -232,11 +251,17 @@ impl Default for Settings {
             check: CheckSettings {
                 warn: Duration::from_secs(26 * 3600),
                 crit: Duration::from_secs(50 * 3600),
+                mass_change: Duration::from_secs(7 * 86400),
             },
             guard: Guard {
                 check_file: None,
                 max_delete: None,
                 max_capacity: 95,
+                change: crate::guard::Limits {
+                    max_change: Some(0.5),
+                    min_files: 200,
+                },
+                pin_for: Retention::parse("30days").expect("built-in duration"),
             },
         }
     }
@@ -376,6 +401,28 @@ impl Settings {
                 }
                 out.guard.max_capacity = percent;
             }
+            match &guard.max_change {
+                None => {}
+                Some(FractionOrNone::Word(w)) if w == "none" => out.guard.change.max_change = None,
+                Some(FractionOrNone::Fraction(f)) if *f > 0.0 && *f <= 1.0 => {
+                    out.guard.change.max_change = Some(*f)
+                }
+                Some(FractionOrNone::Fraction(f)) => bail!(
+                    "{}: guard.max_change: {f} is not a fraction above 0 and at most 1 (or \"none\")",
+                    path.display()
+                ),
+                Some(FractionOrNone::Word(w)) => bail!(
+                    "{}: guard.max_change: {w:?} is not a fraction above 0 and at most 1, or \"none\"",
+                    path.display()
+                ),
+            }
+            if let Some(n) = guard.min_files {
+                out.guard.change.min_files = n;
+            }
+            if let Some(text) = &guard.pin_for {
+                out.guard.pin_for = Retention::parse(text)
+                    .map_err(|e| anyhow!("{}: guard.pin_for: {e}", path.display()))?;
+            }
         }
         if let Some(hooks) = &file.hooks {
             for (key, argv, slot) in [
@@ -402,6 +449,9 @@ impl Settings {
             }
             if let Some(text) = &check.crit {
                 out.check.crit = duration(text, path, "check.crit")?;
+            }
+            if let Some(text) = &check.mass_change {
+                out.check.mass_change = duration(text, path, "check.mass_change")?;
             }
             if out.check.warn > out.check.crit {
                 bail!("{}: check.warn: longer than check.crit", path.display());
@@ -715,6 +765,22 @@ mod tests {
                 "dataset = \"t\"\nmin_keep = -1\n",
                 "min_keep: invalid value",
             ),
+            (
+                "dataset = \"t\"\n[guard]\nmax_change = 1.5\n",
+                "guard.max_change: 1.5 is not a fraction",
+            ),
+            (
+                "dataset = \"t\"\n[guard]\nmax_change = \"off\"\n",
+                "guard.max_change: \"off\" is not a fraction",
+            ),
+            (
+                "dataset = \"t\"\n[guard]\npin_for = \"soon\"\n",
+                "guard.pin_for: invalid duration",
+            ),
+            (
+                "dataset = \"t\"\n[check]\nmass_change = \"never\"\n",
+                "check.mass_change: must be a duration",
+            ),
         ];
         for (text, want) in cases {
             let err = global(text).unwrap_err().to_string();
@@ -722,6 +788,35 @@ mod tests {
             assert!(err.starts_with("/backup/etc/zbk.toml"), "{err}");
             assert!(!err.contains('\n'), "multi-line: {err}");
         }
+    }
+
+    #[test]
+    fn the_mass_change_guard_is_on_by_default_and_per_host() {
+        let g = global("dataset = \"t\"\n").unwrap();
+        assert_eq!(g.settings.guard.change.max_change, Some(0.5));
+        assert_eq!(g.settings.guard.change.min_files, 200);
+        assert_eq!(g.settings.guard.pin_for.to_string(), "30days");
+        let path = Path::new("/backup/hosts/a/c/zbk.toml");
+        let off = g
+            .parse_host("sources = [\"/x\"]\n[guard]\nmax_change = \"none\"\n", path)
+            .unwrap();
+        assert_eq!(off.settings.guard.change.max_change, None);
+        let tight = g
+            .parse_host(
+                "sources = [\"/x\"]\n[guard]\nmax_change = 0.2\nmin_files = 50\npin_for = \"90days\"\n",
+                path,
+            )
+            .unwrap();
+        assert_eq!(tight.settings.guard.change.max_change, Some(0.2));
+        assert_eq!(tight.settings.guard.change.min_files, 50);
+        assert_eq!(
+            tight.settings.guard.pin_for,
+            Retention::parse("90days").unwrap()
+        );
+        let whole = g
+            .parse_host("sources = [\"/x\"]\n[guard]\nmax_change = 1\n", path)
+            .unwrap();
+        assert_eq!(whole.settings.guard.change.max_change, Some(1.0));
     }
 
     #[test]

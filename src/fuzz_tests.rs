@@ -1,5 +1,6 @@
 //! Property-based fuzzing of the parsers that read untrusted text: the TOML configs, `zfs get`
-//! output, `zbk:expires` values, durations, times and host names. They must never panic, and
+//! and `zfs diff` output, `zbk:expires` and `zbk:changes` values, durations, times, host names
+//! and the file names `zbk diff` prints. They must never panic, and
 //! what they accept must keep the invariants the rest of zbk relies on.
 //!
 //! cargo fuzz needs a nightly toolchain, so these are proptest properties: `cargo test` runs a
@@ -391,6 +392,37 @@ proptest! {
             prop_assert!(s != "." && s != "..");
             prop_assert!(is_safe_component(s), "{s:?}");
         }
+    }
+
+    #[test]
+    fn diff_names_stay_on_their_line_and_zfs_escapes_round_trip(
+        name in prop::collection::vec(any::<u8>(), 0..60)
+    ) {
+        let shown = crate::diff::escape(&name);
+        prop_assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        // OpenZFS writes every byte outside printable ASCII, and the backslash and space, as
+        // a backslash and four octal digits.
+        let zfs: String = name
+            .iter()
+            .map(|&b| match b {
+                b'!'..=b'~' if b != b'\\' => (b as char).to_string(),
+                _ => format!("\\{b:04o}"),
+            })
+            .collect();
+        prop_assert_eq!(crate::diff::unescape(&zfs), name.clone());
+        let line = format!("1.0\t+\tF\t/d/{zfs}");
+        let parsed = crate::diff::parse_zfs_diff(&line).unwrap();
+        prop_assert_eq!(&parsed.2[3..], &name[..]);
+    }
+
+    #[test]
+    fn zfs_diff_lines_and_changes_from_any_text(text in "(.|\n|\t|\\\\[0-7]{1,5}){0,80}") {
+        for line in text.lines() {
+            let _ = crate::diff::parse_zfs_diff(line);
+        }
+        let _ = crate::diff::unescape(&text);
+        let _ = crate::rsync::Stats::from_property(&text);
+        let _ = crate::rsync::stats(&text);
     }
 
     #[test]

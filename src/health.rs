@@ -21,6 +21,8 @@ pub struct Summary<'a> {
     pub pinned: usize,
     /// Snapshots created after `now`: the clock was ahead when they were taken, or is behind.
     pub future: usize,
+    /// The newest mass change (guard.max_change) nobody has acknowledged yet.
+    pub mass_change: Option<DateTime<Utc>>,
 }
 
 /// Summarises a host as of `now`.
@@ -44,6 +46,7 @@ pub fn summarize(host: &Host, now: DateTime<Utc>) -> Summary<'_> {
             .iter()
             .filter(|s| s.created.is_some_and(|t| t > now))
             .count(),
+        mass_change: crate::guard::unacknowledged(host),
     }
 }
 
@@ -142,6 +145,16 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
             }
         }
     }
+    if let Some(at) = s
+        .mass_change
+        .filter(|at| crate::guard::alerting(*at, now, limits.mass_change))
+    {
+        state = state.max(State::Warning);
+        why.push(format!(
+            "mass change at {} (last clean backup pinned; zbk keep or zbk restamp acknowledges)",
+            crate::expiry::Expiry::At(at)
+        ));
+    }
     if s.future > 0 {
         state = state.max(State::Warning);
         why.push(format!(
@@ -216,7 +229,7 @@ fn epoch(s: Option<&Snapshot>) -> f64 {
 /// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host.
 pub fn prometheus(summaries: &[Summary]) -> String {
     type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
-    let metrics: [Metric; 9] = [
+    let metrics: [Metric; 10] = [
         (
             "zbk_last_good_backup_timestamp_seconds",
             "Creation time of the newest snapshot stamped ok or warning (0: none).",
@@ -262,6 +275,11 @@ pub fn prometheus(summaries: &[Summary]) -> String {
             "zbk_pinned_snapshots",
             "Snapshots whose expiry was set by zbk keep.",
             |s| Some(s.pinned as f64),
+        ),
+        (
+            "zbk_mass_change_timestamp_seconds",
+            "Time of the newest run that tripped guard.max_change and that nobody has acknowledged with zbk keep or zbk restamp (0: none).",
+            |s| Some(s.mass_change.map_or(0.0, |t| t.timestamp() as f64)),
         ),
         (
             "zbk_retired",
@@ -316,6 +334,7 @@ mod tests {
     const LIMITS: CheckSettings = CheckSettings {
         warn: Duration::from_secs(26 * 3600),
         crit: Duration::from_secs(50 * 3600),
+        mass_change: Duration::from_secs(7 * 86400),
     };
     const NOW: &str = "2026-11-27T12:00:00Z";
 
@@ -377,6 +396,41 @@ mod tests {
             "{}",
             j.why
         );
+    }
+
+    #[test]
+    fn a_mass_change_warns_until_acknowledged_or_for_its_time() {
+        let mut pinned = snap("a", "2026-11-27T01:00:00Z", Some(Status::Ok));
+        pinned.pin_reason = Some("mass change at 2026-11-27T02:00:00Z".into());
+        let h = host(vec![
+            pinned.clone(),
+            snap("b", "2026-11-27T11:00:00Z", Some(Status::Warning)),
+        ]);
+        let j = state(&h, NOW);
+        assert_eq!(j.state, State::Warning);
+        assert!(
+            j.why.contains("mass change at 2026-11-27T02:00:00Z"),
+            "{}",
+            j.why
+        );
+        // Seven days on, the warning has had its time (the pin itself stays).
+        let later = state(&h, "2026-12-04T02:00:00Z");
+        assert!(!later.why.contains("mass change"), "{}", later.why);
+        let text = prometheus(&[summarize(&h, t(NOW))]);
+        assert!(text.contains(&format!(
+            "zbk_mass_change_timestamp_seconds{{host=\"web1\"}} {}\n",
+            t("2026-11-27T02:00:00Z").timestamp()
+        )));
+        pinned.pin_reason = Some(
+            "mass change at 2026-11-27T02:00:00Z; acknowledged at 2026-11-27T09:00:00Z".into(),
+        );
+        let acked = host(vec![
+            pinned,
+            snap("b", "2026-11-27T11:00:00Z", Some(Status::Warning)),
+        ]);
+        assert_eq!(state(&acked, NOW).state, State::Ok);
+        let text = prometheus(&[summarize(&acked, t(NOW))]);
+        assert!(text.contains("zbk_mass_change_timestamp_seconds{host=\"web1\"} 0\n"));
     }
 
     #[test]

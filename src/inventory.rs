@@ -5,6 +5,7 @@
 
 use crate::expiry::Expiry;
 use crate::names::HostName;
+use crate::rsync::Stats;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,6 +17,14 @@ pub const PROP_TIER: &str = "zbk:tier";
 pub const PROP_STATUS: &str = "zbk:status";
 /// How many files a good run copied (rsync --stats), for the next run's guard.max_delete.
 pub const PROP_FILES: &str = "zbk:files";
+/// A run's change figures from rsync --stats, in one value:
+/// `files=N created=N deleted=N changed=N bytes=N` (see `rsync::Stats`).
+pub const PROP_CHANGES: &str = "zbk:changes";
+/// Set on the snapshot of a run that tripped guard.max_change: why.
+pub const PROP_MASS_CHANGE: &str = "zbk:mass-change";
+/// Why a snapshot is pinned when zbk pinned it itself: `mass change at TIME`, with
+/// `; acknowledged at TIME` added once an admin has run `zbk keep` or `zbk restamp`.
+pub const PROP_PIN_REASON: &str = "zbk:pin-reason";
 /// Set on a host dataset by `zbk remove --expire`: the time it was retired.
 pub const PROP_RETIRED: &str = "zbk:retired";
 /// Set on a snapshot by `zbk keep`: the time its expiry was set by hand, which `zbk restamp`
@@ -34,6 +43,9 @@ pub const PROPS: &[&str] = &[
     PROP_STATUS,
     PROP_RETIRED,
     PROP_PINNED,
+    PROP_CHANGES,
+    PROP_MASS_CHANGE,
+    PROP_PIN_REASON,
     "usedbysnapshots",
     "createtxg",
     "creation",
@@ -98,8 +110,14 @@ pub struct Snapshot {
     pub held: bool,
     pub cloned: bool,
     pub used: Option<u64>,
-    /// When `zbk keep` set its expiry, if it did.
+    /// When `zbk keep` (or the mass-change guard) set its expiry, if one did.
     pub pinned: Option<String>,
+    /// The run's change figures, where it recorded them.
+    pub changes: Option<Stats>,
+    /// Why this run tripped guard.max_change, if it did.
+    pub mass_change: Option<String>,
+    /// Why zbk pinned it, when zbk did (see `PROP_PIN_REASON`).
+    pub pin_reason: Option<String>,
 }
 
 impl Snapshot {
@@ -202,6 +220,9 @@ pub fn parse(output: &str, hosts: &str) -> Inventory {
                     cloned: number("numclones").is_some_and(|n| n > 0),
                     used: number("used"),
                     pinned: local(PROP_PINNED).map(str::to_string),
+                    changes: local(PROP_CHANGES).and_then(Stats::from_property),
+                    mass_change: local(PROP_MASS_CHANGE).map(str::to_string),
+                    pin_reason: local(PROP_PIN_REASON).map(str::to_string),
                 });
             }
         }
@@ -277,6 +298,9 @@ impl Snapshot {
             cloned: false,
             used: None,
             pinned: None,
+            changes: None,
+            mass_change: None,
+            pin_reason: None,
         }
     }
 }

@@ -6,10 +6,12 @@ mod commands;
 mod config;
 mod ctx;
 mod dataset;
+mod diff;
 mod exec;
 mod expiry;
 #[cfg(test)]
 mod fuzz_tests;
+mod guard;
 mod health;
 mod inventory;
 mod layout;

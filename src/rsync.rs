@@ -40,7 +40,7 @@ pub fn argv(call: &Call, source: &str, dest: &Path) -> Vec<OsString> {
     if call.progress {
         argv.push("--info=progress2".into());
     }
-    // The file count it prints is stamped on the snapshot for the next run's max_delete.
+    // Its figures are stamped on the snapshot, for the guards and for `zbk list`.
     argv.push("--stats".into());
     argv.extend(settings.extra_args.iter().map(OsString::from));
     argv.push(source.into());
@@ -51,18 +51,109 @@ pub fn argv(call: &Call, source: &str, dest: &Path) -> Vec<OsString> {
     argv
 }
 
-/// The file count in rsync's `--stats` ("Number of files: 1,234 (reg: 1,000, dir: 234)").
-pub fn files_in_stats(output: &str) -> Option<u64> {
-    let line = output
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("Number of files: "))?;
-    let digits: String = line["Number of files: ".len()..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == ',')
-        .filter(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
+/// What one rsync call (or several, summed) reports in `--stats`: the figures a run stamps on
+/// its snapshot (`zbk:changes`) and the mass-change guard judges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Entries in the source: files, directories, links ("Number of files").
+    pub files: u64,
+    /// Entries new in d/ ("Number of created files").
+    pub created: u64,
+    /// Entries removed from d/ ("Number of deleted files").
+    pub deleted: u64,
+    /// Regular files that existed and were rewritten: "Number of regular files transferred"
+    /// less the regular files among the created ones, which rsync counts in both.
+    pub changed: u64,
+    /// The size of the files created or rewritten ("Total transferred file size").
+    pub bytes: u64,
+}
+
+impl std::ops::Add for Stats {
+    type Output = Stats;
+    fn add(self, o: Stats) -> Stats {
+        Stats {
+            files: self.files + o.files,
+            created: self.created + o.created,
+            deleted: self.deleted + o.deleted,
+            changed: self.changed + o.changed,
+            bytes: self.bytes + o.bytes,
+        }
+    }
+}
+
+impl Stats {
+    /// The compact form stamped as `zbk:changes`: `files=N created=N deleted=N changed=N bytes=N`.
+    pub fn to_property(self) -> String {
+        format!(
+            "files={} created={} deleted={} changed={} bytes={}",
+            self.files, self.created, self.deleted, self.changed, self.bytes
+        )
+    }
+
+    /// Reads `to_property`'s form back; `None` for anything else (the value is anyone's to set).
+    pub fn from_property(text: &str) -> Option<Stats> {
+        let mut s = Stats::default();
+        let mut seen = 0;
+        for word in text.split(' ') {
+            let (key, value) = word.split_once('=')?;
+            let value: u64 = value.parse().ok()?;
+            let slot = match key {
+                "files" => &mut s.files,
+                "created" => &mut s.created,
+                "deleted" => &mut s.deleted,
+                "changed" => &mut s.changed,
+                "bytes" => &mut s.bytes,
+                _ => return None,
+            };
+            *slot = value;
+            seen += 1;
+        }
+        (seen == 5).then_some(s)
+    }
+}
+
+/// The figures in rsync's `--stats` output (the last report, should there be several); `None`
+/// when the file count is missing, as after an rsync that died before its report.
+pub fn stats(output: &str) -> Option<Stats> {
+    // "Number of files: 12,345 (reg: 12,000, dir: 345)": the leading number, and one of the
+    // parenthesised counts by name.
+    let number = |text: &str| -> Option<u64> {
+        let digits: String = text
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .filter(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    let last = |label: &str| {
+        output
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(label))
+            .map(str::to_string)
+    };
+    let files = number(&last("Number of files: ")?)?;
+    let created_line = last("Number of created files: ").unwrap_or_default();
+    let created = number(&created_line).unwrap_or(0);
+    let created_reg = created_line
+        .split_once("reg: ")
+        .and_then(|(_, rest)| number(rest))
+        .unwrap_or(0);
+    let transferred = last("Number of regular files transferred: ")
+        .and_then(|t| number(&t))
+        .unwrap_or(0);
+    Some(Stats {
+        files,
+        created,
+        deleted: last("Number of deleted files: ")
+            .and_then(|t| number(&t))
+            .unwrap_or(0),
+        changed: transferred.saturating_sub(created_reg),
+        bytes: last("Total transferred file size: ")
+            .and_then(|t| number(&t))
+            .unwrap_or(0),
+    })
 }
 
 /// `source/relative`: a path inside a source, for checking it exists.
@@ -203,10 +294,41 @@ mod tests {
     }
 
     #[test]
-    fn stats_give_the_file_count() {
-        let out = "sent 1 bytes\nNumber of files: 12,345 (reg: 12,000, dir: 345)\nNumber of created files: 0\n";
-        assert_eq!(files_in_stats(out), Some(12_345));
-        assert_eq!(files_in_stats("nothing"), None);
+    fn stats_give_the_change_figures() {
+        // As rsync 3.2 and later print it, after a run that created f4 and rewrote f2.
+        let out = "sent 1 bytes\nNumber of files: 12,345 (reg: 12,000, dir: 345)\n\
+                   Number of created files: 1,001 (reg: 1,000, dir: 1)\n\
+                   Number of deleted files: 7 (reg: 7)\n\
+                   Number of regular files transferred: 1,040\n\
+                   Total file size: 99,999 bytes\n\
+                   Total transferred file size: 4,096 bytes\n";
+        let s = stats(out).unwrap();
+        assert_eq!(
+            s,
+            Stats {
+                files: 12_345,
+                created: 1_001,
+                deleted: 7,
+                changed: 40,
+                bytes: 4_096
+            }
+        );
+        assert_eq!(Stats::from_property(&s.to_property()), Some(s));
+        assert_eq!(
+            stats("Number of files: 3\nNumber of created files: 0\n")
+                .unwrap()
+                .files,
+            3
+        );
+        assert_eq!(stats("nothing"), None);
+        for junk in [
+            "",
+            "files=1",
+            "files=1 created=2 deleted=3 changed=4 bytes=x",
+            "a=1 b=2 c=3 d=4 e=5",
+        ] {
+            assert_eq!(Stats::from_property(junk), None, "{junk}");
+        }
         assert_eq!(inside("/srv/", Path::new("etc/x")), "/srv/etc/x");
         assert_eq!(inside("h:/srv", Path::new("x")), "h:/srv/x");
     }

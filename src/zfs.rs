@@ -179,6 +179,12 @@ impl Zfs {
         }
     }
 
+    /// `zfs diff -FHt FROM TO` (OpenZFS only): one line per changed path, escaped, with its
+    /// type and change time; TO is a later snapshot of the same filesystem or the filesystem.
+    pub fn diff(&self, from: &str, to: &str) -> Result<String> {
+        Ok(self.cmd(["diff", "-FHt", from, to]).checked()?.stdout)
+    }
+
     /// Lists the hosts tree with every property zbk needs: one process, whatever the number of
     /// hosts and snapshots.
     pub fn inventory(&self, hosts_dataset: &str) -> Result<Inventory> {

@@ -199,3 +199,213 @@ fn config_and_hooks_writable_by_others_are_refused() {
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     pool.zbk_expect(0, &["run", "h"]);
 }
+
+/// Deterministic bytes that no compression or rsync delta can make small: what an encrypted
+/// file looks like.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A client tree of `n` files of 1 KiB in a few directories.
+fn client_tree(src: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
+    (0..n)
+        .map(|i| {
+            let dir = src.join(format!("dir{}", i % 5));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("f{i:04}"));
+            std::fs::write(&path, noise(i as u64, 1024)).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// The zbk:changes figures of a snapshot: files, created, deleted, changed, bytes.
+fn changes(pool: &Pool, host: &str, snap: &str) -> [u64; 5] {
+    let (value, source) = pool.prop(
+        &format!("{}@{snap}", pool.host_dataset(host)),
+        "zbk:changes",
+    );
+    assert_eq!(source, "local", "{snap}: zbk:changes {value:?}");
+    let mut out = [0u64; 5];
+    for (slot, key) in out
+        .iter_mut()
+        .zip(["files=", "created=", "deleted=", "changed=", "bytes="])
+    {
+        *slot = value
+            .split(' ')
+            .find_map(|w| w.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} missing from {value:?}"))
+            .parse()
+            .unwrap();
+    }
+    out
+}
+
+#[test]
+fn a_mass_rewrite_warns_and_pins_the_last_clean_backup() {
+    let pool = Pool::initialised();
+    let src = pool.scratch("src");
+    let files = client_tree(&src, 300);
+    pool.add_host("h", &src);
+    let ds = pool.host_dataset("h");
+    let status = |snap: &str| pool.prop(&format!("{ds}@{snap}"), "zbk:status").0;
+
+    // The first run creates everything and never trips the guard.
+    pool.zbk_expect(0, &["run", "h"]);
+    let first = pool.snapshots("h")[0].clone();
+    assert_eq!(status(&first), "ok");
+    let [n, created, deleted, changed, _] = changes(&pool, "h", &first);
+    // 300 files, 5 directories, and the source's own path, which --relative recreates.
+    assert!(n > 305 && n < 320, "{n}");
+    assert_eq!((created, deleted, changed), (n, 0, 0));
+
+    // A normal hour: 1 % of the files rewritten, one created, one deleted.
+    for path in &files[..3] {
+        std::fs::write(path, noise(9, 1100)).unwrap();
+    }
+    std::fs::write(src.join("dir0/new"), "new").unwrap();
+    std::fs::remove_file(&files[299]).unwrap();
+    let out = pool.zbk_expect(0, &["run", "h"]);
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let clean = pool.snapshots("h")[1].clone();
+    assert_eq!(status(&clean), "ok");
+    assert_eq!(
+        changes(&pool, "h", &clean),
+        [n, 1, 1, 3, 3 * 1100 + 3],
+        "files, created, deleted, changed, bytes"
+    );
+    assert_eq!(pool.prop(&format!("{ds}@{clean}"), "zbk:pinned").1, "-");
+    let clean_expires = pool.prop(&format!("{ds}@{clean}"), "zbk:expires").0;
+
+    // Ransomware: 80 % of the files rewritten with random bytes (and a header).
+    for (i, path) in files[..240].iter().enumerate() {
+        std::fs::write(path, noise(1000 + i as u64, 1040)).unwrap();
+    }
+    let out = pool.zbk_expect(0, &["run", "h"]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "mass change: 240 of {n} files changed and 0 deleted ({:.0}%), over guard.max_change 0.5",
+            240.0 * 100.0 / n as f64
+        )) && err.contains(&format!("Kept h@{clean}, the last backup before it")),
+        "{err}"
+    );
+    let encrypted = pool.snapshots("h")[2].clone();
+    assert_eq!(status(&encrypted), "warning");
+    assert!(pool
+        .prop(&format!("{ds}@{encrypted}"), "zbk:mass-change")
+        .0
+        .starts_with(&format!("mass change: 240 of {n}")));
+
+    // The clean one is pinned for 30 days from now, and says why; the first is not.
+    let now = chrono::Utc::now();
+    let (expires, source) = pool.prop(&format!("{ds}@{clean}"), "zbk:expires");
+    assert_eq!(source, "local");
+    let expires = chrono::DateTime::parse_from_rfc3339(&expires).unwrap();
+    assert!(
+        expires >= now + chrono::Duration::days(30) - chrono::Duration::minutes(2),
+        "{expires} (was {clean_expires})"
+    );
+    let reason = pool.prop(&format!("{ds}@{clean}"), "zbk:pin-reason").0;
+    assert!(reason.starts_with("mass change at "), "{reason}");
+    assert_eq!(pool.prop(&format!("{ds}@{first}"), "zbk:pinned").1, "-");
+    let list = text(&pool.zbk_expect(0, &["list", "h"]).stdout);
+    let row = list.lines().find(|l| l.contains(&clean)).unwrap();
+    assert!(row.contains("pinned: mass change at "), "{list}");
+
+    // The check warns, and Prometheus has the time.
+    let out = pool.zbk_expect(1, &["check", "h"]);
+    assert!(
+        text(&out.stdout).starts_with("ZBK WARNING - h: ")
+            && text(&out.stdout).contains("mass change at"),
+        "{}",
+        text(&out.stdout)
+    );
+    let prom = text(&pool.zbk_expect(0, &["status", "--prometheus"]).stdout);
+    let stamp = prom
+        .lines()
+        .find_map(|l| l.strip_prefix("zbk_mass_change_timestamp_seconds{host=\"h\"} "))
+        .unwrap();
+    assert!(stamp.parse::<f64>().unwrap() > 0.0, "{prom}");
+
+    // The next run changes little: it is good again, and does not pin the warning one.
+    let out = pool.zbk_expect(0, &["run", "h"]);
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let last = pool.snapshots("h")[3].clone();
+    assert_eq!(status(&last), "ok");
+    assert_eq!(pool.prop(&format!("{ds}@{encrypted}"), "zbk:pinned").1, "-");
+
+    // Eight days on, the other hourlies go; the clean one stays (the newest by min_keep).
+    let as_of = (now + chrono::Duration::days(8))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let plan = text(&pool.zbk_expect(0, &["reap", "--as-of", &as_of]).stdout);
+    let destroyed: Vec<&str> = plan
+        .lines()
+        .filter_map(|l| l.strip_prefix("destroy "))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(
+        destroyed,
+        [format!("{ds}@{first}"), format!("{ds}@{encrypted}")],
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("keep {ds}@{clean}: pinned")),
+        "{plan}"
+    );
+
+    // An admin who has looked acknowledges with restamp; the pin stays, the warning goes.
+    let out = pool.zbk_expect(0, &["restamp", "h"]);
+    assert!(
+        text(&out.stdout).contains("acknowledged: mass change at"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(&pool.prop(&format!("{ds}@{clean}"), "zbk:expires").0)
+            .unwrap(),
+        expires
+    );
+    pool.zbk_expect(0, &["check", "h"]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&pool.zbk_expect(0, &["status", "--json", "h"]).stdout).unwrap();
+    assert_eq!(json[0]["mass_change_time"], serde_json::Value::Null);
+    assert_eq!(json[0]["last_run_changes"]["files"], n);
+}
+
+#[test]
+fn max_change_none_turns_the_guard_off_and_small_hosts_are_not_judged() {
+    let pool = Pool::initialised();
+    let big = pool.scratch("big");
+    let big_files = client_tree(&big, 250);
+    let small = pool.scratch("small");
+    let small_files = client_tree(&small, 50);
+    pool.add_host("off", &big);
+    add_config(&pool, "off", "[guard]\nmax_change = \"none\"\n");
+    pool.add_host("small", &small);
+    pool.zbk_expect(0, &["run", "off", "small"]);
+    for (i, path) in big_files.iter().chain(&small_files).enumerate() {
+        std::fs::write(path, noise(5000 + i as u64, 1030)).unwrap();
+    }
+    let out = pool.zbk_expect(0, &["run", "off", "small"]);
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    for host in ["off", "small"] {
+        let snap = pool.snapshots(host)[1].clone();
+        let ds = pool.host_dataset(host);
+        assert_eq!(pool.prop(&format!("{ds}@{snap}"), "zbk:status").0, "ok");
+        assert_eq!(
+            pool.prop(&format!("{ds}@{}", pool.snapshots(host)[0]), "zbk:pinned")
+                .1,
+            "-"
+        );
+    }
+}

@@ -52,6 +52,7 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
             let limits = CheckSettings {
                 warn: warn.unwrap_or(c.warn),
                 crit: crit.unwrap_or(c.crit),
+                mass_change: c.mass_change,
             };
             (limits, health::judge(&summary, limits, ctx.now))
         });

@@ -5,6 +5,7 @@ use crate::ctx::{Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
 use crate::inventory::{Host, Snapshot, Stamp};
 use crate::layout::hosts_dataset;
+use crate::rsync::Stats;
 use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -20,8 +21,14 @@ struct Row<'a> {
     expires: Option<String>,
     used_bytes: Option<u64>,
     retired: bool,
-    /// Whether `zbk keep` set the expiry by hand.
+    /// Whether `zbk keep` or the mass-change guard set the expiry.
     pinned: bool,
+    /// Why zbk pinned it itself (`mass change at TIME`), if it did.
+    pin_reason: Option<&'a str>,
+    /// The run's change figures from rsync, where it recorded them.
+    changes: Option<Stats>,
+    /// Why the run tripped guard.max_change, if it did.
+    mass_change: Option<&'a str>,
 }
 
 fn row<'a>(host: &'a Host, snap: Option<&'a Snapshot>) -> Row<'a> {
@@ -40,6 +47,9 @@ fn row<'a>(host: &'a Host, snap: Option<&'a Snapshot>) -> Row<'a> {
         used_bytes: snap.and_then(|s| s.used),
         retired: host.retired.is_some(),
         pinned: snap.is_some_and(|s| s.pinned.is_some()),
+        pin_reason: snap.and_then(|s| s.pin_reason.as_deref()),
+        changes: snap.and_then(|s| s.changes),
+        mass_change: snap.and_then(|s| s.mass_change.as_deref()),
     }
 }
 
@@ -82,7 +92,11 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<u8> {
             r.status.map_or_else(dash, str::to_string),
             r.created.clone().unwrap_or_else(dash),
             stamp.map_or_else(dash, |s| describe(s, ctx.now))
-                + if r.pinned { " pinned" } else { "" },
+                + &match (r.pinned, r.pin_reason) {
+                    (_, Some(why)) => format!(" pinned: {}", why.escape_debug()),
+                    (true, None) => " pinned".to_string(),
+                    (false, None) => String::new(),
+                },
             r.used_bytes.map_or_else(dash, human_bytes),
         ]);
     }

@@ -3,6 +3,7 @@
 pub mod add;
 pub mod authorize;
 pub mod check;
+pub mod diff;
 pub mod doctor;
 pub mod init;
 pub mod keep;

@@ -56,6 +56,12 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
                 }
             }
         }
+        if !args.dry_run {
+            if let Err(e) = super::keep::acknowledge(ctx, &global.dataset, host) {
+                eprintln!("zbk: {name}: {e:#}");
+                exit = exit.max(EXIT_FAILED);
+            }
+        }
     }
     println!(
         "restamp: {} {changed}, unchanged {same}, skipped {skipped}",

@@ -11,7 +11,9 @@ use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::dataset::{HostDataset, Snapshot};
 use crate::exec::{find_program, Cmd, Ended, Limits};
 use crate::expiry::{Expiry, Retention};
-use crate::inventory::{Stamp, Status, PROP_EXPIRES, PROP_FILES, PROP_STATUS, PROP_TIER};
+use crate::inventory::{
+    Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_MASS_CHANGE, PROP_STATUS, PROP_TIER,
+};
 use crate::layout::{host_dataset, hosts_dataset};
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
@@ -363,7 +365,7 @@ fn backup_host(
             status = Status::Failed;
         }
     }
-    let mut files = None;
+    let mut stats = None;
     if status != Status::Failed {
         if let Some(problem) = preflight(&programs.rsync, rsh.as_deref(), config)? {
             writeln!(log, "zbk: {problem}")?;
@@ -401,13 +403,20 @@ fn backup_host(
         )?;
         status = t.status;
         why.extend(t.why);
-        files = t.files;
+        stats = t.stats;
         if let (Some(n), true) = (max_delete, t.codes.contains(&25)) {
             why.push(format!(
                 "more than {n} files would have been deleted (guard.max_delete {} of the last good run's files): is the source complete? The last good snapshot is untouched",
                 config.settings.guard.max_delete.unwrap_or_default()
             ));
         }
+    }
+    let mass_change = stats
+        .filter(|_| status.is_good())
+        .and_then(|s| super::keep::guard_mass_change(ctx, &dataset, host, &s, config, started));
+    if let Some(why) = &mass_change {
+        writeln!(log, "zbk: {why}")?;
+        status = status.max(Status::Warning);
     }
     writeln!(
         log,
@@ -427,9 +436,13 @@ fn backup_host(
     prune_logs(&logs, config.settings.log_keep, &log_path)?;
     progress.set(host.as_str(), "snapshot", None);
     let mut props = stamp(tier, status, expires);
-    if let (Some(n), true) = (files, status.is_good()) {
-        props.push((PROP_FILES, n.to_string()));
+    if let Some(s) = stats {
+        if status.is_good() {
+            props.push((PROP_FILES, s.files.to_string()));
+        }
+        props.push((PROP_CHANGES, s.to_property()));
     }
+    props.extend(mass_change.map(|why| (PROP_MASS_CHANGE, why)));
     let (snapshot, log) = take_snapshot(ctx, &dataset, &log_path, started, status, &props)?;
 
     let mut hook_failed = false;
@@ -575,8 +588,8 @@ struct Transfer {
     why: Vec<String>,
     /// Every exit code, for hints that need them.
     codes: Vec<i32>,
-    /// Files in all sources, when every rsync reported its count.
-    files: Option<u64>,
+    /// The figures of all sources together, when every rsync reported them.
+    stats: Option<rsync::Stats>,
 }
 
 /// Runs rsync for each source with its output in the log; the worst status wins. A signal
@@ -594,7 +607,7 @@ fn transfer(
         status: Status::Ok,
         why: Vec::new(),
         codes: Vec::new(),
-        files: Some(0),
+        stats: Some(rsync::Stats::default()),
     };
     for (i, (source, cmd)) in commands.iter().enumerate() {
         progress.set(
@@ -615,7 +628,7 @@ fn transfer(
                 t.why
                     .push(format!("{source}: interrupted by a signal: rsync stopped"));
                 t.status = Status::Failed;
-                t.files = None;
+                t.stats = None;
                 break;
             }
         };
@@ -628,10 +641,7 @@ fn transfer(
             this.as_str()
         )?;
         let output = read_from(log_path, start)?;
-        t.files = t
-            .files
-            .zip(rsync::files_in_stats(&output))
-            .map(|(a, b)| a + b);
+        t.stats = t.stats.zip(rsync::stats(&output)).map(|(a, b)| a + b);
         if this != Status::Ok {
             let mut line = format!("{source}: rsync exited {code} ({})", rsync::meaning(code));
             if let Some(hint) = rsync::hint(code, &output) {

@@ -22,6 +22,10 @@ struct Row<'a> {
     last_run_snapshot: Option<&'a str>,
     last_run_time: Option<String>,
     last_run_status: Option<&'static str>,
+    /// The last run's change figures from rsync, where it recorded them.
+    last_run_changes: Option<crate::rsync::Stats>,
+    /// The newest mass change (guard.max_change) nobody has acknowledged yet.
+    mass_change_time: Option<String>,
     consecutive_failures: usize,
     snapshots: usize,
     pinned_snapshots: usize,
@@ -42,6 +46,8 @@ fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
         last_run_snapshot: s.last_run.map(|r| r.name.as_str()),
         last_run_time: time(s.last_run.and_then(|r| r.created)),
         last_run_status: s.last_run.and_then(|r| r.status).map(|st| st.as_str()),
+        last_run_changes: s.last_run.and_then(|r| r.changes),
+        mass_change_time: time(s.mass_change),
         consecutive_failures: s.consecutive_failures,
         snapshots: s.host.snapshots.len(),
         pinned_snapshots: s.pinned,
