@@ -343,6 +343,13 @@ fn stamped(ds: &str, name: &str, expires: &str) {
     );
 }
 
+/// Snapshot names as runs make them: reap destroys no other kind.
+const NEW: &str = "2001-01-02T000000Z";
+
+fn again(i: usize) -> String {
+    format!("2001-01-03T00{i:02}00Z")
+}
+
 #[test]
 fn openzfs_reap_destroys_in_comma_list_batches_and_reports_held_and_cloned() {
     if !only_on(
@@ -363,9 +370,13 @@ fn openzfs_reap_destroys_in_comma_list_batches_and_reports_held_and_cloned() {
         pool.add_host(h, &src);
         let ds = pool.host_dataset(h);
         for i in 0..12 {
-            stamped(&ds, &format!("old{i:02}"), "2001-01-01T00:00:00Z");
+            stamped(
+                &ds,
+                &format!("2001-01-01T00{i:02}00Z"),
+                "2001-01-01T00:00:00Z",
+            );
         }
-        stamped(&ds, "new", "2099-01-01T00:00:00Z");
+        stamped(&ds, NEW, "2099-01-01T00:00:00Z");
     }
 
     let zfs = CountingZfs::new();
@@ -390,22 +401,22 @@ fn openzfs_reap_destroys_in_comma_list_batches_and_reports_held_and_cloned() {
         "{calls:#?}"
     );
     for h in ["a", "b"] {
-        assert_eq!(pool.snapshots(h), ["new"]);
+        assert_eq!(pool.snapshots(h), [NEW]);
     }
 
     // A held and a cloned snapshot among the expired: skipped and named, the rest still go.
     let ds = pool.host_dataset("a");
     for i in 0..6 {
-        stamped(&ds, &format!("again{i}"), "2001-01-01T00:00:00Z");
+        stamped(&ds, &again(i), "2001-01-01T00:00:00Z");
     }
-    ok("zfs", &["hold", "keep-me", &format!("{ds}@again1")]);
+    ok("zfs", &["hold", "keep-me", &format!("{ds}@{}", again(1))]);
     {
         let _serial = common::mount_lock();
         ok(
             "zfs",
             &[
                 "clone",
-                &format!("{ds}@again4"),
+                &format!("{ds}@{}", again(4)),
                 &format!("{}/a-clone", pool.name),
             ],
         );
@@ -414,12 +425,15 @@ fn openzfs_reap_destroys_in_comma_list_batches_and_reports_held_and_cloned() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("again1") && stderr.contains("again4"),
+        stderr.contains(&again(1)) && stderr.contains(&again(4)),
         "{stderr}"
     );
     // again5, the newest good snapshot, stays too: reap never takes the last good backup.
-    assert_eq!(pool.snapshots("a"), ["new", "again1", "again4", "again5"]);
-    let holds = ok("zfs", &["holds", "-H", &format!("{ds}@again1")]);
+    assert_eq!(
+        pool.snapshots("a"),
+        [NEW.to_string(), again(1), again(4), again(5)]
+    );
+    let holds = ok("zfs", &["holds", "-H", &format!("{ds}@{}", again(1))]);
     assert!(holds.contains("keep-me"), "{holds}");
 }
 
