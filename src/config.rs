@@ -46,6 +46,7 @@ pub const DEFAULT_RSYNC_ARGS: [&str; 10] = [
 struct FileConfig {
     dataset: Option<String>,
     destroy_batch: Option<usize>,
+    jobs: Option<usize>,
     offsite_expiry: Option<String>,
     sources: Option<Vec<String>>,
     min_keep: Option<usize>,
@@ -180,6 +181,8 @@ pub struct Global {
     pub dataset: String,
     /// Most snapshots named in one OpenZFS comma-list destroy.
     pub destroy_batch: usize,
+    /// Hosts `zbk run` backs up at once when `--jobs` is not given; unset: by the CPUs.
+    pub jobs: Option<usize>,
     /// The least time `zbk replicate`'s copies live after their creation, whatever their
     /// received expiry.
     pub offsite_expiry: Option<Retention>,
@@ -530,6 +533,9 @@ impl Global {
         if destroy_batch == 0 {
             bail!("{}: destroy_batch: must be at least 1", path.display());
         }
+        if file.jobs == Some(0) {
+            bail!("{}: jobs: must be at least 1", path.display());
+        }
         let offsite_expiry = file
             .offsite_expiry
             .as_deref()
@@ -540,6 +546,7 @@ impl Global {
         Ok(Global {
             dataset,
             destroy_batch,
+            jobs: file.jobs,
             offsite_expiry,
             settings,
         })
@@ -556,6 +563,7 @@ impl Global {
         for (key, set) in [
             ("dataset", file.dataset.is_some()),
             ("destroy_batch", file.destroy_batch.is_some()),
+            ("jobs", file.jobs.is_some()),
             ("offsite_expiry", file.offsite_expiry.is_some()),
         ] {
             if set {
@@ -622,6 +630,8 @@ pub fn template(dataset: &str) -> String {
          #min_keep = 1\n\
          # Run logs kept live in each host's l/ (older ones live on in snapshots).\n\
          #log_keep = 30\n\
+         # Hosts `zbk run` backs up at once unless --jobs says (default: the CPUs, at most 4).\n\
+         #jobs = 4\n\
          # Snapshots per comma-list destroy on OpenZFS.\n\
          #destroy_batch = 100\n\
          # Least time copies made by `zbk replicate` live on the target, whatever their expiry.\n\
@@ -653,7 +663,9 @@ mod tests {
         let g = global(&template("tank/backup")).unwrap();
         assert_eq!(g.dataset, "tank/backup");
         assert_eq!(g.destroy_batch, 100);
+        assert_eq!(g.jobs, None);
         assert_eq!(g.settings, Settings::default());
+        assert_eq!(global("dataset = \"t\"\njobs = 6\n").unwrap().jobs, Some(6));
     }
 
     #[test]
@@ -715,6 +727,9 @@ mod tests {
                 "dataset = \"t\"\nmin_keep = -1\n",
                 "min_keep: invalid value",
             ),
+            ("dataset = \"t\"\njobs = 0\n", "jobs: must be at least 1"),
+            ("dataset = \"t\"\njobs = \"4\"\n", "jobs: invalid type"),
+            ("dataset = \"t\"\njobs = -2\n", "jobs: invalid value"),
         ];
         for (text, want) in cases {
             let err = global(text).unwrap_err().to_string();
@@ -750,6 +765,10 @@ mod tests {
             (
                 "sources = [\"/x\"]\noffsite_expiry = \"30d\"",
                 "offsite_expiry: belongs in the global config",
+            ),
+            (
+                "sources = [\"/x\"]\njobs = 2",
+                "jobs: belongs in the global config",
             ),
         ] {
             let err = g.parse_host(text, path).unwrap_err().to_string();

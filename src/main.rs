@@ -13,6 +13,7 @@ mod inventory;
 mod layout;
 mod lock;
 mod names;
+mod parallel;
 mod progress;
 mod replicate;
 mod restamp;

@@ -14,16 +14,15 @@ use crate::inventory::{Stamp, Status, PROP_EXPIRES, PROP_FILES, PROP_STATUS, PRO
 use crate::layout::{host_dataset, hosts_dataset};
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, FAILED_PREFIX};
+use crate::parallel;
 use crate::progress::Progress;
 use crate::rsync;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use fs_err as fs;
-use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// What was asked of every host in this invocation.
@@ -80,9 +79,13 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         Ok(Retention::Never) => Duration::MAX,
         Err(e) => return Err(usage(format!("--wait: {e}"))),
     };
-    if args.jobs == 0 {
-        return Err(usage("--jobs: must be at least 1"));
-    }
+    let jobs = match args.jobs {
+        Some(0) => return Err(usage("--jobs: must be at least 1")),
+        Some(n) => n,
+        None => global
+            .jobs
+            .unwrap_or_else(|| parallel::default_jobs(parallel::cpus())),
+    };
     let request = Request {
         tier,
         expires,
@@ -98,31 +101,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     };
     let progress = Progress::new(!args.dry_run && std::io::stderr().is_terminal());
 
-    let queue = Mutex::new(VecDeque::from(hosts));
-    let exit = AtomicU8::new(EXIT_OK);
     let finished = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..args.jobs.min(queue.lock().map_or(1, |q| q.len().max(1))))
-            .map(|_| {
-                scope.spawn(|| {
-                    while let Some(host) =
-                        queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
-                    {
-                        let code = if ctx.cancel.load(Ordering::Relaxed) {
-                            eprintln!("zbk: {host}: not started: interrupted");
-                            EXIT_FAILED
-                        } else {
-                            let retired = inv.hosts[&host].retired.as_deref();
-                            one_host(
-                                ctx, &programs, &global, &host, retired, &request, &progress,
-                                args.all,
-                            )
-                        };
-                        exit.fetch_max(code, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
+    let codes = std::thread::scope(|scope| {
         if progress.enabled() {
             scope.spawn(|| {
                 while !finished.load(Ordering::Relaxed) {
@@ -132,12 +112,29 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
                 progress.clear();
             });
         }
-        for worker in workers {
-            let _ = worker.join();
-        }
+        let codes = parallel::map(&hosts, jobs, |host| {
+            if ctx.cancel.load(Ordering::Relaxed) {
+                eprintln!("zbk: {host}: not started: interrupted");
+                return EXIT_FAILED;
+            }
+            let retired = inv.hosts[host].retired.as_deref();
+            one_host(
+                ctx, &programs, &global, host, retired, &request, &progress, args.all,
+            )
+        });
         finished.store(true, Ordering::Relaxed);
+        codes
     });
-    Ok(exit.into_inner())
+    let mut exit = EXIT_OK;
+    for (host, code) in hosts.iter().zip(codes) {
+        let code = code.unwrap_or_else(|panic| {
+            progress.done(host.as_str());
+            eprintln!("zbk: {host}: failed: zbk itself went wrong ({panic}); please report it");
+            EXIT_FAILED
+        });
+        exit = exit.max(code);
+    }
+    Ok(exit)
 }
 
 /// Backs up one host and reports; returns its exit status.
