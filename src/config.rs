@@ -442,7 +442,7 @@ fn parse_file(text: &str, path: &Path) -> Result<FileConfig> {
 /// A finite, non-zero duration for a key that bounds something.
 fn duration(text: &str, path: &Path, key: &str) -> Result<Duration> {
     match Retention::parse(text) {
-        Ok(Retention::For(d)) => Ok(d),
+        Ok(Retention::For(span)) => Ok(span.nominal()),
         Ok(Retention::Never) => bail!("{}: {key}: must be a duration, not never", path.display()),
         Err(e) => bail!("{}: {key}: {e}", path.display()),
     }

@@ -75,7 +75,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         .transpose()
         .map_err(|e| usage(format!("--expires: {e}")))?;
     let wait = match Retention::parse(&args.wait) {
-        Ok(Retention::For(d)) => d,
+        Ok(Retention::For(span)) => span.nominal(),
         Ok(Retention::Never) => Duration::MAX,
         Err(e) => return Err(usage(format!("--wait: {e}"))),
     };
