@@ -20,6 +20,7 @@ mod restamp;
 mod restore;
 mod retention;
 mod rsync;
+mod run_facts;
 mod zfs;
 mod zfs_send;
 

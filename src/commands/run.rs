@@ -17,6 +17,7 @@ use crate::names::{snapshot_name, HostName, FAILED_PREFIX};
 use crate::parallel;
 use crate::progress::Progress;
 use crate::rsync;
+use crate::run_facts::Facts as RunFacts;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use fs_err as fs;
@@ -93,8 +94,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         dry_run: args.dry_run,
         verbose: args.verbose,
     };
-    let inv = ctx.zfs.hosts(&hosts_dataset(&global.dataset))?;
-    let hosts = super::chosen_hosts(&inv, &args.hosts)?;
+    let facts = ctx.zfs.run_facts(&global.dataset)?;
+    let hosts = super::chosen_hosts(&facts.inventory, &args.hosts)?;
     let programs = Programs {
         rsync: find_program("rsync")?,
         ssh: find_program("ssh").ok(),
@@ -117,9 +118,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
                 eprintln!("zbk: {host}: not started: interrupted");
                 return EXIT_FAILED;
             }
-            let retired = inv.hosts[host].retired.as_deref();
             one_host(
-                ctx, &programs, &global, host, retired, &request, &progress, args.all,
+                ctx, &programs, &global, &facts, host, &request, &progress, args.all,
             )
         });
         finished.store(true, Ordering::Relaxed);
@@ -143,13 +143,13 @@ fn one_host(
     ctx: &Ctx,
     programs: &Programs,
     global: &Global,
+    facts: &RunFacts,
     host: &HostName,
-    retired: Option<&str>,
     request: &Request,
     progress: &Progress,
     all: bool,
 ) -> u8 {
-    if let Some(since) = retired {
+    if let Some(since) = &facts.inventory.hosts[host].retired {
         if !all || request.verbose {
             eprintln!("zbk: {host}: retired since {since}; skipped");
         }
@@ -173,7 +173,9 @@ fn one_host(
             return EXIT_USAGE;
         }
     };
-    let result = backup_host(ctx, programs, global, host, &config, request, progress);
+    let result = backup_host(
+        ctx, programs, global, facts, host, &config, request, progress,
+    );
     progress.done(host.as_str());
     match result {
         Ok(outcome) => {
@@ -222,10 +224,12 @@ fn report(host: &HostName, o: &Outcome, request: &Request) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn backup_host(
     ctx: &Ctx,
     programs: &Programs,
     global: &Global,
+    facts: &RunFacts,
     host: &HostName,
     config: &HostConfig,
     request: &Request,
@@ -251,11 +255,15 @@ fn backup_host(
         .config_dir(host)
         .join(&config.settings.rsync.exclude_file);
     let max_delete = match config.settings.guard.max_delete {
-        Some(fraction) => last_good_files(ctx, global, host, &dataset)?
+        Some(fraction) => ctx
+            .zfs
+            .last_good_files(&dataset)?
             .map(|files| (fraction * files as f64).ceil() as u64),
         None => None,
     };
+    let storable = facts.storable(host);
     let call = rsync::Call {
+        storable: &storable,
         max_delete,
         settings: &config.settings.rsync,
         rsh: rsh.as_deref(),
@@ -301,7 +309,10 @@ fn backup_host(
     }
 
     progress.set(host.as_str(), "waiting for another run", None);
-    let capacity = ctx.zfs.capacity(&global.dataset)?;
+    let capacity = match facts.take_capacity() {
+        Some(fresh) => fresh,
+        None => ctx.zfs.capacity(&global.dataset)?,
+    };
     if capacity > config.settings.guard.max_capacity {
         bail!(
             "the pool is {capacity}% full, over guard.max_capacity {}%: not starting; free space (zbk reap) or raise the limit",
@@ -335,6 +346,15 @@ fn backup_host(
         request.tier,
         Expiry::At(started)
     )?;
+    let unstorable = rsync::unstorable(&config.settings.rsync, &storable);
+    if !unstorable.is_empty() {
+        writeln!(
+            log,
+            "zbk: rsync runs without {}: {}",
+            unstorable.join(" "),
+            storable.why
+        )?;
+    }
     let hook_env = |cmd: Cmd| {
         cmd.env("ZBK_HOST", host.as_str())
             .env("ZBK_TIER", &request.tier)
@@ -686,33 +706,6 @@ fn preflight(rsync_bin: &Path, rsh: Option<&str>, config: &HostConfig) -> Result
         }
     }
     Ok(None)
-}
-
-/// The file count stamped on the host's newest good snapshot, if any.
-fn last_good_files(
-    ctx: &Ctx,
-    global: &Global,
-    host: &HostName,
-    dataset: &str,
-) -> Result<Option<u64>> {
-    let inv = ctx
-        .zfs
-        .host_inventory(&hosts_dataset(&global.dataset), dataset)?;
-    let newest_good = inv
-        .hosts
-        .get(host)
-        .and_then(|h| h.snapshots.iter().rev().find(|s| s.is_good()));
-    let Some(good) = newest_good else {
-        return Ok(None);
-    };
-    let (value, source) = ctx
-        .zfs
-        .get(&format!("{dataset}@{}", good.name), PROP_FILES)?;
-    Ok(if source == "local" {
-        value.parse().ok()
-    } else {
-        None
-    })
 }
 
 /// The text a log gained since `offset`, for looking for hints in one rsync's output.
