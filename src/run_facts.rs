@@ -132,8 +132,8 @@ pub fn parse(output: &str, root: &str, flavour: Flavour) -> Facts {
 
 /// How full a pool is, in percent of what a dataset can reach: used / (used + available).
 pub fn capacity(used: u64, available: u64) -> u8 {
-    let total = used.saturating_add(available).max(1);
-    u8::try_from(used.saturating_mul(100) / total).unwrap_or(100)
+    let total = (u128::from(used) + u128::from(available)).max(1);
+    u8::try_from(u128::from(used) * 100 / total).unwrap_or(100)
 }
 
 /// The file count stamped on the newest good snapshot, from a listing of FILES_PROPS of one
