@@ -157,10 +157,14 @@ results=$work/results.tsv
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
 say() { printf "bench %(%H:%M:%S)T: %s\n" -1 "$*" >&2; }
 
+# locked CMD...: runs a command that mounts under the lock zbk takes (src/zfs.rs MOUNT_LOCK),
+# since two mounts at once can wedge the zfs-fuse daemon.
+locked() { mkdir -p /run/lock && flock /run/lock/zbk-zfs-fuse-mount.lock "$@"; }
+
 # make_pool NAME SIZE_MIB: a file-backed pool mounted at $work/NAME.
 make_pool() {
     truncate -s "${2}M" "$work/$1.img"
-    zpool create -m "$work/$1" "$1" "$work/$1.img"
+    locked zpool create -m "$work/$1" "$1" "$work/$1.img"
     pools+=("$1")
 }
 
@@ -261,7 +265,7 @@ run_cycles() {
     [ "$cpal" = 1 ] && contenders+=(rsnap-cp)
     local c
     for c in floor rsnap-ld rsnap-cp; do
-        zfs create -o "compression=$compression" "$pool/$c"
+        locked zfs create -o "compression=$compression" "$pool/$c"
     done
     for c in rsnap-ld rsnap-cp; do
         {
