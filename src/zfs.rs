@@ -65,8 +65,8 @@ impl Zfs {
             })
     }
 
-    /// Serialises, machine-wide, the zfs calls that mount a filesystem (create, clone, mount,
-    /// receive without -u) on zfs-fuse: its daemon registers a new mount with two unlocked
+    /// Serialises, machine-wide, the zfs calls that mount or unmount a filesystem (create,
+    /// clone, mount, receive without -u, destroying a filesystem) on zfs-fuse: its daemon registers a new mount with two unlocked
     /// writes to a pipe, so two mounts at once can interleave them, and from then on every new
     /// mount hangs. OpenZFS needs no such lock. Hold the returned guard across the call.
     pub fn mount_lock(&self) -> Result<Option<std::fs::File>> {
@@ -323,8 +323,11 @@ impl Zfs {
     }
 
     /// Destroys a host dataset with all its snapshots, retrying while a just-unmounted
-    /// filesystem is still busy (zfs-fuse). Never `-R`: a clone elsewhere stops it.
+    /// filesystem is still busy (zfs-fuse). Never `-R`: a clone elsewhere stops it. The
+    /// unmount takes the mount lock: on zfs-fuse an unmount that meets a mount in progress
+    /// wedges the daemon just as two mounts do.
     pub fn destroy_tree(&self, dataset: &str) -> Result<()> {
+        let _serial = self.mount_lock()?;
         // Unmounting first makes the destroy's first attempt succeed far more often on
         // zfs-fuse; its failure is not judged here, since the destroy says why it cannot.
         self.cmd(["unmount", dataset]).output()?;

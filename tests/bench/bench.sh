@@ -114,10 +114,11 @@ fi
 # shellcheck source=tests/lib/zfs-fuse.sh
 . "$repo/tests/lib/zfs-fuse.sh"
 ensure_zfs_fuse_daemon bench.sh
+mkdir -p /run/lock
 # Pools of a killed run: the pid in the name is gone. A live run's pools are left alone.
 while read -r pool; do
     [[ $pool =~ ^zbkbench([0-9]+) ]] || continue
-    kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || zpool destroy -f "$pool" || true
+    kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || flock /run/lock/zbk-zfs-fuse-mount.lock zpool destroy -f "$pool" || true
 done < <(zpool list -H -o name 2>/dev/null)
 
 if [ -z "${ZBK_BIN:-}" ]; then
@@ -126,6 +127,9 @@ fi
 zfs_bin=$(command -v zfs)
 rsync_bin=$(command -v rsync)
 
+# locked CMD...: runs a command that mounts or unmounts under the lock zbk takes (src/zfs.rs
+# MOUNT_LOCK), since two at once can wedge the zfs-fuse daemon.
+locked() { mkdir -p /run/lock && flock /run/lock/zbk-zfs-fuse-mount.lock "$@"; }
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/zbkbench.XXXXXX")
 pools=()
 cleanup() {
@@ -133,7 +137,7 @@ cleanup() {
     for pool in "${pools[@]}"; do
         # zfs-fuse may still be busy with a just-finished unmount: retry a little.
         for _ in 1 2 3 4 5 6 7 8 9 10; do
-            zpool destroy -f "$pool" 2>/dev/null && break
+            locked zpool destroy -f "$pool" 2>/dev/null && break
             zpool list "$pool" >/dev/null 2>&1 || break
             sleep 0.3
         done
@@ -157,10 +161,6 @@ results=$work/results.tsv
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
 say() { printf "bench %(%H:%M:%S)T: %s\n" -1 "$*" >&2; }
 
-# locked CMD...: runs a command that mounts under the lock zbk takes (src/zfs.rs MOUNT_LOCK),
-# since two mounts at once can wedge the zfs-fuse daemon.
-locked() { mkdir -p /run/lock && flock /run/lock/zbk-zfs-fuse-mount.lock "$@"; }
-
 # make_pool NAME SIZE_MIB: a file-backed pool mounted at $work/NAME.
 make_pool() {
     truncate -s "${2}M" "$work/$1.img"
@@ -171,7 +171,7 @@ make_pool() {
 drop_pool() {
     local i
     for _ in 1 2 3 4 5 6 7 8 9 10; do
-        zpool destroy -f "$1" 2>/dev/null && break
+        locked zpool destroy -f "$1" 2>/dev/null && break
         sleep 0.3
     done
     for i in "${!pools[@]}"; do

@@ -46,18 +46,17 @@ if [ -z "${ZBK_BIN:-}" ]; then
     ZBK_BIN=$PWD/target/release/zbk
 fi
 
+# Every call that mounts or unmounts takes the lock zbk takes (src/zfs.rs MOUNT_LOCK): two at
+# once can wedge the zfs-fuse daemon.
+locked() { mkdir -p /run/lock && flock /run/lock/zbk-zfs-fuse-mount.lock "$@"; }
 work=$(mktemp -d /var/tmp/zbkfleet.XXXXXX)
 pool="zbkfleet$$"
 cleanup() {
-    for _ in 1 2 3 4 5; do zpool destroy -f "$pool" 2>/dev/null && break; sleep 0.5; done
+    for _ in 1 2 3 4 5; do locked zpool destroy -f "$pool" 2>/dev/null && break; sleep 0.5; done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-# Every call that mounts takes the lock zbk takes (src/zfs.rs MOUNT_LOCK): two mounts at once
-# can wedge the zfs-fuse daemon.
-locked() { flock /run/lock/zbk-zfs-fuse-mount.lock "$@"; }
-mkdir -p /run/lock
 truncate -s 4G "$work/pool.img"
 locked zpool create -m "$work/root" "$pool" "$work/pool.img"
 zbk() { "$ZBK_BIN" --root "$work/root" "$@"; }

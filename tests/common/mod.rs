@@ -50,8 +50,9 @@ fn require_zfs() {
     );
 }
 
-/// The lock zbk takes around every zfs call that mounts on zfs-fuse (src/zfs.rs MOUNT_LOCK):
-/// two mounts at once can wedge the zfs-fuse daemon, so pool creation takes it too.
+/// The lock zbk takes around every zfs call that mounts or unmounts on zfs-fuse (src/zfs.rs
+/// MOUNT_LOCK): two at once can wedge the zfs-fuse daemon, so pool creation and destruction
+/// take it too.
 pub fn mount_lock() -> std::fs::File {
     let path = "/run/lock/zbk-zfs-fuse-mount.lock";
     std::fs::create_dir_all("/run/lock").unwrap();
@@ -227,9 +228,13 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // zfs-fuse may still be busy with a just-finished unmount: retry a little.
+        // zfs-fuse may still be busy with a just-finished unmount: retry a little. Destroying
+        // the pool unmounts it, which must not meet a mount elsewhere: the mount lock.
         for _ in 0..20 {
-            let out = sh("zpool", &["destroy", "-f", &self.name]);
+            let out = {
+                let _serial = mount_lock();
+                sh("zpool", &["destroy", "-f", &self.name])
+            };
             let err = text(&out.stderr);
             if out.status.success() || err.contains("no such pool") {
                 return;
