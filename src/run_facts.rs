@@ -70,6 +70,8 @@ impl Storable {
 /// What the run's listing of the tree said.
 pub struct Facts {
     pub inventory: Inventory,
+    /// Whether the listing reached the hosts dataset at all.
+    pub has_hosts: bool,
     flavour: Flavour,
     storable: BTreeMap<HostName, Storable>,
     /// The pool's capacity at the listing, for the first host to start; the others read it
@@ -123,6 +125,7 @@ pub fn parse(output: &str, root: &str, flavour: Flavour) -> Facts {
         })
         .collect();
     Facts {
+        has_hosts: rows.contains_key(hosts.as_str()),
         inventory,
         flavour,
         storable,
@@ -186,6 +189,8 @@ mod tests {
         }
         out.push_str(&row("t/b/restore/x", "used", "1", "-"));
         let facts = parse(&out, "t/b", Flavour::OpenZfs);
+        assert!(facts.has_hosts);
+        assert!(!parse(&row("t/b", "used", "1", "-"), "t/b", Flavour::OpenZfs).has_hosts);
         assert_eq!(facts.inventory.hosts.len(), 3);
         assert_eq!(facts.inventory.unreadable, 0);
         assert_eq!(facts.take_capacity(), Some(75));

@@ -145,6 +145,15 @@ impl Zfs {
             .chain(run_facts::OPENZFS_PROPS)
             .copied()
             .collect();
+        // The listing reaches below a missing hosts dataset without a word: say it, as a
+        // listing of the hosts dataset itself would.
+        let checked = |facts: RunFacts| {
+            if facts.has_hosts {
+                Ok(facts)
+            } else {
+                bail!("cannot list the hosts: {root}/hosts does not exist: run `zbk init {root}`")
+            }
+        };
         let flavour = if self.flavour.get() == Some(&Flavour::Legacy) {
             Flavour::Legacy
         } else {
@@ -152,7 +161,7 @@ impl Zfs {
             let out = cmd.output()?;
             if out.status.success() {
                 let _ = self.flavour.set(Flavour::OpenZfs);
-                return Ok(run_facts::parse(&out.stdout, root, Flavour::OpenZfs));
+                return checked(run_facts::parse(&out.stdout, root, Flavour::OpenZfs));
             }
             if !out.stderr.contains("invalid property 'acltype'") {
                 return Err(anyhow::Error::new(cmd.failed(&out)).context("cannot list the hosts"));
@@ -161,7 +170,7 @@ impl Zfs {
             Flavour::Legacy
         };
         let out = listing(common).checked().context("cannot list the hosts")?;
-        Ok(run_facts::parse(&out.stdout, root, flavour))
+        checked(run_facts::parse(&out.stdout, root, flavour))
     }
 
     /// The file count stamped on a host's newest good snapshot (guard.max_delete), in one
