@@ -264,9 +264,17 @@ run_cycles() {
     local contenders=(zbk zbk-nax floor rsnap-ld)
     [ "$cpal" = 1 ] && contenders+=(rsnap-cp)
     local c
-    for c in floor rsnap-ld rsnap-cp; do
+    for c in floor rsnap-ld rsnap-cp settle; do
         locked zfs create -o "compression=$compression" "$pool/$c"
     done
+    # settle: an untimed snapshot of an empty dataset, which waits for the pool's transaction
+    # group and so writes out what the contender before left dirty. The rotation keeps each
+    # contender's neighbours, so without it the one after rsnapshot always paid for its writes.
+    local settled=0
+    settle() {
+        settled=$((settled + 1))
+        zfs snapshot "$pool/settle@s$settled" && zfs destroy "$pool/settle@s$settled"
+    }
     for c in rsnap-ld rsnap-cp; do
         {
             printf '%s\t%s\n' config_version 1.2 snapshot_root "$root/$c/" no_create_root 1 \
@@ -290,6 +298,7 @@ run_cycles() {
         for ((i = 0; i < ${#contenders[@]}; i++)); do
             k=$(((i + cycle) % ${#contenders[@]}))
             who=${contenders[$k]}
+            settle
             case $who in
             zbk) measure cycles zbk "$metric" -- "$zbk" --root "$root" run bench ;;
             zbk-nax) measure cycles zbk-nax "$metric" -- "$zbk" --root "$root" run bench-nax ;;
