@@ -91,9 +91,9 @@ pub struct RunArgs {
     #[argh(option)]
     pub expires: Option<String>,
 
-    /// how many hosts to back up at once (default 1)
-    #[argh(option, default = "1")]
-    pub jobs: usize,
+    /// how many hosts to back up at once (default: jobs in zbk.toml, else the CPUs, at most 4)
+    #[argh(option)]
+    pub jobs: Option<usize>,
 
     /// how long to wait for another run of the same host to finish (default 4h)
     #[argh(option, default = "String::from(\"4h\")")]

@@ -46,6 +46,7 @@ pub const DEFAULT_RSYNC_ARGS: [&str; 10] = [
 struct FileConfig {
     dataset: Option<String>,
     destroy_batch: Option<usize>,
+    jobs: Option<usize>,
     offsite_expiry: Option<String>,
     sources: Option<Vec<String>>,
     min_keep: Option<usize>,
@@ -199,6 +200,8 @@ pub struct Global {
     pub dataset: String,
     /// Most snapshots named in one OpenZFS comma-list destroy.
     pub destroy_batch: usize,
+    /// Hosts `zbk run` backs up at once when `--jobs` is not given; unset: by the CPUs.
+    pub jobs: Option<usize>,
     /// The least time `zbk replicate`'s copies live after their creation, whatever their
     /// received expiry.
     pub offsite_expiry: Option<Retention>,
@@ -489,7 +492,7 @@ fn parse_file(text: &str, path: &Path) -> Result<FileConfig> {
 /// A finite, non-zero duration for a key that bounds something.
 fn duration(text: &str, path: &Path, key: &str) -> Result<Duration> {
     match Retention::parse(text) {
-        Ok(Retention::For(d)) => Ok(d),
+        Ok(Retention::For(span)) => Ok(span.nominal()),
         Ok(Retention::Never) => bail!("{}: {key}: must be a duration, not never", path.display()),
         Err(e) => bail!("{}: {key}: {e}", path.display()),
     }
@@ -580,6 +583,9 @@ impl Global {
         if destroy_batch == 0 {
             bail!("{}: destroy_batch: must be at least 1", path.display());
         }
+        if file.jobs == Some(0) {
+            bail!("{}: jobs: must be at least 1", path.display());
+        }
         let offsite_expiry = file
             .offsite_expiry
             .as_deref()
@@ -590,6 +596,7 @@ impl Global {
         Ok(Global {
             dataset,
             destroy_batch,
+            jobs: file.jobs,
             offsite_expiry,
             settings,
         })
@@ -606,6 +613,7 @@ impl Global {
         for (key, set) in [
             ("dataset", file.dataset.is_some()),
             ("destroy_batch", file.destroy_batch.is_some()),
+            ("jobs", file.jobs.is_some()),
             ("offsite_expiry", file.offsite_expiry.is_some()),
         ] {
             if set {
@@ -672,6 +680,8 @@ pub fn template(dataset: &str) -> String {
          #min_keep = 1\n\
          # Run logs kept live in each host's l/ (older ones live on in snapshots).\n\
          #log_keep = 30\n\
+         # Hosts `zbk run` backs up at once unless --jobs says (default: the CPUs, at most 4).\n\
+         #jobs = 4\n\
          # Snapshots per comma-list destroy on OpenZFS.\n\
          #destroy_batch = 100\n\
          # Least time copies made by `zbk replicate` live on the target, whatever their expiry.\n\
@@ -703,7 +713,9 @@ mod tests {
         let g = global(&template("tank/backup")).unwrap();
         assert_eq!(g.dataset, "tank/backup");
         assert_eq!(g.destroy_batch, 100);
+        assert_eq!(g.jobs, None);
         assert_eq!(g.settings, Settings::default());
+        assert_eq!(global("dataset = \"t\"\njobs = 6\n").unwrap().jobs, Some(6));
     }
 
     #[test]
@@ -781,6 +793,9 @@ mod tests {
                 "dataset = \"t\"\n[check]\nmass_change = \"never\"\n",
                 "check.mass_change: must be a duration",
             ),
+            ("dataset = \"t\"\njobs = 0\n", "jobs: must be at least 1"),
+            ("dataset = \"t\"\njobs = \"4\"\n", "jobs: invalid type"),
+            ("dataset = \"t\"\njobs = -2\n", "jobs: invalid value"),
         ];
         for (text, want) in cases {
             let err = global(text).unwrap_err().to_string();
@@ -845,6 +860,10 @@ mod tests {
             (
                 "sources = [\"/x\"]\noffsite_expiry = \"30d\"",
                 "offsite_expiry: belongs in the global config",
+            ),
+            (
+                "sources = [\"/x\"]\njobs = 2",
+                "jobs: belongs in the global config",
             ),
         ] {
             let err = g.parse_host(text, path).unwrap_err().to_string();

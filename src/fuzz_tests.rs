@@ -12,7 +12,7 @@ use crate::config::Global;
 use crate::expiry::{parse_time, Expiry, Retention};
 use crate::inventory::{self, Stamp, PROPS, PROP_EXPIRES};
 use crate::names::{is_safe_component, HostName};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use std::path::Path;
@@ -371,6 +371,39 @@ proptest! {
                 Expiry::Never => {}
             }
         }
+    }
+
+    #[test]
+    fn calendar_months_land_where_chrono_puts_them(
+        taken in stamp_time(),
+        months in 1u32..1200,
+        days in 0u64..400,
+    ) {
+        let r = Retention::parse(&format!("{months}months {days}d")).unwrap();
+        let want = taken
+            .checked_add_months(chrono::Months::new(months))
+            .and_then(|t| t.checked_add_signed(chrono::Duration::days(days as i64)));
+        let got = r.expiry_from(taken);
+        prop_assert_eq!(got, want.map_or(Expiry::Never, Expiry::At));
+        // The same moment by hand: the month count moves on, the day is clamped to the
+        // month's last, the time of day stays.
+        let index = taken.year() as i64 * 12 + taken.month0() as i64 + months as i64;
+        let (year, month) = (index.div_euclid(12) as i32, index.rem_euclid(12) as u32 + 1);
+        let last = (28..=31)
+            .rev()
+            .find(|d| chrono::NaiveDate::from_ymd_opt(year, month, *d).is_some())
+            .unwrap();
+        let date = chrono::NaiveDate::from_ymd_opt(year, month, taken.day().min(last)).unwrap();
+        let by_hand = date.and_time(taken.time()).and_utc() + chrono::Duration::days(days as i64);
+        prop_assert_eq!(got, Expiry::At(by_hand));
+    }
+
+    #[test]
+    fn years_are_twelve_calendar_months(taken in stamp_time(), years in 1u32..100) {
+        prop_assert_eq!(
+            Retention::parse(&format!("{years}y")).unwrap().expiry_from(taken),
+            Retention::parse(&format!("{}months", years * 12)).unwrap().expiry_from(taken)
+        );
     }
 
     #[test]

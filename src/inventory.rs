@@ -157,11 +157,20 @@ pub struct Inventory {
 /// `hosts` is the hosts dataset (`tank/backup/hosts`); datasets that are not its direct
 /// children with a valid host name are ignored, as are their snapshots.
 pub fn parse(output: &str, hosts: &str) -> Inventory {
-    // property -> (value, source) for each dataset or snapshot name.
-    let mut rows: BTreeMap<&str, HashMap<&str, (&str, &str)>> = BTreeMap::new();
+    let (rows, unreadable) = rows(output, PROPS);
+    from_rows(&rows, unreadable, hosts)
+}
+
+/// The rows of a `zfs get -H -o name,property,value,source` listing of `props`, by name:
+/// property -> (value, source); and how many lines could not be read.
+pub type Rows<'a> = BTreeMap<&'a str, HashMap<&'a str, (&'a str, &'a str)>>;
+
+/// Splits a listing of `props` into its rows.
+pub fn rows<'a>(output: &'a str, props: &[&str]) -> (Rows<'a>, usize) {
+    let mut rows: Rows = BTreeMap::new();
     let mut unreadable = 0;
     for line in output.lines() {
-        let Some((name, prop, value, source)) = split_row(line) else {
+        let Some((name, prop, value, source)) = split_row(line, props) else {
             if !line.is_empty() {
                 unreadable += 1;
             }
@@ -169,14 +178,18 @@ pub fn parse(output: &str, hosts: &str) -> Inventory {
         };
         rows.entry(name).or_default().insert(prop, (value, source));
     }
+    (rows, unreadable)
+}
 
+/// The hosts and snapshots in a listing's rows; rows of other datasets are ignored.
+pub fn from_rows(rows: &Rows, unreadable: usize, hosts: &str) -> Inventory {
     let prefix = format!("{hosts}/");
     let mut inv = Inventory {
         unreadable,
         ..Inventory::default()
     };
     // Datasets sort before their own snapshots ('/' and '@' both follow the bare name).
-    for (name, props) in &rows {
+    for (name, props) in rows {
         let Some((host, snap)) = host_of(name, &prefix) else {
             continue;
         };
@@ -272,11 +285,11 @@ fn with_offsite(stamp: Stamp, offsite: Option<&str>) -> Stamp {
 
 /// Splits one `-H` row into name, property, value and source. The value may itself hold tabs,
 /// so the name and property are taken from the left and the source from the right.
-fn split_row(line: &str) -> Option<(&str, &str, &str, &str)> {
+fn split_row<'a>(line: &'a str, props: &[&str]) -> Option<(&'a str, &'a str, &'a str, &'a str)> {
     let (name, rest) = line.split_once('\t')?;
     let (prop, rest) = rest.split_once('\t')?;
     let (value, source) = rest.rsplit_once('\t')?;
-    if !PROPS.contains(&prop) {
+    if !props.contains(&prop) {
         return None;
     }
     Some((name, prop, value, source))

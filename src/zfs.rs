@@ -5,6 +5,7 @@ use crate::dataset::{self, HostDataset, RestoreClone, Snapshot};
 use crate::exec::{Cmd, Output};
 use crate::inventory::{self, Inventory};
 use crate::names::SnapName;
+use crate::run_facts::{self, Facts as RunFacts};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -66,8 +67,8 @@ impl Zfs {
             })
     }
 
-    /// Serialises, machine-wide, the zfs calls that mount a filesystem (create, clone, mount,
-    /// receive without -u) on zfs-fuse: its daemon registers a new mount with two unlocked
+    /// Serialises, machine-wide, the zfs calls that mount or unmount a filesystem (create,
+    /// clone, mount, receive without -u, destroying a filesystem) on zfs-fuse: its daemon registers a new mount with two unlocked
     /// writes to a pipe, so two mounts at once can interleave them, and from then on every new
     /// mount hangs. OpenZFS needs no such lock. Hold the returned guard across the call.
     pub fn mount_lock(&self) -> Result<Option<std::fs::File>> {
@@ -119,8 +120,79 @@ impl Zfs {
                 out.stdout
             );
         };
-        let total = (used + available).max(1);
-        Ok(u8::try_from(used * 100 / total).unwrap_or(100))
+        Ok(run_facts::capacity(used, available))
+    }
+
+    /// What `zbk run` needs to know of the tree under `root` (the dataset given to `zbk
+    /// init`), in one `zfs get`: the hosts, the pool's capacity, and on OpenZFS each host's
+    /// `acltype` and `xattr`. Asking for `acltype` doubles as the flavour probe: only OpenZFS
+    /// knows it, and zfs-fuse refuses the whole list, which is then asked again without it.
+    pub fn run_facts(&self, root: &str) -> Result<RunFacts> {
+        let listing = |props: &[&str]| {
+            self.cmd([
+                "get",
+                "-H",
+                "-p",
+                "-d",
+                "2",
+                "-o",
+                "name,property,value,source",
+                &props.join(","),
+                root,
+            ])
+        };
+        let common = run_facts::PROPS;
+        let all: Vec<&str> = common
+            .iter()
+            .chain(run_facts::OPENZFS_PROPS)
+            .copied()
+            .collect();
+        // The listing reaches below a missing hosts dataset without a word: say it, as a
+        // listing of the hosts dataset itself would.
+        let checked = |facts: RunFacts| {
+            if facts.has_hosts {
+                Ok(facts)
+            } else {
+                bail!("cannot list the hosts: {root}/hosts does not exist: run `zbk init {root}`")
+            }
+        };
+        let flavour = if self.flavour.get() == Some(&Flavour::Legacy) {
+            Flavour::Legacy
+        } else {
+            let cmd = listing(&all);
+            let out = cmd.output()?;
+            if out.status.success() {
+                let _ = self.flavour.set(Flavour::OpenZfs);
+                return checked(run_facts::parse(&out.stdout, root, Flavour::OpenZfs));
+            }
+            if !out.stderr.contains("invalid property 'acltype'") {
+                return Err(anyhow::Error::new(cmd.failed(&out)).context("cannot list the hosts"));
+            }
+            let _ = self.flavour.set(Flavour::Legacy);
+            Flavour::Legacy
+        };
+        let out = listing(common).checked().context("cannot list the hosts")?;
+        checked(run_facts::parse(&out.stdout, root, flavour))
+    }
+
+    /// The file count stamped on a host's newest good snapshot (guard.max_delete), in one
+    /// `zfs get` of the host's snapshots.
+    pub fn last_good_files(&self, host_dataset: &str) -> Result<Option<u64>> {
+        let props = run_facts::FILES_PROPS.join(",");
+        let out = self
+            .cmd([
+                "get",
+                "-H",
+                "-p",
+                "-d",
+                "1",
+                "-o",
+                "name,property,value,source",
+                &props,
+                host_dataset,
+            ])
+            .checked()?;
+        Ok(run_facts::last_good_files(&out.stdout, host_dataset))
     }
 
     /// Sets one property (zfs-fuse takes one per call).
@@ -195,14 +267,6 @@ impl Zfs {
     /// The same listing for one host dataset and its snapshots.
     pub fn host_inventory(&self, hosts_dataset: &str, host_dataset: &str) -> Result<Inventory> {
         self.listing(host_dataset, &["-d", "1"], inventory::PROPS, hosts_dataset)
-    }
-
-    /// The host datasets and whether each is retired, without their snapshots: cheap enough
-    /// for every `zbk run`.
-    pub fn hosts(&self, hosts_dataset: &str) -> Result<Inventory> {
-        let props = [inventory::PROP_RETIRED, "used"];
-        self.listing(hosts_dataset, &["-d", "1"], &props, hosts_dataset)
-            .context("cannot list the hosts")
     }
 
     /// One `zfs get` of `props` under `top`, parsed against the hosts dataset.
@@ -284,8 +348,10 @@ impl Zfs {
     }
 
     /// `zfs destroy -r` of a name already checked, retrying while a just-unmounted filesystem
-    /// is still busy (zfs-fuse).
+    /// is still busy (zfs-fuse). The unmount takes the mount lock: on zfs-fuse an unmount that
+    /// meets a mount in progress wedges the daemon just as two mounts do.
     fn destroy_recursive(&self, dataset: &str) -> Result<()> {
+        let _serial = self.mount_lock()?;
         // Unmounting first makes the destroy's first attempt succeed far more often on
         // zfs-fuse; its failure is not judged here, since the destroy says why it cannot.
         self.cmd(["unmount", dataset]).output()?;

@@ -67,17 +67,15 @@ fn colliding_tiers_make_one_backup_with_the_longer_expiry() {
         pool.prop(&full, "zbk:tier"),
         ("default,monthly".into(), "local".into())
     );
+    // The monthly expiry counts 13 calendar months from the snapshot's creation.
     let (expires, _) = pool.prop(&full, "zbk:expires");
     let (created, _) = pool.prop(&full, "creation");
-    let lifetime = DateTime::parse_from_rfc3339(&expires)
+    let created = DateTime::<Utc>::from_timestamp(created.parse().unwrap(), 0).unwrap();
+    let want = created
+        .checked_add_months(chrono::Months::new(13))
         .unwrap()
-        .with_timezone(&Utc)
-        .timestamp()
-        - created.parse::<i64>().unwrap();
-    assert!(
-        (13 * 2_630_016 - 60..=13 * 2_630_016).contains(&lifetime),
-        "monthly expiry, got {lifetime}s"
-    );
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(expires, want, "monthly expiry");
 }
 
 #[test]
@@ -293,4 +291,98 @@ fn a_signal_stops_rsync_and_records_a_failed_run() {
         "{ps}"
     );
     pool.zbk_expect(0, &["run", "h", "--wait", "1s"]);
+}
+
+/// A directory holding `rsync-overlap-recorder`, installed as `rsync`: it appends a start and
+/// an end stamp (nanoseconds) for every call to `stamps`, holds each call open for a moment so
+/// that calls running side by side overlap for sure, and runs the real rsync in between.
+fn overlap_recorder(pool: &Pool, stamps: &std::path::Path) -> std::path::PathBuf {
+    let dir = pool.scratch("rsync-overlap-recorder");
+    let real = common::ok("sh", &["-c", "command -v rsync"]);
+    let script = format!(
+        "#!/bin/sh\n# rsync-overlap-recorder: stamps when each rsync starts and ends.\n\
+         echo \"start $(date +%s%N)\" >> {s}\nsleep 1\n{real} \"$@\"\nrc=$?\n\
+         echo \"end $(date +%s%N)\" >> {s}\nexit $rc\n",
+        s = stamps.display(),
+        real = real.trim()
+    );
+    let shim = dir.join("rsync");
+    std::fs::write(&shim, script).unwrap();
+    common::ok("chmod", &["755", shim.to_str().unwrap()]);
+    dir
+}
+
+/// The most calls that were inside rsync at the same moment, from the recorder's stamps.
+fn max_overlap(stamps: &std::path::Path) -> usize {
+    let mut events: Vec<(u128, i32)> = std::fs::read_to_string(stamps)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (kind, at) = l.split_once(' ').unwrap();
+            // An end sorts before a start of the same instant: touching is not overlapping.
+            (at.parse().unwrap(), if kind == "start" { 1 } else { -1 })
+        })
+        .collect();
+    events.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, step) in events {
+        now += step;
+        most = most.max(now);
+    }
+    assert_eq!(now, 0, "every start has its end");
+    most as usize
+}
+
+/// Runs zbk with the recorder first on PATH.
+fn zbk_recorded(pool: &Pool, shims: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let path = format!("{}:{}", shims.display(), std::env::var("PATH").unwrap());
+    Command::new(env!("CARGO_BIN_EXE_zbk"))
+        .arg("--root")
+        .arg(&pool.root)
+        .args(args)
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn jobs_run_that_many_hosts_inside_rsync_at_once() {
+    let pool = Pool::initialised();
+    let src = pool.scratch("src");
+    common::sample_tree(&src);
+    let hosts: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
+    for h in &hosts {
+        pool.add_host(h, &src);
+    }
+    let stamps = pool.dir.path().join("stamps");
+    let shims = overlap_recorder(&pool, &stamps);
+
+    let out = zbk_recorded(&pool, &shims, &["run", "--all", "--jobs", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        max_overlap(&stamps),
+        3,
+        "--jobs 3: three hosts in rsync together, never more"
+    );
+    for h in &hosts {
+        let snaps = pool.snapshots(h);
+        assert_eq!(snaps.len(), 1, "{h}: {snaps:?}");
+        let full = format!("{}@{}", pool.host_dataset(h), snaps[0]);
+        assert_eq!(pool.prop(&full, "zbk:status").0, "ok");
+        let copy = pool
+            .root
+            .join(format!("hosts/{h}/d"))
+            .join(src.strip_prefix("/").unwrap());
+        assert_eq!(common::manifest(&copy), common::manifest(&src), "{h}");
+    }
+
+    // Without --jobs, the global config's `jobs` decides.
+    let config = pool.root.join("etc/zbk.toml");
+    let text_ = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("jobs = 2\n{text_}")).unwrap();
+    std::fs::remove_file(&stamps).unwrap();
+    let out = zbk_recorded(&pool, &shims, &["run", "p0", "p1", "p2", "p3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(max_overlap(&stamps), 2, "jobs = 2 in zbk.toml");
+    assert_eq!(pool.snapshots("p3").len(), 2);
 }

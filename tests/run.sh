@@ -33,13 +33,13 @@ fi
 . tests/lib/zfs-fuse.sh
 ensure_zfs_fuse_daemon tests/run.sh
 
-# Pools of a test run that was killed before its cleanup ran: the test binary's pid is in the
-# name (zbkt<pid>x<n>); pools of a run still going on this machine are left alone.
-for pool in $(zpool list -H -o name 2>/dev/null | grep '^zbkt' || true); do
-    if [[ $pool =~ ^zbkt([0-9]+)x ]] && kill -0 "${BASH_REMATCH[1]}" 2>/dev/null; then
-        continue
-    fi
-    zpool destroy -f "$pool" || true
-done
+# Pools of a test run that was killed before its cleanup ran: the test process's pid is in the
+# name (zbkt<pid>x<n>). A live process's pools are left alone, since destroying a pool under
+# another suite's running zbk can wedge the zfs-fuse daemon for everyone.
+mkdir -p /run/lock
+while read -r pool; do
+    [[ $pool =~ ^zbkt([0-9]+)x ]] || continue
+    kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || flock /run/lock/zbk-zfs-fuse-mount.lock zpool destroy -f "$pool" || true
+done < <(zpool list -H -o name 2>/dev/null)
 
 cargo test --locked "$@"

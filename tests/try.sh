@@ -20,17 +20,20 @@ fi
 cargo build --release --locked --quiet
 zbk() { echo "+ zbk $*" >&2; ./target/release/zbk --root "$sandbox/backup" "$@"; }
 
+# Pool creation and destruction mount and unmount: they take the lock zbk takes, since two
+# such calls at once can wedge the zfs-fuse daemon.
+locked() { mkdir -p /run/lock && flock /run/lock/zbk-zfs-fuse-mount.lock "$@"; }
 sandbox=$(mktemp -d /tmp/zbk-try.XXXXXX)
 pool="zbktry$$"
 cleanup() {
     [ "${KEEP:-0}" = 1 ] && { echo "kept: pool $pool, root $sandbox/backup"; return; }
-    for _ in 1 2 3 4 5; do zpool destroy -f "$pool" 2>/dev/null && break; sleep 0.5; done
+    for _ in 1 2 3 4 5; do locked zpool destroy -f "$pool" 2>/dev/null && break; sleep 0.5; done
     rm -rf "$sandbox"
 }
 trap cleanup EXIT
 
 truncate -s 512M "$sandbox/pool.img"
-zpool create -m "$sandbox/backup" "$pool" "$sandbox/pool.img"
+locked zpool create -m "$sandbox/backup" "$pool" "$sandbox/pool.img"
 mkdir -p "$sandbox/client/srv/www"
 echo "hello from the client" > "$sandbox/client/srv/www/index.html"
 

@@ -25,7 +25,7 @@ pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
 fn threshold(flag: &str, text: &Option<String>) -> Result<Option<Duration>> {
     match text.as_deref().map(Retention::parse) {
         None => Ok(None),
-        Some(Ok(Retention::For(d))) => Ok(Some(d)),
+        Some(Ok(Retention::For(span))) => Ok(Some(span.nominal())),
         Some(Ok(Retention::Never)) => Err(anyhow!("{flag}: must be a duration, not never")),
         Some(Err(e)) => Err(anyhow!("{flag}: {e}")),
     }

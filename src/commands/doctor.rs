@@ -8,6 +8,7 @@ use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
 use crate::exec::{find_program, Cmd};
 use crate::layout::hosts_dataset;
 use crate::zfs::Flavour;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// cron's PATH when a crontab sets none.
@@ -163,6 +164,9 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
             return;
         }
     };
+    // What rsync leaves out where the pool cannot keep it, said once for all hosts alike.
+    let facts = ctx.zfs.run_facts(dataset).ok();
+    let mut left_out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for (name, host) in &inv.hosts {
         let (mounted, _) = ctx.zfs.get(&host.dataset, "mounted").unwrap_or_default();
         if mounted != "yes" || !ctx.layout.data(name).is_dir() {
@@ -183,11 +187,31 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
             ),
             Ok(config) => {
                 r.ok(&format!("{name}: dataset mounted, config valid"));
+                if let Some(facts) = &facts {
+                    let storable = facts.storable(name);
+                    let flags = crate::rsync::unstorable(&config.settings.rsync, &storable);
+                    if !flags.is_empty() {
+                        left_out
+                            .entry((flags.join(" "), storable.why))
+                            .or_default()
+                            .push(name.to_string());
+                    }
+                }
                 if ssh && host.retired.is_none() {
                     reach(name.as_str(), &config, r);
                 }
             }
         }
+    }
+    for ((flags, why), hosts) in left_out {
+        let which = if hosts.len() == inv.hosts.len() {
+            "every host".to_string()
+        } else {
+            hosts.join(", ")
+        };
+        r.ok(&format!(
+            "zbk run leaves {flags} out of rsync's arguments for {which}: {why} (see zbk-run(8))"
+        ));
     }
     leftover_clones(ctx, dataset, r);
 }

@@ -8,11 +8,10 @@ use crate::expiry::parse_time;
 use crate::inventory::Host;
 use crate::layout::hosts_dataset;
 use crate::names::SnapName;
+use crate::parallel;
 use crate::retention::{self, Verdict};
 use crate::zfs::Destroyed;
-use anyhow::Result;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use anyhow::{anyhow, Result};
 
 /// What one reap did, for `-v` and the exit status.
 #[derive(Default)]
@@ -117,29 +116,22 @@ struct Pending<'a> {
 type Outcomes = Result<Vec<(String, Destroyed)>>;
 
 /// Destroys every host's doomed snapshots, one host per worker at a time and each host's own
-/// in order; the outcomes come back in the order of `work`.
+/// in order; the outcomes come back in the order of `work`. A worker that panics fails its
+/// host's destroys, which the caller reports as an error.
 fn destroy_all(ctx: &Ctx, work: &[Pending], batch: usize) -> Vec<Option<Outcomes>> {
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Outcomes>>> = work.iter().map(|_| Mutex::new(None)).collect();
-    let busy = work.iter().filter(|p| !p.doomed.is_empty()).count();
-    std::thread::scope(|scope| {
-        for _ in 0..DESTROY_WORKERS.min(busy) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(pending) = work.get(i) else { break };
-                if pending.doomed.is_empty() {
-                    continue;
-                }
-                let outcome = ctx
-                    .zfs
-                    .destroy_snapshots(&pending.dataset, &pending.doomed, batch);
-                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
-            });
-        }
+    let busy: Vec<&Pending> = work.iter().filter(|p| !p.doomed.is_empty()).collect();
+    let mut outcomes = parallel::map(&busy, DESTROY_WORKERS, |pending| {
+        ctx.zfs
+            .destroy_snapshots(&pending.dataset, &pending.doomed, batch)
+    })
+    .into_iter()
+    .map(|outcome| {
+        outcome.unwrap_or_else(|panic| {
+            Err(anyhow!("zbk itself went wrong ({panic}); please report it"))
+        })
     });
-    slots
-        .into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+    work.iter()
+        .map(|p| (!p.doomed.is_empty()).then(|| outcomes.next()).flatten())
         .collect()
 }
 

@@ -17,16 +17,16 @@ use crate::inventory::{
 use crate::layout::{host_dataset, hosts_dataset};
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
+use crate::parallel;
 use crate::progress::Progress;
 use crate::rsync;
+use crate::run_facts::Facts as RunFacts;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use fs_err as fs;
-use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// What was asked of every host in this invocation.
@@ -79,13 +79,17 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         .transpose()
         .map_err(|e| usage(format!("--expires: {e}")))?;
     let wait = match Retention::parse(&args.wait) {
-        Ok(Retention::For(d)) => d,
+        Ok(Retention::For(span)) => span.nominal(),
         Ok(Retention::Never) => Duration::MAX,
         Err(e) => return Err(usage(format!("--wait: {e}"))),
     };
-    if args.jobs == 0 {
-        return Err(usage("--jobs: must be at least 1"));
-    }
+    let jobs = match args.jobs {
+        Some(0) => return Err(usage("--jobs: must be at least 1")),
+        Some(n) => n,
+        None => global
+            .jobs
+            .unwrap_or_else(|| parallel::default_jobs(parallel::cpus())),
+    };
     let request = Request {
         tier,
         expires,
@@ -93,39 +97,16 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         dry_run: args.dry_run,
         verbose: args.verbose,
     };
-    let inv = ctx.zfs.hosts(&hosts_dataset(&global.dataset))?;
-    let hosts = super::chosen_hosts(&inv, &args.hosts)?;
+    let facts = ctx.zfs.run_facts(&global.dataset)?;
+    let hosts = super::chosen_hosts(&facts.inventory, &args.hosts)?;
     let programs = Programs {
         rsync: find_program("rsync")?,
         ssh: find_program("ssh").ok(),
     };
     let progress = Progress::new(!args.dry_run && std::io::stderr().is_terminal());
 
-    let queue = Mutex::new(VecDeque::from(hosts));
-    let exit = AtomicU8::new(EXIT_OK);
     let finished = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..args.jobs.min(queue.lock().map_or(1, |q| q.len().max(1))))
-            .map(|_| {
-                scope.spawn(|| {
-                    while let Some(host) =
-                        queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
-                    {
-                        let code = if ctx.cancel.load(Ordering::Relaxed) {
-                            eprintln!("zbk: {host}: not started: interrupted");
-                            EXIT_FAILED
-                        } else {
-                            let retired = inv.hosts[&host].retired.as_deref();
-                            one_host(
-                                ctx, &programs, &global, &host, retired, &request, &progress,
-                                args.all,
-                            )
-                        };
-                        exit.fetch_max(code, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
+    let codes = std::thread::scope(|scope| {
         if progress.enabled() {
             scope.spawn(|| {
                 while !finished.load(Ordering::Relaxed) {
@@ -135,12 +116,28 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
                 progress.clear();
             });
         }
-        for worker in workers {
-            let _ = worker.join();
-        }
+        let codes = parallel::map(&hosts, jobs, |host| {
+            if ctx.cancel.load(Ordering::Relaxed) {
+                eprintln!("zbk: {host}: not started: interrupted");
+                return EXIT_FAILED;
+            }
+            one_host(
+                ctx, &programs, &global, &facts, host, &request, &progress, args.all,
+            )
+        });
         finished.store(true, Ordering::Relaxed);
+        codes
     });
-    Ok(exit.into_inner())
+    let mut exit = EXIT_OK;
+    for (host, code) in hosts.iter().zip(codes) {
+        let code = code.unwrap_or_else(|panic| {
+            progress.done(host.as_str());
+            eprintln!("zbk: {host}: failed: zbk itself went wrong ({panic}); please report it");
+            EXIT_FAILED
+        });
+        exit = exit.max(code);
+    }
+    Ok(exit)
 }
 
 /// Backs up one host and reports; returns its exit status.
@@ -149,13 +146,13 @@ fn one_host(
     ctx: &Ctx,
     programs: &Programs,
     global: &Global,
+    facts: &RunFacts,
     host: &HostName,
-    retired: Option<&str>,
     request: &Request,
     progress: &Progress,
     all: bool,
 ) -> u8 {
-    if let Some(since) = retired {
+    if let Some(since) = &facts.inventory.hosts[host].retired {
         if !all || request.verbose {
             eprintln!("zbk: {host}: retired since {since}; skipped");
         }
@@ -179,7 +176,9 @@ fn one_host(
             return EXIT_USAGE;
         }
     };
-    let result = backup_host(ctx, programs, global, host, &config, request, progress);
+    let result = backup_host(
+        ctx, programs, global, facts, host, &config, request, progress,
+    );
     progress.done(host.as_str());
     match result {
         Ok(outcome) => {
@@ -228,10 +227,12 @@ fn report(host: &HostName, o: &Outcome, request: &Request) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn backup_host(
     ctx: &Ctx,
     programs: &Programs,
     global: &Global,
+    facts: &RunFacts,
     host: &HostName,
     config: &HostConfig,
     request: &Request,
@@ -257,11 +258,15 @@ fn backup_host(
         .config_dir(host)
         .join(&config.settings.rsync.exclude_file);
     let max_delete = match config.settings.guard.max_delete {
-        Some(fraction) => last_good_files(ctx, global, host, &dataset)?
+        Some(fraction) => ctx
+            .zfs
+            .last_good_files(dataset.as_str())?
             .map(|files| (fraction * files as f64).ceil() as u64),
         None => None,
     };
+    let storable = facts.storable(host);
     let call = rsync::Call {
+        storable: &storable,
         max_delete,
         settings: &config.settings.rsync,
         rsh: rsh.as_deref(),
@@ -307,7 +312,10 @@ fn backup_host(
     }
 
     progress.set(host.as_str(), "waiting for another run", None);
-    let capacity = ctx.zfs.capacity(&global.dataset)?;
+    let capacity = match facts.take_capacity() {
+        Some(fresh) => fresh,
+        None => ctx.zfs.capacity(&global.dataset)?,
+    };
     if capacity > config.settings.guard.max_capacity {
         bail!(
             "the pool is {capacity}% full, over guard.max_capacity {}%: not starting; free space (zbk reap) or raise the limit",
@@ -341,6 +349,15 @@ fn backup_host(
         request.tier,
         Expiry::At(started)
     )?;
+    let unstorable = rsync::unstorable(&config.settings.rsync, &storable);
+    if !unstorable.is_empty() {
+        writeln!(
+            log,
+            "zbk: rsync runs without {}: {}",
+            unstorable.join(" "),
+            storable.why
+        )?;
+    }
     let hook_env = |cmd: Cmd| {
         cmd.env("ZBK_HOST", host.as_str())
             .env("ZBK_TIER", &request.tier)
@@ -700,33 +717,6 @@ fn preflight(rsync_bin: &Path, rsh: Option<&str>, config: &HostConfig) -> Result
         }
     }
     Ok(None)
-}
-
-/// The file count stamped on the host's newest good snapshot, if any.
-fn last_good_files(
-    ctx: &Ctx,
-    global: &Global,
-    host: &HostName,
-    dataset: &HostDataset,
-) -> Result<Option<u64>> {
-    let inv = ctx
-        .zfs
-        .host_inventory(&hosts_dataset(&global.dataset), dataset.as_str())?;
-    let newest_good = inv
-        .hosts
-        .get(host)
-        .and_then(|h| h.snapshots.iter().rev().find(|s| s.is_good()));
-    let Some(good) = newest_good else {
-        return Ok(None);
-    };
-    let (value, source) = ctx
-        .zfs
-        .get(Snapshot::listed(dataset, &good.name)?.as_str(), PROP_FILES)?;
-    Ok(if source == "local" {
-        value.parse().ok()
-    } else {
-        None
-    })
 }
 
 /// The text a log gained since `offset`, for looking for hints in one rsync's output.

@@ -118,10 +118,11 @@ fi
 # shellcheck source=tests/lib/zfs-fuse.sh
 . "$repo/tests/lib/zfs-fuse.sh"
 ensure_zfs_fuse_daemon bench.sh
+mkdir -p /run/lock
 # Pools of a killed run: the pid in the name is gone. A live run's pools are left alone.
 while read -r pool; do
     [[ $pool =~ ^zbkbench([0-9]+) ]] || continue
-    kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || zpool destroy -f "$pool" || true
+    kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || flock /run/lock/zbk-zfs-fuse-mount.lock zpool destroy -f "$pool" || true
 done < <(zpool list -H -o name 2>/dev/null)
 
 if [ -z "${ZBK_BIN:-}" ]; then
@@ -130,6 +131,9 @@ fi
 zfs_bin=$(command -v zfs)
 rsync_bin=$(command -v rsync)
 
+# locked CMD...: runs a command that mounts or unmounts under the lock zbk takes (src/zfs.rs
+# MOUNT_LOCK), since two at once can wedge the zfs-fuse daemon.
+locked() { mkdir -p /run/lock && flock /run/lock/zbk-zfs-fuse-mount.lock "$@"; }
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/zbkbench.XXXXXX")
 pools=()
 cleanup() {
@@ -137,7 +141,7 @@ cleanup() {
     for pool in "${pools[@]}"; do
         # zfs-fuse may still be busy with a just-finished unmount: retry a little.
         for _ in 1 2 3 4 5 6 7 8 9 10; do
-            zpool destroy -f "$pool" 2>/dev/null && break
+            locked zpool destroy -f "$pool" 2>/dev/null && break
             zpool list "$pool" >/dev/null 2>&1 || break
             sleep 0.3
         done
@@ -164,14 +168,14 @@ say() { printf "bench %(%H:%M:%S)T: %s\n" -1 "$*" >&2; }
 # make_pool NAME SIZE_MIB: a file-backed pool mounted at $work/NAME.
 make_pool() {
     truncate -s "${2}M" "$work/$1.img"
-    zpool create -m "$work/$1" "$1" "$work/$1.img"
+    locked zpool create -m "$work/$1" "$1" "$work/$1.img"
     pools+=("$1")
 }
 
 drop_pool() {
     local i
     for _ in 1 2 3 4 5 6 7 8 9 10; do
-        zpool destroy -f "$1" 2>/dev/null && break
+        locked zpool destroy -f "$1" 2>/dev/null && break
         sleep 0.3
     done
     for i in "${!pools[@]}"; do
@@ -264,9 +268,17 @@ run_cycles() {
     local contenders=(zbk zbk-nax floor rsnap-ld)
     [ "$cpal" = 1 ] && contenders+=(rsnap-cp)
     local c
-    for c in floor rsnap-ld rsnap-cp; do
-        zfs create -o "compression=$compression" "$pool/$c"
+    for c in floor rsnap-ld rsnap-cp settle; do
+        locked zfs create -o "compression=$compression" "$pool/$c"
     done
+    # settle: an untimed snapshot of an empty dataset, which waits for the pool's transaction
+    # group and so writes out what the contender before left dirty. The rotation keeps each
+    # contender's neighbours, so without it the one after rsnapshot always paid for its writes.
+    local settled=0
+    settle() {
+        settled=$((settled + 1))
+        zfs snapshot "$pool/settle@s$settled" && zfs destroy "$pool/settle@s$settled"
+    }
     for c in rsnap-ld rsnap-cp; do
         {
             printf '%s\t%s\n' config_version 1.2 snapshot_root "$root/$c/" no_create_root 1 \
@@ -290,6 +302,7 @@ run_cycles() {
         for ((i = 0; i < ${#contenders[@]}; i++)); do
             k=$(((i + cycle) % ${#contenders[@]}))
             who=${contenders[$k]}
+            settle
             case $who in
             zbk) measure cycles zbk "$metric" -- "$zbk" --root "$root" run bench ;;
             zbk-nax) measure cycles zbk-nax "$metric" -- "$zbk" --root "$root" run bench-nax ;;

@@ -104,9 +104,9 @@ fn require_zfs() {
     assert!(out.status.success(), "zpool list failed: {text}\n{fix}");
 }
 
-/// The lock zbk takes around every zfs call that mounts on zfs-fuse (src/zfs.rs MOUNT_LOCK):
-/// two mounts at once can wedge the zfs-fuse daemon, so pool creation takes it too. OpenZFS
-/// needs none, and zbk takes none there.
+/// The lock zbk takes around every zfs call that mounts or unmounts on zfs-fuse (src/zfs.rs
+/// MOUNT_LOCK): two at once can wedge the zfs-fuse daemon, so pool creation and destruction
+/// take it too. OpenZFS needs none, and zbk takes none there.
 pub fn mount_lock() -> Option<std::fs::File> {
     if flavour() == Flavour::OpenZfs {
         return None;
@@ -292,9 +292,13 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // zfs-fuse may still be busy with a just-finished unmount: retry a little.
+        // zfs-fuse may still be busy with a just-finished unmount: retry a little. Destroying
+        // the pool unmounts it, which must not meet a mount elsewhere: the mount lock.
         for _ in 0..20 {
-            let out = sh("zpool", &["destroy", "-f", &self.name]);
+            let out = {
+                let _serial = mount_lock();
+                sh("zpool", &["destroy", "-f", &self.name])
+            };
             let err = text(&out.stderr);
             if out.status.success() || err.contains("no such pool") {
                 // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR).
