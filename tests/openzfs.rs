@@ -645,3 +645,43 @@ fn openzfs_replicate_holds_on_both_sides_and_recovers_from_a_killed_receive() {
     );
     assert_eq!(theirs, ours);
 }
+
+#[test]
+fn openzfs_a_dataset_with_xattr_off_keeps_acls_and_leaves_only_xattrs_out() {
+    if !only_on(
+        Flavour::OpenZfs,
+        "openzfs_a_dataset_with_xattr_off_keeps_acls_and_leaves_only_xattrs_out",
+        "the xattr property is OpenZFS's",
+    ) {
+        return;
+    }
+    let pool = Pool::initialised();
+    let client = plain_fs(&pool, "client");
+    rich_tree(&client);
+    pool.zbk_expect(
+        0,
+        &["add", "h", "--source", &format!("{}/", client.display())],
+    );
+    ok("zfs", &["set", "xattr=off", &pool.host_dataset("h")]);
+    pool.zbk_expect(0, &["run", "h"]);
+    let snap = pool.snapshots("h").pop().unwrap();
+    let full = format!("{}@{snap}", pool.host_dataset("h"));
+    assert_eq!(pool.prop(&full, "zbk:status").0, "ok");
+    let log = std::fs::read_to_string(pool.root.join(format!("hosts/h/l/{snap}.log"))).unwrap();
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("runs without")).collect();
+    assert_eq!(
+        said,
+        ["zbk: rsync runs without --xattrs: the dataset has xattr=off"],
+        "{log}"
+    );
+    let argv = log.lines().find(|l| l.starts_with("$ ")).unwrap();
+    assert!(
+        argv.contains("--acls") && !argv.contains("--xattrs"),
+        "{argv}"
+    );
+    let copy = under(&pool.root.join("hosts/h/d"), &client);
+    let acl = run("getfacl", &["-p", "shared/report.txt"], &copy);
+    assert!(acl.contains("user:1234:rw-"), "ACLs are kept: {acl}");
+    let xattrs = run("getfattr", &["-d", "plain"], &copy);
+    assert!(!xattrs.contains("user.colour"), "{xattrs}");
+}
