@@ -326,23 +326,6 @@ impl CountingZfs {
     }
 }
 
-/// Snapshots `ds@name` with an expiry, as a run would have.
-fn stamped(ds: &str, name: &str, expires: &str) {
-    ok(
-        "zfs",
-        &[
-            "snapshot",
-            "-o",
-            &format!("zbk:expires={expires}"),
-            "-o",
-            "zbk:tier=default",
-            "-o",
-            "zbk:status=ok",
-            &format!("{ds}@{name}"),
-        ],
-    );
-}
-
 /// Snapshot names as runs make them: reap destroys no other kind.
 const NEW: &str = "2001-01-02T000000Z";
 
@@ -370,13 +353,13 @@ fn openzfs_reap_destroys_in_comma_list_batches_and_reports_held_and_cloned() {
         pool.add_host(h, &src);
         let ds = pool.host_dataset(h);
         for i in 0..12 {
-            stamped(
+            pool.stamped_snapshot(
                 &ds,
                 &format!("2001-01-01T00{i:02}00Z"),
                 "2001-01-01T00:00:00Z",
             );
         }
-        stamped(&ds, NEW, "2099-01-01T00:00:00Z");
+        pool.stamped_snapshot(&ds, NEW, "2099-01-01T00:00:00Z");
     }
 
     let zfs = CountingZfs::new();
@@ -407,7 +390,7 @@ fn openzfs_reap_destroys_in_comma_list_batches_and_reports_held_and_cloned() {
     // A held and a cloned snapshot among the expired: skipped and named, the rest still go.
     let ds = pool.host_dataset("a");
     for i in 0..6 {
-        stamped(&ds, &again(i), "2001-01-01T00:00:00Z");
+        pool.stamped_snapshot(&ds, &again(i), "2001-01-01T00:00:00Z");
     }
     ok("zfs", &["hold", "keep-me", &format!("{ds}@{}", again(1))]);
     {

@@ -29,20 +29,8 @@ fn reap_lists_once_whatever_the_number_of_snapshots() {
             } else {
                 "2099-01-01T00:00:00Z"
             };
-            ok(
-                "zfs",
-                &[
-                    "snapshot",
-                    "-o",
-                    &format!("zbk:expires={expires}"),
-                    "-o",
-                    "zbk:tier=default",
-                    "-o",
-                    "zbk:status=ok",
-                    // Named as zbk names its runs: reap destroys no other name.
-                    &format!("{ds}@2025-01-01T{i:02}0000Z"),
-                ],
-            );
+            // Named as zbk names its runs: reap destroys no other name.
+            pool.stamped_snapshot(&ds, &format!("2025-01-01T{i:02}0000Z"), expires);
         }
     }
     let out = pool.zbk_expect(0, &["reap", "-v"]);

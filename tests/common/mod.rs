@@ -283,6 +283,24 @@ impl Pool {
         .collect()
     }
 
+    /// Snapshots `dataset@name` stamped with an expiry as a good default-tier run stamps it,
+    /// without a run: for tests of what reap does with many snapshots.
+    pub fn stamped_snapshot(&self, dataset: &str, name: &str, expires: &str) {
+        ok(
+            "zfs",
+            &[
+                "snapshot",
+                "-o",
+                &format!("zbk:expires={expires}"),
+                "-o",
+                "zbk:tier=default",
+                "-o",
+                "zbk:status=ok",
+                &format!("{dataset}@{name}"),
+            ],
+        );
+    }
+
     pub fn exists(&self, dataset: &str) -> bool {
         sh("zfs", &["list", "-H", "-o", "name", dataset])
             .status
