@@ -1,234 +1,31 @@
-//! `zbk run`: per host, rsync each source into d/, log into l/, snapshot with the stamp.
-//!
-//! A failed run still snapshots, under a `failed-` name with the failed tier's short expiry,
-//! so the evidence survives and the good snapshots before it are not crowded out. Runs of one
-//! host never overlap: a second run waits for the first and, when the first just produced a
-//! good snapshot, stamps its own tier onto that snapshot instead of copying everything again.
+//! One host's backup: the guards, rsync into d/ with its log in l/, the stamped snapshot.
 
-use crate::cli::RunArgs;
-use crate::config::{Global, HostConfig, DEFAULT_TIER, FAILED_TIER};
-use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::hooks::Hooks;
+use super::{Outcome, Programs, Request};
+use crate::commands::keep;
+use crate::config::{Global, HostConfig, FAILED_TIER};
+use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
-use crate::exec::{find_program, Cmd, Ended, Limits};
+use crate::exec::{Cmd, Ended, Limits};
 use crate::expiry::{Expiry, Retention};
 use crate::inventory::{
     Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_MASS_CHANGE, PROP_STATUS, PROP_TIER,
 };
-use crate::layout::{host_dataset, hosts_dataset};
+use crate::layout::hosts_dataset;
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
-use crate::parallel;
 use crate::progress::Progress;
 use crate::rsync;
 use crate::run_facts::Facts as RunFacts;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use fs_err as fs;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-/// What was asked of every host in this invocation.
-struct Request {
-    tier: String,
-    expires: Option<Retention>,
-    wait: Duration,
-    dry_run: bool,
-    verbose: bool,
-}
-
-/// The programs a run calls, resolved once.
-struct Programs {
-    rsync: PathBuf,
-    ssh: Option<PathBuf>,
-}
-
-/// How one host's run ended.
-struct Outcome {
-    status: Status,
-    snapshot: String,
-    expires: Expiry,
-    log: PathBuf,
-    /// Why it failed or warned, for stderr.
-    why: Vec<String>,
-    /// The snapshot came from a concurrent run and was restamped, not taken.
-    merged: bool,
-    /// A post_run hook failed: the backup stands, but someone should look.
-    hook_failed: bool,
-}
-
-pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
-    let global = ctx.global()?;
-    if args.all != args.hosts.is_empty() {
-        return Err(usage("name the hosts to back up, or give --all (not both)"));
-    }
-    let tier = args
-        .tier
-        .clone()
-        .unwrap_or_else(|| DEFAULT_TIER.to_string());
-    if tier == FAILED_TIER {
-        return Err(usage(
-            "--tier failed: that tier is stamped on failed runs only",
-        ));
-    }
-    let expires = args
-        .expires
-        .as_deref()
-        .map(Retention::parse)
-        .transpose()
-        .map_err(|e| usage(format!("--expires: {e}")))?;
-    let wait = match Retention::parse(&args.wait) {
-        Ok(Retention::For(span)) => span.nominal(),
-        Ok(Retention::Never) => Duration::MAX,
-        Err(e) => return Err(usage(format!("--wait: {e}"))),
-    };
-    let jobs = match args.jobs {
-        Some(0) => return Err(usage("--jobs: must be at least 1")),
-        Some(n) => n,
-        None => global
-            .jobs
-            .unwrap_or_else(|| parallel::default_jobs(parallel::cpus())),
-    };
-    let request = Request {
-        tier,
-        expires,
-        wait,
-        dry_run: args.dry_run,
-        verbose: args.verbose,
-    };
-    let facts = ctx.zfs.run_facts(&global.dataset)?;
-    let hosts = super::chosen_hosts(&facts.inventory, &args.hosts)?;
-    let programs = Programs {
-        rsync: find_program("rsync")?,
-        ssh: find_program("ssh").ok(),
-    };
-    let progress = Progress::new(!args.dry_run && std::io::stderr().is_terminal());
-
-    let finished = AtomicBool::new(false);
-    let codes = std::thread::scope(|scope| {
-        if progress.enabled() {
-            scope.spawn(|| {
-                while !finished.load(Ordering::Relaxed) {
-                    progress.draw();
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-                progress.clear();
-            });
-        }
-        let codes = parallel::map(&hosts, jobs, |host| {
-            if ctx.cancel.load(Ordering::Relaxed) {
-                eprintln!("zbk: {host}: not started: interrupted");
-                return EXIT_FAILED;
-            }
-            one_host(
-                ctx, &programs, &global, &facts, host, &request, &progress, args.all,
-            )
-        });
-        finished.store(true, Ordering::Relaxed);
-        codes
-    });
-    let mut exit = EXIT_OK;
-    for (host, code) in hosts.iter().zip(codes) {
-        let code = code.unwrap_or_else(|panic| {
-            progress.done(host.as_str());
-            eprintln!("zbk: {host}: failed: zbk itself went wrong ({panic}); please report it");
-            EXIT_FAILED
-        });
-        exit = exit.max(code);
-    }
-    Ok(exit)
-}
-
-/// Backs up one host and reports; returns its exit status.
-#[allow(clippy::too_many_arguments)]
-fn one_host(
-    ctx: &Ctx,
-    programs: &Programs,
-    global: &Global,
-    facts: &RunFacts,
-    host: &HostName,
-    request: &Request,
-    progress: &Progress,
-    all: bool,
-) -> u8 {
-    if let Some(since) = &facts.inventory.hosts[host].retired {
-        if !all || request.verbose {
-            eprintln!("zbk: {host}: retired since {since}; skipped");
-        }
-        return EXIT_OK;
-    }
-    // A host's own config may add tiers, so the tier is judged per host.
-    let config = global
-        .load_host(&ctx.layout.host_config(host))
-        .and_then(|c| c.settings.tier(&request.tier).map(|_| c).context("--tier"));
-    let config = match config {
-        Ok(config) => config,
-        // On a server that also receives `zbk replicate` copies, those are not backed up here.
-        Err(_) if ctx.zfs.is_replica(&host_dataset(&global.dataset, host)) => {
-            if !all || request.verbose {
-                eprintln!("zbk: {host}: a copy received by zbk replicate; skipped");
-            }
-            return EXIT_OK;
-        }
-        Err(e) => {
-            eprintln!("zbk: {host}: {e:#}");
-            return EXIT_USAGE;
-        }
-    };
-    let result = backup_host(
-        ctx, programs, global, facts, host, &config, request, progress,
-    );
-    progress.done(host.as_str());
-    match result {
-        Ok(outcome) => {
-            report(host, &outcome, request);
-            if outcome.status == Status::Failed || outcome.hook_failed {
-                EXIT_FAILED
-            } else {
-                EXIT_OK
-            }
-        }
-        Err(e) => {
-            eprintln!("zbk: {host}: {e:#}");
-            EXIT_FAILED
-        }
-    }
-}
-
-/// Silent on success unless verbose; failures on stderr, for cron to mail.
-fn report(host: &HostName, o: &Outcome, request: &Request) {
-    if request.dry_run {
-        return;
-    }
-    let merged = if o.merged {
-        " (taken by the run this one waited for; restamped)"
-    } else {
-        ""
-    };
-    let line = format!(
-        "{host}: {}: snapshot {}{merged}, expires {}, log {}",
-        o.status.as_str(),
-        o.snapshot,
-        o.expires,
-        o.log.display()
-    );
-    // A warning (vanished files) is a good backup: cron hears of it only with -v.
-    let loud = o.status == Status::Failed || o.hook_failed;
-    if loud {
-        eprintln!("zbk: {line}");
-    } else if request.verbose {
-        println!("{line}");
-    }
-    if loud || request.verbose {
-        for why in &o.why {
-            eprintln!("zbk: {host}: {why}");
-        }
-    }
-}
+use std::sync::atomic::AtomicBool;
 
 #[allow(clippy::too_many_arguments)]
-fn backup_host(
+pub(super) fn backup_host(
     ctx: &Ctx,
     programs: &Programs,
     global: &Global,
@@ -358,29 +155,18 @@ fn backup_host(
             storable.why
         )?;
     }
-    let hook_env = |cmd: Cmd| {
-        cmd.env("ZBK_HOST", host.as_str())
-            .env("ZBK_TIER", &request.tier)
-            .env("ZBK_DATA", &data)
+    let hooks = Hooks {
+        settings: &config.settings.hooks,
+        host,
+        tier: &request.tier,
+        data: &data,
     };
 
     let mut why = Vec::new();
     let mut status = Status::Ok;
-    if let Some(argv) = &config.settings.hooks.pre_run {
-        progress.set(host.as_str(), "pre_run", None);
-        let cmd = hook_env(hook_cmd(argv)?)
-            .env("ZBK_LOG", &log_path)
-            .env("ZBK_PHASE", "pre_run");
-        if let Some(failure) = run_hook(
-            "pre_run",
-            &cmd,
-            &mut log,
-            config.settings.hooks.timeout,
-            &ctx.cancel,
-        )? {
-            why.push(failure);
-            status = Status::Failed;
-        }
+    if let Some(failure) = hooks.pre_run(&log_path, &mut log, progress, &ctx.cancel)? {
+        why.push(failure);
+        status = Status::Failed;
     }
     let mut stats = None;
     if status != Status::Failed {
@@ -430,7 +216,7 @@ fn backup_host(
     }
     let mass_change = stats
         .filter(|_| status.is_good())
-        .and_then(|s| super::keep::guard_mass_change(ctx, &dataset, host, &s, config, started));
+        .and_then(|s| keep::guard_mass_change(ctx, &dataset, host, &s, config, started));
     if let Some(why) = &mass_change {
         writeln!(log, "zbk: {why}")?;
         status = status.max(Status::Warning);
@@ -463,25 +249,9 @@ fn backup_host(
     let (snapshot, log) = take_snapshot(ctx, &dataset, &log_path, started, status, &props)?;
 
     let mut hook_failed = false;
-    if let Some(argv) = &config.settings.hooks.post_run {
-        progress.set(host.as_str(), "post_run", None);
-        let mut live = fs::OpenOptions::new().append(true).open(&log)?;
-        let cmd = hook_env(hook_cmd(argv)?)
-            .env("ZBK_LOG", &log)
-            .env("ZBK_PHASE", "post_run")
-            .env("ZBK_SNAPSHOT", &snapshot)
-            .env("ZBK_STATUS", status.as_str());
-        // The cancel flag is not passed: post_run must see a failed run through, too.
-        if let Some(failure) = run_hook(
-            "post_run",
-            &cmd,
-            &mut live,
-            config.settings.hooks.timeout,
-            &AtomicBool::new(false),
-        )? {
-            why.push(failure);
-            hook_failed = true;
-        }
+    if let Some(failure) = hooks.post_run(&log, &snapshot, status, progress)? {
+        why.push(failure);
+        hook_failed = true;
     }
     Ok(Outcome {
         status,
@@ -557,46 +327,6 @@ fn merge_tiers(existing: &str, tier: &str) -> String {
         tiers.push(tier);
     }
     tiers.join(",")
-}
-
-/// A hook's command: its program found on PATH (or the sbin directories) and its arguments.
-fn hook_cmd(argv: &[String]) -> Result<Cmd> {
-    let program = if argv[0].contains('/') {
-        PathBuf::from(&argv[0])
-    } else {
-        find_program(&argv[0])?
-    };
-    crate::config::check_private(&program)?;
-    Ok(Cmd::new(program).args(&argv[1..]))
-}
-
-/// Runs a hook with its output in the log; `Some(reason)` when it failed or timed out.
-fn run_hook(
-    kind: &str,
-    cmd: &Cmd,
-    log: &mut fs::File,
-    timeout: Duration,
-    cancel: &AtomicBool,
-) -> Result<Option<String>> {
-    writeln!(log, "$ {cmd}  # {kind}")?;
-    let limits = Limits {
-        timeout: Some(timeout),
-        cancel: Some(cancel),
-    };
-    let failure = match cmd.run_logged(log.file(), limits) {
-        Ok(Ended::Exited(0)) => None,
-        Ok(Ended::Exited(code)) => Some(format!("{kind} hook exited with status {code}")),
-        Ok(Ended::TimedOut) => Some(format!(
-            "{kind} hook timed out after {}",
-            humantime::format_duration(timeout)
-        )),
-        Ok(Ended::Cancelled) => Some(format!("{kind} hook stopped: interrupted by a signal")),
-        Err(e) => Some(format!("{kind} hook: {e:#}")),
-    };
-    if let Some(f) = &failure {
-        writeln!(log, "zbk: {f}")?;
-    }
-    Ok(failure)
 }
 
 /// What the rsync calls of one run came to.

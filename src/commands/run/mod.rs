@@ -1,0 +1,226 @@
+//! `zbk run`: resolves the request, backs up the chosen hosts side by side and reports each.
+//!
+//! Per host, rsync pulls each source into d/, logs into l/ and the run ends in a snapshot with
+//! its stamp (backup.rs), between the host's own hooks (hooks.rs). A failed run still
+//! snapshots, under a `failed-` name with the failed tier's short expiry, so the evidence
+//! survives and the good snapshots before it are not crowded out. Runs of one host never
+//! overlap: a second run waits for the first and, when the first just produced a good
+//! snapshot, stamps its own tier onto that snapshot instead of copying everything again.
+
+mod backup;
+mod hooks;
+
+use crate::cli::RunArgs;
+use crate::config::{Global, DEFAULT_TIER, FAILED_TIER};
+use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::exec::find_program;
+use crate::expiry::{Expiry, Retention};
+use crate::inventory::Status;
+use crate::layout::host_dataset;
+use crate::names::HostName;
+use crate::parallel;
+use crate::progress::Progress;
+use crate::run_facts::Facts as RunFacts;
+use anyhow::{Context, Result};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// What was asked of every host in this invocation.
+struct Request {
+    tier: String,
+    expires: Option<Retention>,
+    wait: Duration,
+    dry_run: bool,
+    verbose: bool,
+}
+
+/// The programs a run calls, resolved once.
+struct Programs {
+    rsync: PathBuf,
+    ssh: Option<PathBuf>,
+}
+
+/// How one host's run ended.
+struct Outcome {
+    status: Status,
+    snapshot: String,
+    expires: Expiry,
+    log: PathBuf,
+    /// Why it failed or warned, for stderr.
+    why: Vec<String>,
+    /// The snapshot came from a concurrent run and was restamped, not taken.
+    merged: bool,
+    /// A post_run hook failed: the backup stands, but someone should look.
+    hook_failed: bool,
+}
+
+pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
+    let global = ctx.global()?;
+    if args.all != args.hosts.is_empty() {
+        return Err(usage("name the hosts to back up, or give --all (not both)"));
+    }
+    let tier = args
+        .tier
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TIER.to_string());
+    if tier == FAILED_TIER {
+        return Err(usage(
+            "--tier failed: that tier is stamped on failed runs only",
+        ));
+    }
+    let expires = args
+        .expires
+        .as_deref()
+        .map(Retention::parse)
+        .transpose()
+        .map_err(|e| usage(format!("--expires: {e}")))?;
+    let wait = match Retention::parse(&args.wait) {
+        Ok(Retention::For(span)) => span.nominal(),
+        Ok(Retention::Never) => Duration::MAX,
+        Err(e) => return Err(usage(format!("--wait: {e}"))),
+    };
+    let jobs = match args.jobs {
+        Some(0) => return Err(usage("--jobs: must be at least 1")),
+        Some(n) => n,
+        None => global
+            .jobs
+            .unwrap_or_else(|| parallel::default_jobs(parallel::cpus())),
+    };
+    let request = Request {
+        tier,
+        expires,
+        wait,
+        dry_run: args.dry_run,
+        verbose: args.verbose,
+    };
+    let facts = ctx.zfs.run_facts(&global.dataset)?;
+    let hosts = super::chosen_hosts(&facts.inventory, &args.hosts)?;
+    let programs = Programs {
+        rsync: find_program("rsync")?,
+        ssh: find_program("ssh").ok(),
+    };
+    let progress = Progress::new(!args.dry_run && std::io::stderr().is_terminal());
+
+    let finished = AtomicBool::new(false);
+    let codes = std::thread::scope(|scope| {
+        if progress.enabled() {
+            scope.spawn(|| {
+                while !finished.load(Ordering::Relaxed) {
+                    progress.draw();
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                progress.clear();
+            });
+        }
+        let codes = parallel::map(&hosts, jobs, |host| {
+            if ctx.cancel.load(Ordering::Relaxed) {
+                eprintln!("zbk: {host}: not started: interrupted");
+                return EXIT_FAILED;
+            }
+            one_host(
+                ctx, &programs, &global, &facts, host, &request, &progress, args.all,
+            )
+        });
+        finished.store(true, Ordering::Relaxed);
+        codes
+    });
+    let mut exit = EXIT_OK;
+    for (host, code) in hosts.iter().zip(codes) {
+        let code = code.unwrap_or_else(|panic| {
+            progress.done(host.as_str());
+            eprintln!("zbk: {host}: failed: zbk itself went wrong ({panic}); please report it");
+            EXIT_FAILED
+        });
+        exit = exit.max(code);
+    }
+    Ok(exit)
+}
+
+/// Backs up one host and reports; returns its exit status.
+#[allow(clippy::too_many_arguments)]
+fn one_host(
+    ctx: &Ctx,
+    programs: &Programs,
+    global: &Global,
+    facts: &RunFacts,
+    host: &HostName,
+    request: &Request,
+    progress: &Progress,
+    all: bool,
+) -> u8 {
+    if let Some(since) = &facts.inventory.hosts[host].retired {
+        if !all || request.verbose {
+            eprintln!("zbk: {host}: retired since {since}; skipped");
+        }
+        return EXIT_OK;
+    }
+    // A host's own config may add tiers, so the tier is judged per host.
+    let config = global
+        .load_host(&ctx.layout.host_config(host))
+        .and_then(|c| c.settings.tier(&request.tier).map(|_| c).context("--tier"));
+    let config = match config {
+        Ok(config) => config,
+        // On a server that also receives `zbk replicate` copies, those are not backed up here.
+        Err(_) if ctx.zfs.is_replica(&host_dataset(&global.dataset, host)) => {
+            if !all || request.verbose {
+                eprintln!("zbk: {host}: a copy received by zbk replicate; skipped");
+            }
+            return EXIT_OK;
+        }
+        Err(e) => {
+            eprintln!("zbk: {host}: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    let result = backup::backup_host(
+        ctx, programs, global, facts, host, &config, request, progress,
+    );
+    progress.done(host.as_str());
+    match result {
+        Ok(outcome) => {
+            report(host, &outcome, request);
+            if outcome.status == Status::Failed || outcome.hook_failed {
+                EXIT_FAILED
+            } else {
+                EXIT_OK
+            }
+        }
+        Err(e) => {
+            eprintln!("zbk: {host}: {e:#}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// Silent on success unless verbose; failures on stderr, for cron to mail.
+fn report(host: &HostName, o: &Outcome, request: &Request) {
+    if request.dry_run {
+        return;
+    }
+    let merged = if o.merged {
+        " (taken by the run this one waited for; restamped)"
+    } else {
+        ""
+    };
+    let line = format!(
+        "{host}: {}: snapshot {}{merged}, expires {}, log {}",
+        o.status.as_str(),
+        o.snapshot,
+        o.expires,
+        o.log.display()
+    );
+    // A warning (vanished files) is a good backup: cron hears of it only with -v.
+    let loud = o.status == Status::Failed || o.hook_failed;
+    if loud {
+        eprintln!("zbk: {line}");
+    } else if request.verbose {
+        println!("{line}");
+    }
+    if loud || request.verbose {
+        for why in &o.why {
+            eprintln!("zbk: {host}: {why}");
+        }
+    }
+}
