@@ -212,19 +212,7 @@ fn openzfs_acls_xattrs_sparse_links_and_nanosecond_mtimes_survive_backup_and_res
 
     // Pulled over ssh, as from a real client.
     let sshd = Sshd::start();
-    pool.zbk_expect(
-        0,
-        &[
-            "add",
-            "c1",
-            "--source",
-            &format!("root@127.0.0.1:{}/", client.display()),
-        ],
-    );
-    let config = pool.root.join("hosts/c1/c/zbk.toml");
-    let mut text_config = std::fs::read_to_string(&config).unwrap();
-    text_config.push_str(&sshd.zbk_config());
-    std::fs::write(&config, text_config).unwrap();
+    pool.add_remote_host("c1", &sshd, &client, "");
     pool.zbk_expect(0, &["run", "c1"]);
     let snap = pool.snapshots("c1").pop().expect("a snapshot");
     let in_snapshot = pool

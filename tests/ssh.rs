@@ -13,28 +13,13 @@ use common::{manifest, sample_tree, text, Pool};
 use std::time::{Duration, Instant};
 
 /// A host pulled from `src` on the test sshd, with `extra` appended to its config.
-fn remote_host(pool: &Pool, host: &str, sshd: &Sshd, src: &std::path::Path, extra: &str) {
-    pool.zbk_expect(
-        0,
-        &[
-            "add",
-            host,
-            "--source",
-            &format!("root@127.0.0.1:{}/", src.display()),
-        ],
-    );
-    let config = pool.root.join(format!("hosts/{host}/c/zbk.toml"));
-    let text_ = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("{text_}{}{extra}", sshd.zbk_config())).unwrap();
-}
-
 #[test]
 fn a_tree_comes_over_ssh_intact() {
     let pool = Pool::initialised();
     let sshd = Sshd::start();
     let src = pool.scratch("client");
     sample_tree(&src);
-    remote_host(&pool, "client", &sshd, &src, "");
+    pool.add_remote_host("client", &sshd, &src, "");
     pool.zbk_expect(0, &["run", "client"]);
     let copy = pool
         .root
@@ -71,7 +56,7 @@ fn a_client_that_is_down_or_refuses_the_key_fails_fast_and_alone() {
             stranger.to_str().unwrap(),
         ],
     );
-    remote_host(&pool, "refused", &sshd, &src, "");
+    pool.add_remote_host("refused", &sshd, &src, "");
     let config = pool.root.join("hosts/refused/c/zbk.toml");
     let text_ = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
@@ -79,7 +64,7 @@ fn a_client_that_is_down_or_refuses_the_key_fails_fast_and_alone() {
         text_.replace(sshd.key_path.to_str().unwrap(), stranger.to_str().unwrap()),
     )
     .unwrap();
-    remote_host(&pool, "down", &sshd, &src, "");
+    pool.add_remote_host("down", &sshd, &src, "");
     let local = pool.scratch("local");
     std::fs::write(local.join("f"), "y").unwrap();
     pool.add_host("local", &local);
@@ -136,7 +121,7 @@ fn the_authorized_line_allows_read_only_rsync_and_nothing_else() {
     let sshd = Sshd::start();
     let src = pool.scratch("client");
     sample_tree(&src);
-    remote_host(&pool, "client", &sshd, &src, "");
+    pool.add_remote_host("client", &sshd, &src, "");
     let out = pool.zbk_expect(0, &["authorize", "client", "--from", "127.0.0.1"]);
     let line = text(&out.stdout);
     assert!(

@@ -223,6 +223,15 @@ impl Pool {
         self.zbk_expect(0, &["add", host, "--source", &src]);
     }
 
+    /// A host pulled over ssh from `src` on the test sshd, with `extra` appended to its config.
+    pub fn add_remote_host(&self, host: &str, sshd: &sshd::Sshd, src: &Path, extra: &str) {
+        let source = format!("root@127.0.0.1:{}/", src.display());
+        self.zbk_expect(0, &["add", host, "--source", &source]);
+        let config = self.root.join(format!("hosts/{host}/c/zbk.toml"));
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}{}{extra}", sshd.zbk_config())).unwrap();
+    }
+
     /// The short names of a host's snapshots, oldest first.
     pub fn snapshots(&self, host: &str) -> Vec<String> {
         let ds = self.host_dataset(host);
