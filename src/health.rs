@@ -3,7 +3,8 @@
 
 use crate::config::CheckSettings;
 use crate::expiry::relative;
-use crate::inventory::{Host, Snapshot, Status};
+use crate::inventory::{Host, Snapshot};
+use crate::stamp::Status;
 use crate::text::counted;
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
@@ -305,7 +306,7 @@ pub fn prometheus(summaries: &[Summary]) -> String {
 mod tests {
     use super::*;
     use crate::expiry::{parse_time, Expiry};
-    use crate::inventory::Stamp;
+    use crate::stamp::Stamp;
     use std::time::Duration;
 
     fn t(s: &str) -> DateTime<Utc> {
