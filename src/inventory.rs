@@ -190,18 +190,31 @@ impl Snapshot {
             pin_reason: None,
         }
     }
+
+    /// A snapshot kept forever, created at `created`, of a run that ended with `status` (a
+    /// foreign snapshot without one).
+    pub fn taken(name: &str, created: &str, status: Option<Status>) -> Snapshot {
+        Snapshot {
+            stamp: Stamp::Valid(crate::expiry::Expiry::Never),
+            tier: status.map(|_| "default".into()),
+            status,
+            created: Some(crate::expiry::parse_time(created).expect("a valid time")),
+            used: Some(1),
+            ..Snapshot::sample(name)
+        }
+    }
 }
 
 #[cfg(test)]
 impl Host {
-    /// An active host `web1` with these snapshots.
+    /// An active host `web1` with these snapshots, using 4096 bytes, 1024 of them theirs.
     pub fn sample(snapshots: Vec<Snapshot>) -> Host {
         Host {
             name: HostName::parse("web1").expect("valid"),
             dataset: "t/hosts/web1".into(),
             retired: None,
-            used: None,
-            snapshots_used: None,
+            used: Some(4096),
+            snapshots_used: Some(1024),
             snapshots,
         }
     }
