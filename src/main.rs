@@ -10,7 +10,7 @@ mod diff;
 mod exec;
 mod expiry;
 #[cfg(test)]
-mod fuzz_tests;
+mod fuzz;
 mod guard;
 mod health;
 mod inventory;

@@ -3,6 +3,8 @@
 //! only the global file may hold, and the template `zbk init` writes.
 
 mod files;
+#[cfg(test)]
+mod fuzz;
 mod overlay;
 mod settings;
 

@@ -3,6 +3,9 @@
 //! User properties are arbitrary text set by anyone, so nothing here trusts them: a value that is
 //! inherited, missing or unparsable is recorded as such, and the callers decide to keep.
 
+#[cfg(test)]
+mod fuzz;
+
 use crate::listing::{number, Listing};
 use crate::names::HostName;
 use crate::rsync::Stats;
