@@ -8,8 +8,9 @@
 //! pinned for guard.pin_for.
 
 use crate::expiry::{parse_time, Expiry, Retention};
-use crate::inventory::{Host, Snapshot, Stamp};
+use crate::inventory::{Host, Snapshot};
 use crate::rsync::Stats;
+use crate::stamp::Stamp;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -103,7 +104,7 @@ pub fn alerting(at: DateTime<Utc>, now: DateTime<Utc>, alert_for: Duration) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::Status;
+    use crate::stamp::Status;
 
     fn t(s: &str) -> DateTime<Utc> {
         parse_time(s).unwrap()

@@ -288,3 +288,36 @@ mod tests {
         assert!(!is_safe_component(".."));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config("src/proptest-regressions/names.txt"))]
+
+        #[test]
+        fn host_names_cannot_escape(name in "([a-zA-Z0-9. /_@\n\t-]|\\.\\.|é|\u{0}){0,70}") {
+            if let Ok(h) = HostName::parse(&name) {
+                let s = h.as_str();
+                prop_assert_eq!(s, name.as_str());
+                prop_assert!(!s.is_empty() && s.len() <= 253);
+                prop_assert!(!s.contains('/'), "{s:?}");
+                prop_assert!(!s.contains(".."), "{s:?}");
+                prop_assert!(!s.chars().any(char::is_whitespace), "{s:?}");
+                prop_assert!(!s.chars().any(|c| c.is_uppercase()), "{s:?}");
+                prop_assert!(!s.starts_with('-') && !s.starts_with('.'), "{s:?}");
+                prop_assert!(s != "." && s != "..");
+                prop_assert!(is_safe_component(s), "{s:?}");
+            }
+        }
+
+        #[test]
+        fn host_names_from_any_text(name in "(.|\n){0,300}") {
+            if let Ok(h) = HostName::parse(&name) {
+                prop_assert!(h.as_str().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'));
+            }
+        }
+    }
+}

@@ -2,9 +2,10 @@
 //! that a change of the tier table can be carried over to the snapshots already taken.
 
 use crate::config::{Settings, FAILED_TIER};
-use crate::expiry::Expiry;
-use crate::inventory::{Snapshot, Stamp, Status};
+use crate::expiry::{Expiry, Retention};
+use crate::inventory::Snapshot;
 use crate::names::snapshot_time;
+use crate::stamp::{self, Stamp, Status};
 
 /// What restamping does to one snapshot.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,25 +35,15 @@ pub fn plan(snap: &Snapshot, settings: &Settings) -> Plan {
     let tiers: Vec<&str> = if snap.status == Some(Status::Failed) {
         vec![FAILED_TIER]
     } else {
-        snap.tier
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect()
+        stamp::tiers(snap.tier.as_deref().unwrap_or_default())
     };
-    if tiers.is_empty() {
+    let retentions: Vec<Retention> = match tiers.iter().map(|t| settings.tier(t)).collect() {
+        Ok(r) => r,
+        Err(e) => return Plan::Skip(Some(format!("{e}; left as it is"))),
+    };
+    let Some(to) = stamp::longest(&retentions, base) else {
         return Plan::Skip(Some("no zbk:tier of its own".into()));
-    }
-    let mut longest: Option<Expiry> = None;
-    for tier in tiers {
-        match settings.tier(tier) {
-            Ok(r) => longest = longest.max(Some(r.expiry_from(base))),
-            Err(e) => return Plan::Skip(Some(format!("{e}; left as it is"))),
-        }
-    }
-    let to = longest.expect("at least one tier");
+    };
     if snap.stamp == Stamp::Valid(to) {
         Plan::Same
     } else {
@@ -63,19 +54,9 @@ pub fn plan(snap: &Snapshot, settings: &Settings) -> Plan {
     }
 }
 
-/// A stamp as `keep` and `restamp` report what they replaced.
-pub fn shown(stamp: &Stamp) -> String {
-    match stamp {
-        Stamp::Valid(e) => e.to_string(),
-        Stamp::Invalid(v) => format!("invalid {:?}", v.escape_debug().to_string()),
-        Stamp::Absent => "none".to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expiry::Retention;
 
     fn snap(name: &str, tier: &str, status: Status, expires: &str) -> Snapshot {
         Snapshot {

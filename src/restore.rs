@@ -193,7 +193,7 @@ mod tests {
     use super::*;
     use crate::config::Settings;
     use crate::expiry::parse_time;
-    use crate::inventory::Status;
+    use crate::stamp::Status;
 
     fn snap(name: &str, created: &str, status: Status) -> Snapshot {
         Snapshot {

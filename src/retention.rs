@@ -1,7 +1,8 @@
 //! Pure reap selection: for one host's snapshots, which go and which stay, and why.
 
 use crate::expiry::Expiry;
-use crate::inventory::{Host, Snapshot, Stamp};
+use crate::inventory::{Host, Snapshot};
+use crate::stamp::Stamp;
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -126,7 +127,7 @@ fn judge(s: &Snapshot, protected: bool, now: DateTime<Utc>) -> Verdict {
 mod tests {
     use super::*;
     use crate::expiry::parse_time;
-    use crate::inventory::Status;
+    use crate::stamp::Status;
 
     fn snap(name: &str, expires: &str, status: Status) -> Snapshot {
         Snapshot {

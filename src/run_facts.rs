@@ -3,8 +3,10 @@
 //! capacity and whether each host's dataset can store ACLs and extended attributes; one
 //! listing of a host's snapshots, only for guard.max_delete, tells the last good file count.
 
-use crate::inventory::{self, Inventory, Rows, PROP_FILES, PROP_RETIRED, PROP_STATUS};
+use crate::inventory::{self, Inventory};
+use crate::listing::Listing;
 use crate::names::HostName;
+use crate::stamp::{PROP_FILES, PROP_RETIRED, PROP_STATUS};
 use crate::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -102,15 +104,14 @@ impl Facts {
 /// `root` being the dataset given to `zbk init`.
 pub fn parse(output: &str, root: &str, flavour: Flavour) -> Facts {
     let props: Vec<&str> = PROPS.iter().chain(OPENZFS_PROPS).copied().collect();
-    let (rows, unreadable) = inventory::rows(output, &props);
+    let listing = Listing::parse(output, &props);
     let hosts = crate::layout::hosts_dataset(root);
-    let inventory = inventory::from_rows(&rows, unreadable, &hosts);
-    let value = |name: &str, prop: &str| -> Option<String> {
-        rows.get(name)
-            .and_then(|p| p.get(prop))
-            .map(|(v, _)| v.to_string())
+    let inventory = inventory::from_listing(&listing, &hosts);
+    let number = |prop: &str| {
+        listing
+            .value(root, prop)
+            .and_then(|v| v.parse::<u64>().ok())
     };
-    let number = |prop: &str| value(root, prop).and_then(|v| v.parse::<u64>().ok());
     let capacity = number("used")
         .zip(number("available"))
         .map(|(u, a)| capacity(u, a));
@@ -118,14 +119,14 @@ pub fn parse(output: &str, root: &str, flavour: Flavour) -> Facts {
         .hosts
         .values()
         .map(|h| {
-            let acltype = value(&h.dataset, "acltype");
-            let xattr = value(&h.dataset, "xattr");
-            let s = Storable::judge(flavour, acltype.as_deref(), xattr.as_deref());
+            let acltype = listing.value(&h.dataset, "acltype");
+            let xattr = listing.value(&h.dataset, "xattr");
+            let s = Storable::judge(flavour, acltype, xattr);
             (h.name.clone(), s)
         })
         .collect();
     Facts {
-        has_hosts: rows.contains_key(hosts.as_str()),
+        has_hosts: listing.names.contains_key(hosts.as_str()),
         inventory,
         flavour,
         storable,
@@ -143,17 +144,13 @@ pub fn capacity(used: u64, available: u64) -> u8 {
 /// host dataset and its snapshots (`-d 1`); `None` without one, or when that snapshot has no
 /// count of its own.
 pub fn last_good_files(output: &str, host_dataset: &str) -> Option<u64> {
-    let (rows, unreadable) = inventory::rows(output, FILES_PROPS);
+    let listing = Listing::parse(output, FILES_PROPS);
     let hosts = host_dataset.rsplit_once('/').map_or("", |(h, _)| h);
-    let inv = inventory::from_rows(&rows, unreadable, hosts);
+    let inv = inventory::from_listing(&listing, hosts);
     let host = inv.hosts.values().next()?;
     let good = host.snapshots.iter().rev().find(|s| s.is_good())?;
-    own_number(&rows, &format!("{host_dataset}@{}", good.name), PROP_FILES)
-}
-
-fn own_number(rows: &Rows, name: &str, prop: &str) -> Option<u64> {
-    rows.get(name)
-        .and_then(|props| inventory::own(props, prop))
+    listing
+        .own(&format!("{host_dataset}@{}", good.name), PROP_FILES)
         .and_then(|v| v.parse().ok())
 }
 

@@ -367,15 +367,11 @@ fn s04_pool_fills_up_during_a_run() {
         "a failed- snapshot would need room for its log"
     );
 
-    // The partial copy fills the pool from d/: the capacity guard refuses the next run...
+    // The partial copy fills the pool from d/: the capacity guard refuses the next run (its
+    // wording and what it leaves alone are tests/guards.rs's)...
     let out = pool.zbk(&["run", "h"]);
-    let err = stderr(&out);
-    eprintln!("s04 capacity guard: {err}");
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("max_capacity") && err.contains("not starting"),
-        "{err}"
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_kept(&pool, &before);
     // ...but never reap.
     pool.zbk_expect(0, &["reap"]);
     assert_kept(&pool, &before);
@@ -482,34 +478,6 @@ fn s06_two_runs_and_a_reap_at_once() {
     } else {
         assert!(tiers.iter().any(|t| t.contains("weekly")), "{tiers:?}");
     }
-    next_run_succeeds(&pool, "h");
-}
-
-#[test]
-fn s07_empty_source() {
-    let (pool, src) = with_one_good_run();
-    let before = pool.good_rows();
-    let data = pool
-        .root
-        .join("hosts/h/d")
-        .join(src.strip_prefix("/").unwrap());
-    let kept = common::manifest(&data);
-    // The source's file system is not mounted: an empty directory where the data was.
-    std::fs::remove_dir_all(&src).unwrap();
-    std::fs::create_dir_all(&src).unwrap();
-    let out = pool.zbk(&["run", "h"]);
-    let err = stderr(&out);
-    eprintln!("s07 message: {err}");
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("empty"), "the message names the guard: {err}");
-    assert!(
-        pool.snapshots("h").last().unwrap().starts_with("failed-"),
-        "{:?}",
-        pool.snapshots("h")
-    );
-    assert_eq!(common::manifest(&data), kept, "d/ was thinned");
-    assert_kept(&pool, &before);
-    common::sample_tree(&src);
     next_run_succeeds(&pool, "h");
 }
 
@@ -963,102 +931,5 @@ fn s15_malformed_config() {
     std::fs::write(&host, &good_host).unwrap();
     assert_kept(&pool, &before);
     let _ = src;
-    next_run_succeeds(&pool, "h");
-}
-
-#[test]
-fn s07_guard_check_file_and_max_delete() {
-    let (pool, src) = with_one_good_run();
-    let before = pool.good_rows();
-    let data = pool
-        .root
-        .join("hosts/h/d")
-        .join(src.strip_prefix("/").unwrap());
-    let kept = common::manifest(&data);
-    let config = host_config(&pool, "h");
-    let plain = std::fs::read_to_string(&config).unwrap();
-
-    // A check file that must exist on the source: gone means not mounted.
-    std::fs::write(
-        &config,
-        format!("{plain}\n[guard]\ncheck_file = \"etc/app/app.conf\"\n"),
-    )
-    .unwrap();
-    std::fs::remove_file(src.join("etc/app/app.conf")).unwrap();
-    let out = pool.zbk(&["run", "h"]);
-    let err = stderr(&out);
-    eprintln!("s07 check_file message: {err}");
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("guard.check_file etc/app/app.conf is missing"),
-        "{err}"
-    );
-    assert!(pool.snapshots("h").last().unwrap().starts_with("failed-"));
-    assert_eq!(common::manifest(&data), kept, "d/ was thinned");
-    std::fs::write(src.join("etc/app/app.conf"), "key = value\n").unwrap();
-
-    // A mass delete: most of the tree gone at the source.
-    std::fs::write(&config, format!("{plain}\n[guard]\nmax_delete = 0.25\n")).unwrap();
-    for f in [
-        "secret",
-        "secret-hardlink",
-        "script.sh",
-        "big.bin",
-        "conf-link",
-        "dangling",
-    ] {
-        std::fs::remove_file(src.join(f)).unwrap();
-    }
-    std::fs::remove_dir_all(src.join("empty")).unwrap();
-    let out = pool.zbk(&["run", "h"]);
-    let err = stderr(&out);
-    eprintln!("s07 max_delete message: {err}");
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("guard.max_delete"), "{err}");
-    assert!(pool.snapshots("h").last().unwrap().starts_with("failed-"));
-    assert_eq!(common::manifest(&data), kept, "d/ was thinned");
-    assert_kept(&pool, &before);
-
-    std::fs::remove_dir_all(&src).unwrap();
-    common::sample_tree(&src);
-    next_run_succeeds(&pool, "h");
-}
-
-#[test]
-fn s15_config_or_hook_writable_by_others_is_refused() {
-    let (pool, _src) = with_one_good_run();
-    let before = pool.good_rows();
-    let global = pool.root.join("etc/zbk.toml");
-    let host = host_config(&pool, "h");
-    let hook = pool.dir.path().join("hook.sh");
-    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
-    let plain = std::fs::read_to_string(&host).unwrap();
-    std::fs::write(
-        &host,
-        format!("{plain}\n[hooks]\npre_run = [\"{}\"]\n", hook.display()),
-    )
-    .unwrap();
-    let mode =
-        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
-    mode(&hook, 0o755);
-    next_run_succeeds(&pool, "h");
-    for (file, loose, tight) in [
-        (&global, 0o666, 0o644),
-        (&host, 0o646, 0o644),
-        (&hook, 0o777, 0o755),
-    ] {
-        mode(file, loose);
-        let out = pool.zbk(&["run", "h"]);
-        let err = stderr(&out);
-        eprintln!("s15 writable message: {err}");
-        assert_ne!(out.status.code(), Some(0), "{err}");
-        assert!(
-            err.contains(&file.display().to_string()),
-            "names the file: {err}"
-        );
-        assert!(err.contains("refusing it"), "{err}");
-        mode(file, tight);
-    }
-    assert_kept(&pool, &before);
     next_run_succeeds(&pool, "h");
 }

@@ -10,6 +10,14 @@ mod common;
 
 use common::{ok, text, Pool};
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Where a host's copy of a local source lives in its d/.
+fn client_copy(pool: &Pool, src: &Path) -> PathBuf {
+    pool.root
+        .join("hosts/h/d")
+        .join(src.strip_prefix("/").unwrap())
+}
 
 fn add_config(pool: &Pool, host: &str, extra: &str) {
     let config = pool.root.join(format!("hosts/{host}/c/zbk.toml"));
@@ -25,6 +33,9 @@ fn an_empty_source_never_becomes_the_newest_good_backup() {
     pool.add_host("h", &src);
     pool.zbk_expect(0, &["run", "h"]);
     let before = pool.good_rows();
+    let copy = client_copy(&pool, &src);
+    let kept = common::manifest(&copy);
+    // The source's file system is not mounted: an empty directory where the data was.
     std::fs::remove_file(src.join("data")).unwrap();
     let out = pool.zbk_expect(1, &["run", "h"]);
     assert!(
@@ -34,15 +45,14 @@ fn an_empty_source_never_becomes_the_newest_good_backup() {
     );
     assert!(pool.snapshots("h").last().unwrap().starts_with("failed-"));
     assert_eq!(pool.good_rows(), before);
-    let copy = pool
-        .root
-        .join("hosts/h/d")
-        .join(src.strip_prefix("/").unwrap());
+    assert_eq!(common::manifest(&copy), kept, "d/ was thinned");
     assert_eq!(
         std::fs::read_to_string(copy.join("data")).unwrap(),
         "precious",
         "d/ was emptied"
     );
+    std::fs::write(src.join("data"), "precious").unwrap();
+    pool.zbk_expect(0, &["run", "h"]);
 }
 
 #[test]
@@ -51,6 +61,10 @@ fn a_missing_check_file_stops_the_run() {
     let src = pool.scratch("src");
     std::fs::write(src.join("data"), "x").unwrap();
     pool.add_host("h", &src);
+    pool.zbk_expect(0, &["run", "h"]);
+    let before = pool.good_rows();
+    let copy = client_copy(&pool, &src);
+    let kept = common::manifest(&copy);
     let config = pool.root.join("hosts/h/c/zbk.toml");
     let base = std::fs::read_to_string(&config).unwrap();
     add_config(&pool, "h", "[guard]\ncheck_file = \".mounted\"\n");
@@ -60,7 +74,9 @@ fn a_missing_check_file_stops_the_run() {
         "{}",
         text(&out.stderr)
     );
-    assert!(pool.snapshots("h")[0].starts_with("failed-"));
+    assert!(pool.snapshots("h").last().unwrap().starts_with("failed-"));
+    assert_eq!(pool.good_rows(), before);
+    assert_eq!(common::manifest(&copy), kept, "d/ was thinned");
     std::fs::write(src.join(".mounted"), "").unwrap();
     pool.zbk_expect(0, &["run", "h"]);
 
@@ -111,10 +127,7 @@ fn a_mass_deletion_fails_the_run_and_keeps_the_last_good_snapshot() {
     assert!(pool.snapshots("h").last().unwrap().starts_with("failed-"));
     assert_eq!(pool.good_rows(), before);
     // The dry run caught it: d/ still holds all that the last good run copied.
-    let copy = pool
-        .root
-        .join("hosts/h/d")
-        .join(src.strip_prefix("/").unwrap());
+    let copy = client_copy(&pool, &src);
     assert_eq!(std::fs::read_dir(&copy).unwrap().count(), 100);
 
     // A run within the limit goes through.
@@ -147,10 +160,10 @@ fn a_full_pool_stops_runs_but_not_reap() {
     ok("sync", &[]);
     add_config(&pool, "h", "[guard]\nmax_capacity = 1\n");
     let out = pool.zbk_expect(1, &["run", "h"]);
+    let err = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("full, over guard.max_capacity 1%"),
-        "{}",
-        text(&out.stderr)
+        err.contains("full, over guard.max_capacity 1%") && err.contains("not starting"),
+        "{err}"
     );
     assert_eq!(
         pool.snapshots("h").len(),
@@ -177,6 +190,15 @@ fn config_and_hooks_writable_by_others_are_refused() {
         "{err}"
     );
     std::fs::set_permissions(&global, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let host = pool.root.join("hosts/h/c/zbk.toml");
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o646)).unwrap();
+    let out = pool.zbk_expect(2, &["run", "h"]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(host.to_str().unwrap()) && err.contains("refusing it"),
+        "{err}"
+    );
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o644)).unwrap();
 
     let hook = pool.scratch("hooks").join("pre.sh");
     std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
@@ -187,10 +209,10 @@ fn config_and_hooks_writable_by_others_are_refused() {
         &format!("[hooks]\npre_run = [\"{}\"]\n", hook.display()),
     );
     let out = pool.zbk_expect(1, &["run", "h"]);
+    let err = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains(hook.to_str().unwrap()),
-        "{}",
-        text(&out.stderr)
+        err.contains(hook.to_str().unwrap()) && err.contains("refusing it"),
+        "{err}"
     );
     assert!(
         pool.snapshots("h").is_empty(),

@@ -7,7 +7,9 @@ use crate::ctx::Ctx;
 use crate::expiry::Retention;
 use crate::health::{self, Judged, State};
 use crate::layout::hosts_dataset;
+use crate::text::counted;
 use anyhow::{anyhow, Result};
+use std::fmt::Write as _;
 use std::time::Duration;
 
 pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
@@ -77,5 +79,101 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
         };
         results.push((name.as_str(), judged, limits));
     }
-    Ok(health::plugin_line(&results))
+    Ok(plugin_line(&results))
+}
+
+/// The Nagios plugin output: one status line with perfdata, worst hosts named first.
+fn plugin_line(results: &[(&str, Judged, CheckSettings)]) -> (State, String) {
+    let worst = results
+        .iter()
+        .map(|(_, j, _)| j.state)
+        .max()
+        .unwrap_or(State::Unknown);
+    let mut problems: Vec<&(&str, Judged, CheckSettings)> = results
+        .iter()
+        .filter(|(_, j, _)| j.state != State::Ok)
+        .collect();
+    problems.sort_by(|a, b| b.1.state.cmp(&a.1.state).then(a.0.cmp(b.0)));
+    let text = if results.is_empty() {
+        "no hosts to check".to_string()
+    } else if problems.is_empty() {
+        format!("{} backed up in time", counted(results.len(), "host"))
+    } else {
+        problems
+            .iter()
+            .map(|(host, j, _)| format!("{host}: {}", j.why))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mut perf = String::new();
+    for (host, j, limits) in results {
+        let age = j.age.map_or("U".to_string(), |a| format!("{a}s"));
+        let _ = write!(
+            perf,
+            " '{host} age'={age};{};{};0",
+            limits.warn.as_secs(),
+            limits.crit.as_secs()
+        );
+    }
+    let perf = if perf.is_empty() {
+        String::new()
+    } else {
+        format!(" |{perf}")
+    };
+    (worst, format!("ZBK {} - {text}{perf}", worst.label()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expiry::parse_time;
+    use crate::inventory::{Host, Snapshot};
+    use crate::stamp::Status;
+
+    const NOW: &str = "2026-11-27T12:00:00Z";
+    const LIMITS: CheckSettings = CheckSettings {
+        warn: Duration::from_secs(26 * 3600),
+        crit: Duration::from_secs(50 * 3600),
+        mass_change: Duration::from_secs(7 * 86400),
+    };
+
+    fn state(h: &Host, now: &str) -> Judged {
+        let now = parse_time(now).unwrap();
+        health::judge(&health::summarize(h, now), LIMITS, now)
+    }
+
+    #[test]
+    fn the_plugin_line_names_the_worst_first_and_carries_perfdata() {
+        let ok = state(
+            &Host::sample(vec![Snapshot::taken(
+                "a",
+                "2026-11-27T11:00:00Z",
+                Some(Status::Ok),
+            )]),
+            NOW,
+        );
+        let crit = state(&Host::sample(vec![]), NOW);
+        let warn = state(
+            &Host::sample(vec![Snapshot::taken(
+                "a",
+                "2026-11-26T08:00:00Z",
+                Some(Status::Ok),
+            )]),
+            NOW,
+        );
+        let (worst, line) =
+            plugin_line(&[("a", ok, LIMITS), ("b", warn, LIMITS), ("c", crit, LIMITS)]);
+        assert_eq!(worst, State::Critical);
+        assert!(
+            line.starts_with("ZBK CRITICAL - c: no backup yet; b: last good backup 1d 4h ago"),
+            "{line}"
+        );
+        assert!(line.ends_with("| 'a age'=3600s;93600;180000;0 'b age'=100800s;93600;180000;0 'c age'=U;93600;180000;0"), "{line}");
+        assert_eq!(line.lines().count(), 1);
+        let (state, line) = plugin_line(&[]);
+        assert_eq!(
+            (state, line.as_str()),
+            (State::Unknown, "ZBK UNKNOWN - no hosts to check")
+        );
+    }
 }

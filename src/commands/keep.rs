@@ -8,10 +8,11 @@ use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::{HostDataset, Snapshot};
 use crate::expiry::{parse_time, Expiry, Retention};
 use crate::guard;
-use crate::inventory::{Host, PROP_EXPIRES, PROP_PINNED, PROP_PIN_REASON};
+use crate::inventory::Host;
 use crate::layout::hosts_dataset;
 use crate::names::{is_safe_component, HostName};
 use crate::rsync::Stats;
+use crate::stamp::{PROP_EXPIRES, PROP_PINNED, PROP_PIN_REASON};
 use crate::zfs::Zfs;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -59,7 +60,7 @@ pub fn run(ctx: &Ctx, args: KeepArgs) -> Result<u8> {
     }
     let full = Snapshot::of(&global.dataset, host, &snap.name)?;
     pin(&ctx.zfs, full.as_str(), ctx.now, Some(expiry), None)?;
-    let was = crate::restamp::shown(&snap.stamp);
+    let was = snap.stamp.shown();
     println!(
         "{name}@{}: expires {expiry} (was {was}); pinned, restamp leaves it alone",
         snap.name

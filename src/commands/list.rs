@@ -3,9 +3,10 @@
 use crate::cli::ListArgs;
 use crate::ctx::{Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
-use crate::inventory::{Host, Snapshot, Stamp};
+use crate::inventory::{Host, Snapshot};
 use crate::layout::hosts_dataset;
 use crate::rsync::Stats;
+use crate::stamp::Stamp;
 use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;

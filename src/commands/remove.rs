@@ -4,8 +4,8 @@ use crate::cli::RemoveArgs;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::HostDataset;
 use crate::expiry::Expiry;
-use crate::inventory::PROP_RETIRED;
 use crate::names::HostName;
+use crate::stamp::PROP_RETIRED;
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, args: RemoveArgs) -> Result<u8> {

@@ -4,9 +4,9 @@
 use crate::cli::RestampArgs;
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::dataset::Snapshot;
-use crate::inventory::PROP_EXPIRES;
 use crate::layout::hosts_dataset;
-use crate::restamp::{plan, shown, Plan};
+use crate::restamp::{plan, Plan};
+use crate::stamp::PROP_EXPIRES;
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
                     eprintln!("zbk: {full}: skipped: {why}");
                 }
                 Plan::Change { from, to } => {
-                    let from = shown(&from);
+                    let from = from.shown();
                     if args.dry_run {
                         println!("would restamp {full}: {from} -> {to}");
                         changed += 1;

@@ -6,10 +6,13 @@ use crate::cli::StatusArgs;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
 use crate::health::{self, Summary};
+use crate::inventory::Snapshot;
 use crate::layout::hosts_dataset;
+use crate::stamp::Status;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::fmt::Write as _;
 
 /// One object of `zbk status --json`; the field names are documented in zbk-status(8).
 #[derive(Serialize)]
@@ -69,7 +72,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         .map(|h| health::summarize(&inv.hosts[h], ctx.now))
         .collect();
     if args.prometheus {
-        print!("{}", health::prometheus(&summaries));
+        print!("{}", prometheus(&summaries));
         return Ok(EXIT_OK);
     }
     let rows: Vec<Row> = summaries.iter().map(|s| row(s, ctx.now)).collect();
@@ -115,4 +118,149 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         );
     }
     Ok(EXIT_OK)
+}
+
+/// A snapshot's creation time in seconds since the epoch; 0 for none, so that an alert on
+/// the age fires for a host that never had one.
+fn epoch(s: Option<&Snapshot>) -> f64 {
+    s.and_then(|s| s.created)
+        .map_or(0.0, |t| t.timestamp() as f64)
+}
+
+/// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host.
+fn prometheus(summaries: &[Summary]) -> String {
+    type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
+    let metrics: [Metric; 10] = [
+        (
+            "zbk_last_good_backup_timestamp_seconds",
+            "Creation time of the newest snapshot stamped ok or warning (0: none).",
+            |s| Some(epoch(s.last_good)),
+        ),
+        (
+            "zbk_last_run_timestamp_seconds",
+            "Creation time of the newest snapshot zbk took (0: none).",
+            |s| Some(epoch(s.last_run)),
+        ),
+        (
+            "zbk_last_run_status",
+            "How the last run ended: 0 ok, 1 warning, 2 failed; absent before the first run.",
+            |s| {
+                s.last_run.and_then(|r| r.status).map(|st| match st {
+                    Status::Ok => 0.0,
+                    Status::Warning => 1.0,
+                    Status::Failed => 2.0,
+                })
+            },
+        ),
+        (
+            "zbk_consecutive_failures",
+            "Failed runs since the last good one.",
+            |s| Some(s.consecutive_failures as f64),
+        ),
+        (
+            "zbk_snapshots",
+            "Snapshots of the host's dataset, zbk's and others.",
+            |s| Some(s.host.snapshots.len() as f64),
+        ),
+        (
+            "zbk_snapshot_bytes",
+            "Space the host's snapshots hold together (usedbysnapshots).",
+            |s| s.host.snapshots_used.map(|b| b as f64),
+        ),
+        (
+            "zbk_used_bytes",
+            "Space the host's dataset uses with its snapshots (used).",
+            |s| s.host.used.map(|b| b as f64),
+        ),
+        (
+            "zbk_pinned_snapshots",
+            "Snapshots whose expiry was set by zbk keep.",
+            |s| Some(s.pinned as f64),
+        ),
+        (
+            "zbk_mass_change_timestamp_seconds",
+            "Time of the newest run that tripped guard.max_change and that nobody has acknowledged with zbk keep or zbk restamp (0: none).",
+            |s| Some(s.mass_change.map_or(0.0, |t| t.timestamp() as f64)),
+        ),
+        (
+            "zbk_retired",
+            "1 for a host retired with zbk remove --expire, else 0.",
+            |s| Some(if s.host.retired.is_some() { 1.0 } else { 0.0 }),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in metrics {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for s in summaries {
+            if let Some(v) = value(s) {
+                // Host names are DNS names: nothing in them needs escaping in a label.
+                let _ = writeln!(out, "{name}{{host=\"{}\"}} {v}", s.host.name);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expiry::parse_time;
+    use crate::inventory::Host;
+
+    const NOW: &str = "2026-11-27T12:00:00Z";
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse_time(s).unwrap()
+    }
+
+    #[test]
+    fn prometheus_metrics_have_help_type_and_a_sample_per_host() {
+        let h = Host::sample(vec![
+            Snapshot::taken("a", "2026-11-27T11:00:00Z", Some(Status::Ok)),
+            Snapshot::taken("failed-b", "2026-11-27T11:30:00Z", Some(Status::Failed)),
+        ]);
+        let text = prometheus(&[health::summarize(&h, t(NOW))]);
+        for line in [
+            "# TYPE zbk_last_good_backup_timestamp_seconds gauge",
+            &format!(
+                "zbk_last_good_backup_timestamp_seconds{{host=\"web1\"}} {}",
+                t("2026-11-27T11:00:00Z").timestamp()
+            ),
+            "zbk_last_run_status{host=\"web1\"} 2",
+            "zbk_consecutive_failures{host=\"web1\"} 1",
+            "zbk_snapshots{host=\"web1\"} 2",
+            "zbk_snapshot_bytes{host=\"web1\"} 1024",
+            "zbk_used_bytes{host=\"web1\"} 4096",
+            "zbk_retired{host=\"web1\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
+        let empty = Host::sample(vec![]);
+        let text = prometheus(&[health::summarize(&empty, t(NOW))]);
+        assert!(text.contains("zbk_last_good_backup_timestamp_seconds{host=\"web1\"} 0\n"));
+        assert!(!text.contains("zbk_last_run_status{"));
+    }
+
+    #[test]
+    fn a_mass_change_shows_until_acknowledged() {
+        let mut pinned = Snapshot::taken("a", "2026-11-27T01:00:00Z", Some(Status::Ok));
+        pinned.pin_reason = Some("mass change at 2026-11-27T02:00:00Z".into());
+        let later = Snapshot::taken("b", "2026-11-27T11:00:00Z", Some(Status::Warning));
+        let h = Host::sample(vec![pinned.clone(), later.clone()]);
+        let text = prometheus(&[health::summarize(&h, t(NOW))]);
+        assert!(text.contains(&format!(
+            "zbk_mass_change_timestamp_seconds{{host=\"web1\"}} {}\n",
+            t("2026-11-27T02:00:00Z").timestamp()
+        )));
+        pinned.pin_reason = Some(
+            "mass change at 2026-11-27T02:00:00Z; acknowledged at 2026-11-27T09:00:00Z".into(),
+        );
+        let acked = Host::sample(vec![pinned, later]);
+        let text = prometheus(&[health::summarize(&acked, t(NOW))]);
+        assert!(text.contains("zbk_mass_change_timestamp_seconds{host=\"web1\"} 0\n"));
+    }
 }

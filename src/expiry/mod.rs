@@ -2,6 +2,9 @@
 //!
 //! Nothing here reads the clock: every function that needs the time takes `now`.
 
+#[cfg(test)]
+mod fuzz;
+
 use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::fmt;

@@ -3,37 +3,20 @@
 //! User properties are arbitrary text set by anyone, so nothing here trusts them: a value that is
 //! inherited, missing or unparsable is recorded as such, and the callers decide to keep.
 
-use crate::expiry::Expiry;
+#[cfg(test)]
+mod fuzz;
+
+use crate::listing::{number, Listing};
 use crate::names::HostName;
 use crate::rsync::Stats;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-/// The property holding a snapshot's expiry.
-pub const PROP_EXPIRES: &str = "zbk:expires";
-/// The tier (or tiers, comma-separated) a snapshot was stamped for.
-pub const PROP_TIER: &str = "zbk:tier";
-/// `ok`, `warning` or `failed`.
-pub const PROP_STATUS: &str = "zbk:status";
-/// How many files a good run copied (rsync --stats), for the next run's guard.max_delete.
-pub const PROP_FILES: &str = "zbk:files";
-/// A run's change figures from rsync --stats, in one value:
-/// `files=N created=N deleted=N changed=N bytes=N` (see `rsync::Stats`).
-pub const PROP_CHANGES: &str = "zbk:changes";
-/// Set on the snapshot of a run that tripped guard.max_change: why.
-pub const PROP_MASS_CHANGE: &str = "zbk:mass-change";
-/// Why a snapshot is pinned when zbk pinned it itself: `mass change at TIME`, with
-/// `; acknowledged at TIME` added once an admin has run `zbk keep` or `zbk restamp`.
-pub const PROP_PIN_REASON: &str = "zbk:pin-reason";
-/// Set on a host dataset by `zbk remove --expire`: the time it was retired.
-pub const PROP_RETIRED: &str = "zbk:retired";
-/// Set on a snapshot by `zbk keep`: the time its expiry was set by hand, which `zbk restamp`
-/// then leaves alone.
-pub const PROP_PINNED: &str = "zbk:pinned";
-
-/// Set by `zbk replicate` on a replica's snapshot whose `offsite_expiry` outlasts its received
-/// `zbk:expires`; the later of the two is the snapshot's expiry.
-pub const PROP_OFFSITE_EXPIRES: &str = "zbk:offsite-expires";
+pub use crate::listing::own;
+pub use crate::stamp::{
+    Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_MASS_CHANGE, PROP_OFFSITE_EXPIRES,
+    PROP_PINNED, PROP_PIN_REASON, PROP_RETIRED, PROP_STATUS, PROP_TIER,
+};
 
 /// Every property one inventory asks for, in one `zfs get`.
 pub const PROPS: &[&str] = &[
@@ -53,49 +36,6 @@ pub const PROPS: &[&str] = &[
     "numclones",
     "used",
 ];
-
-/// How a run ended, as stamped in `zbk:status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    Ok,
-    Warning,
-    Failed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warning => "warning",
-            Status::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Status> {
-        match text {
-            "ok" => Some(Status::Ok),
-            "warning" => Some(Status::Warning),
-            "failed" => Some(Status::Failed),
-            _ => None,
-        }
-    }
-
-    /// Whether a snapshot with this status is a backup worth restoring.
-    pub fn is_good(self) -> bool {
-        self != Status::Failed
-    }
-}
-
-/// What a snapshot's `zbk:expires` says, judged by its source.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Stamp {
-    /// Set on the snapshot itself (source local or received) and well-formed.
-    Valid(Expiry),
-    /// Set on the snapshot itself but unparsable: keep, and warn.
-    Invalid(String),
-    /// Inherited from a dataset, or not set at all: not zbk's to judge.
-    Absent,
-}
 
 /// One snapshot of a host dataset.
 #[derive(Clone, Debug, PartialEq)]
@@ -157,44 +97,23 @@ pub struct Inventory {
 /// `hosts` is the hosts dataset (`tank/backup/hosts`); datasets that are not its direct
 /// children with a valid host name are ignored, as are their snapshots.
 pub fn parse(output: &str, hosts: &str) -> Inventory {
-    let (rows, unreadable) = rows(output, PROPS);
-    from_rows(&rows, unreadable, hosts)
+    from_listing(&Listing::parse(output, PROPS), hosts)
 }
 
-/// The rows of a `zfs get -H -o name,property,value,source` listing of `props`, by name:
-/// property -> (value, source); and how many lines could not be read.
-pub type Rows<'a> = BTreeMap<&'a str, HashMap<&'a str, (&'a str, &'a str)>>;
-
-/// Splits a listing of `props` into its rows.
-pub fn rows<'a>(output: &'a str, props: &[&str]) -> (Rows<'a>, usize) {
-    let mut rows: Rows = BTreeMap::new();
-    let mut unreadable = 0;
-    for line in output.lines() {
-        let Some((name, prop, value, source)) = split_row(line, props) else {
-            if !line.is_empty() {
-                unreadable += 1;
-            }
-            continue;
-        };
-        rows.entry(name).or_default().insert(prop, (value, source));
-    }
-    (rows, unreadable)
-}
-
-/// The hosts and snapshots in a listing's rows; rows of other datasets are ignored.
-pub fn from_rows(rows: &Rows, unreadable: usize, hosts: &str) -> Inventory {
+/// The hosts and snapshots in a listing; rows of other datasets are ignored.
+pub fn from_listing(listing: &Listing, hosts: &str) -> Inventory {
     let prefix = format!("{hosts}/");
     let mut inv = Inventory {
-        unreadable,
+        unreadable: listing.unreadable,
         ..Inventory::default()
     };
-    // Datasets sort before their own snapshots ('/' and '@' both follow the bare name).
-    for (name, props) in rows {
+    // Datasets sort before their own snapshots, so a snapshot finds its host already there.
+    for (name, props) in &listing.names {
         let Some((host, snap)) = host_of(name, &prefix) else {
             continue;
         };
         let local = |p: &str| own(props, p);
-        let number = |p: &str| props.get(p).and_then(|(v, _)| v.parse::<u64>().ok());
+        let number = |p: &str| number(props, p);
         match snap {
             None => {
                 inv.hosts.insert(
@@ -213,17 +132,9 @@ pub fn from_rows(rows: &Rows, unreadable: usize, hosts: &str) -> Inventory {
                 let Some(entry) = inv.hosts.get_mut(&host) else {
                     continue;
                 };
-                let stamp = match local(PROP_EXPIRES) {
-                    None => Stamp::Absent,
-                    Some(v) => match Expiry::parse(v) {
-                        Ok(e) => Stamp::Valid(e),
-                        Err(_) => Stamp::Invalid(v.to_string()),
-                    },
-                };
-                let stamp = with_offsite(stamp, local(PROP_OFFSITE_EXPIRES));
                 entry.snapshots.push(Snapshot {
                     name: snap.to_string(),
-                    stamp,
+                    stamp: Stamp::read(local(PROP_EXPIRES), local(PROP_OFFSITE_EXPIRES)),
                     tier: local(PROP_TIER).map(str::to_string),
                     status: local(PROP_STATUS).and_then(Status::parse),
                     created: number("creation")
@@ -261,40 +172,6 @@ pub fn host_of<'a>(name: &'a str, prefix: &str) -> Option<(HostName, Option<&'a 
     Some((HostName::parse(host).ok()?, snap))
 }
 
-/// A property's value where it is set on the dataset or snapshot itself (source local or
-/// received), from one name's rows: property -> (value, source).
-pub fn own<'a>(props: &HashMap<&str, (&'a str, &str)>, prop: &str) -> Option<&'a str> {
-    props
-        .get(prop)
-        .filter(|(_, src)| *src == "local" || *src == "received")
-        .map(|(v, _)| *v)
-}
-
-/// A replica's expiry: the later of its received stamp and its offsite one. Without a valid
-/// stamp of its own the offsite one changes nothing, so a snapshot whose received properties
-/// never arrived is still kept.
-fn with_offsite(stamp: Stamp, offsite: Option<&str>) -> Stamp {
-    match (stamp, offsite) {
-        (Stamp::Valid(e), Some(v)) => match Expiry::parse(v) {
-            Ok(o) => Stamp::Valid(e.max(o)),
-            Err(_) => Stamp::Invalid(v.to_string()),
-        },
-        (stamp, _) => stamp,
-    }
-}
-
-/// Splits one `-H` row into name, property, value and source. The value may itself hold tabs,
-/// so the name and property are taken from the left and the source from the right.
-fn split_row<'a>(line: &'a str, props: &[&str]) -> Option<(&'a str, &'a str, &'a str, &'a str)> {
-    let (name, rest) = line.split_once('\t')?;
-    let (prop, rest) = rest.split_once('\t')?;
-    let (value, source) = rest.rsplit_once('\t')?;
-    if !props.contains(&prop) {
-        return None;
-    }
-    Some((name, prop, value, source))
-}
-
 /// Fixtures for the tests of the modules that judge snapshots.
 #[cfg(test)]
 impl Snapshot {
@@ -316,18 +193,31 @@ impl Snapshot {
             pin_reason: None,
         }
     }
+
+    /// A snapshot kept forever, created at `created`, of a run that ended with `status` (a
+    /// foreign snapshot without one).
+    pub fn taken(name: &str, created: &str, status: Option<Status>) -> Snapshot {
+        Snapshot {
+            stamp: Stamp::Valid(crate::expiry::Expiry::Never),
+            tier: status.map(|_| "default".into()),
+            status,
+            created: Some(crate::expiry::parse_time(created).expect("a valid time")),
+            used: Some(1),
+            ..Snapshot::sample(name)
+        }
+    }
 }
 
 #[cfg(test)]
 impl Host {
-    /// An active host `web1` with these snapshots.
+    /// An active host `web1` with these snapshots, using 4096 bytes, 1024 of them theirs.
     pub fn sample(snapshots: Vec<Snapshot>) -> Host {
         Host {
             name: HostName::parse("web1").expect("valid"),
             dataset: "t/hosts/web1".into(),
             retired: None,
-            used: None,
-            snapshots_used: None,
+            used: Some(4096),
+            snapshots_used: Some(1024),
             snapshots,
         }
     }
@@ -432,23 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn an_offsite_expiry_extends_a_replica_but_never_shortens_it() {
-        let soon = Stamp::Valid(Expiry::parse("2026-12-01T00:00:00Z").unwrap());
-        let later = "2027-01-01T00:00:00Z";
-        assert_eq!(
-            with_offsite(soon.clone(), Some(later)),
-            Stamp::Valid(Expiry::parse(later).unwrap())
-        );
-        assert_eq!(
-            with_offsite(soon.clone(), Some("2026-01-01T00:00:00Z")),
-            soon
-        );
-        assert_eq!(with_offsite(soon.clone(), None), soon);
-        assert_eq!(
-            with_offsite(soon, Some("junk")),
-            Stamp::Invalid("junk".into())
-        );
-        assert_eq!(with_offsite(Stamp::Absent, Some(later)), Stamp::Absent);
+    fn an_offsite_expiry_extends_a_replica() {
         let mut out = String::new();
         out.push_str(&row("t/hosts/a", PROP_RETIRED, "-", "-"));
         out.push_str(&row(
@@ -460,7 +334,10 @@ mod tests {
         out.push_str(&row("t/hosts/a@s1", PROP_OFFSITE_EXPIRES, "never", "local"));
         let inv = parse(&out, "t/hosts");
         let a = &inv.hosts[&HostName::parse("a").unwrap()];
-        assert_eq!(a.snapshots[0].stamp, Stamp::Valid(Expiry::Never));
+        assert_eq!(
+            a.snapshots[0].stamp,
+            Stamp::Valid(crate::expiry::Expiry::Never)
+        );
     }
 
     #[test]

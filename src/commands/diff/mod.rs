@@ -4,6 +4,8 @@
 //! zfs-fuse, which has none, the two trees are walked and compared, each snapshot read
 //! through the read-only view `zbk restore` uses.
 
+mod show;
+
 use super::list::print_table;
 use super::restore::SnapshotView;
 use crate::cli::DiffArgs;
@@ -99,7 +101,7 @@ pub fn run(ctx: &Ctx, args: DiffArgs) -> Result<u8> {
         let stats = diff::stat(&entries);
         if args.json {
             for (dir, s) in &stats {
-                serde_json::to_writer(&mut out, &diff::json_stat(dir, s))?;
+                serde_json::to_writer(&mut out, &show::json_stat(dir, s))?;
                 writeln!(out)?;
             }
         } else {
@@ -112,7 +114,7 @@ pub fn run(ctx: &Ctx, args: DiffArgs) -> Result<u8> {
                     s.modified.to_string(),
                     s.metadata.to_string(),
                     s.renamed.to_string(),
-                    diff::escape(dir),
+                    show::escape(dir),
                 ]);
             }
             drop(out);
@@ -122,10 +124,10 @@ pub fn run(ctx: &Ctx, args: DiffArgs) -> Result<u8> {
     } else {
         for e in &entries {
             if args.json {
-                serde_json::to_writer(&mut out, &diff::json_entry(e))?;
+                serde_json::to_writer(&mut out, &show::json_entry(e))?;
                 writeln!(out)?;
             } else {
-                writeln!(out, "{}", diff::text_line(e))?;
+                writeln!(out, "{}", show::text_line(e))?;
             }
         }
     }
@@ -207,14 +209,14 @@ fn by_zfs_diff(
     let live_data = ctx.layout.data(&host.name);
     let mut entries = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
-        let Some(raw) = diff::parse_zfs_diff(line) else {
+        let Some(raw) = diff::zfs_diff::parse_line(line) else {
             eprintln!(
                 "zbk: warning: zfs diff: an unreadable line: {}",
-                diff::escape(line.as_bytes())
+                show::escape(line.as_bytes())
             );
             continue;
         };
-        let entry = diff::zfs_entry(
+        let entry = diff::zfs_diff::entry(
             raw,
             live_data.as_os_str().as_bytes(),
             |p| meta(&inside(&old, p)),
