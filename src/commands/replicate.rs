@@ -5,6 +5,7 @@
 //! and that server's own `zbk reap` expires them by their received (or offsite) expiry.
 
 use crate::cli::ReplicateArgs;
+use crate::crypt::KeyState;
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::dataset::{HostDataset, Snapshot};
 use crate::exec::{pipe, Output};
@@ -13,6 +14,7 @@ use crate::inventory::PROP_OFFSITE_EXPIRES;
 use crate::layout::hosts_dataset;
 use crate::lock::HostLock;
 use crate::names::HostName;
+use crate::replicate::stream::{self, Stream};
 use crate::replicate::{self, check_ssh_option, Lag, Plan, Send, Target, Tree, REPLICA_TAG};
 use crate::text::counted;
 use crate::zfs_send::{ZfsAt, MODIFIED};
@@ -53,6 +55,9 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
             )));
         }
     }
+    if args.raw && args.plaintext {
+        return Err(usage("--raw and --plaintext: give one of them"));
+    }
     let mut names = Vec::new();
     for name in &args.hosts {
         names.push(HostName::parse(name).map_err(|e| usage(format!("HOST: {e}")))?);
@@ -75,6 +80,7 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     };
 
     let at = ZfsAt::target(&ctx.zfs, &target, &args.ssh_option)?;
+    let streams = streams(ctx, &args, &at, &target, &source_hosts, &source, &hosts)?;
     let replicas = open_target(&at, &target, args.dry_run)?;
 
     let mut tally = Tally::default();
@@ -82,23 +88,22 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
         let src = &source[host];
         let there = replicas.get(host);
         let dataset = HostDataset::listed(&global.dataset, host, &src.dataset);
+        let stream = streams[host];
         if args.dry_run {
             match dataset {
-                Ok(dataset) => preview(ctx, &target, &dataset, src, there),
+                Ok(dataset) => preview(ctx, &target, &dataset, src, there, stream),
                 Err(e) => println!("{host}: would fail: {e:#}"),
             }
             continue;
         }
         let done = dataset.and_then(|dataset| {
-            replicate_host(
-                ctx,
-                &at,
-                &target,
-                &dataset,
+            let sending = Sending {
+                dataset: &dataset,
                 src,
                 there,
-                global.offsite_expiry,
-            )
+                stream,
+            };
+            replicate_host(ctx, &at, &target, &sending, global.offsite_expiry)
         });
         match done {
             Ok(0) => {
@@ -137,6 +142,36 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     })
 }
 
+/// How each host travels, decided for all before anything is sent: `--raw` only from
+/// encrypted hosts, and an encrypted host decrypted only to a target that encrypts it again,
+/// or with `--plaintext`.
+fn streams(
+    ctx: &Ctx,
+    args: &ReplicateArgs,
+    at: &ZfsAt,
+    target: &Target,
+    source_hosts: &str,
+    source: &BTreeMap<HostName, Tree>,
+    hosts: &[HostName],
+) -> Result<BTreeMap<HostName, Stream>> {
+    let keys = ctx.zfs.key_states(source_hosts, true)?;
+    let encrypted = |host: &HostName| {
+        keys.get(&source[host].dataset)
+            .is_some_and(KeyState::encrypted)
+    };
+    let target_encrypts = !args.raw
+        && !args.plaintext
+        && hosts.iter().any(encrypted)
+        && at.encrypts(&target.hosts_dataset())?;
+    let mut out = BTreeMap::new();
+    for host in hosts {
+        let stream = stream::choose(args.raw, args.plaintext, encrypted(host), target_encrypts)
+            .map_err(|e| usage(format!("{host}: {e}")))?;
+        out.insert(host.clone(), stream);
+    }
+    Ok(out)
+}
+
 /// The replicas already on the target; creates TARGET/hosts the first time. A TARGET that does
 /// not exist is a usage error: a typo must not grow a new tree.
 fn open_target(at: &ZfsAt, target: &Target, dry_run: bool) -> Result<BTreeMap<HostName, Tree>> {
@@ -158,7 +193,14 @@ fn open_target(at: &ZfsAt, target: &Target, dry_run: bool) -> Result<BTreeMap<Ho
 }
 
 /// Prints what a run would send for one host, and how far its copy lags.
-fn preview(ctx: &Ctx, target: &Target, dataset: &HostDataset, src: &Tree, there: Option<&Tree>) {
+fn preview(
+    ctx: &Ctx,
+    target: &Target,
+    dataset: &HostDataset,
+    src: &Tree,
+    there: Option<&Tree>,
+    stream: Stream,
+) {
     let host = dataset.host();
     let lag = replicate::lag(src, there);
     match replicate::plan(src, there) {
@@ -167,7 +209,7 @@ fn preview(ctx: &Ctx, target: &Target, dataset: &HostDataset, src: &Tree, there:
             println!("{host}: {}", lag.describe(ctx.now));
             for send in &plan.sends {
                 let from_cmd = match endpoints(dataset, send) {
-                    Ok((from, to)) => ctx.zfs.send_cmd(from.as_ref(), &to).to_string(),
+                    Ok((from, to)) => ctx.zfs.send_cmd(from.as_ref(), &to, stream).to_string(),
                     Err(e) => format!("({e:#})"),
                 };
                 println!(
@@ -190,16 +232,28 @@ fn endpoints(dataset: &HostDataset, send: &Send) -> Result<(Option<Snapshot>, Sn
     })
 }
 
+/// One host as this invocation sends it: its snapshots here and there, and the stream.
+struct Sending<'a> {
+    dataset: &'a HostDataset,
+    src: &'a Tree,
+    there: Option<&'a Tree>,
+    stream: Stream,
+}
+
 /// Replicates one host and returns how many snapshots went over.
 fn replicate_host(
     ctx: &Ctx,
     at: &ZfsAt,
     target: &Target,
-    dataset: &HostDataset,
-    src: &Tree,
-    there: Option<&Tree>,
+    sending: &Sending,
     offsite: Option<Retention>,
 ) -> Result<usize> {
+    let Sending {
+        dataset,
+        src,
+        there,
+        stream,
+    } = *sending;
     let host = dataset.host();
     let plan: Plan = replicate::plan(src, there).map_err(|refused| anyhow!("{refused}"))?;
     let lock_path = ctx
@@ -218,6 +272,11 @@ fn replicate_host(
     if let Some(common) = &plan.common {
         here.hold(&tag, &snapshot(common)?)?;
     }
+    // Read before the sends, so the stamps are those of the snapshots that went.
+    let stamps = match stream {
+        Stream::Decrypted => ctx.zfs.zbk_props(dataset.as_str())?,
+        Stream::Plain | Stream::Raw => BTreeMap::new(),
+    };
     for send in &plan.sends {
         if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
             bail!(
@@ -225,7 +284,7 @@ fn replicate_host(
             );
         }
         let (from, to) = endpoints(dataset, send)?;
-        let send_cmd = ctx.zfs.send_cmd(from.as_ref(), &to);
+        let send_cmd = ctx.zfs.send_cmd(from.as_ref(), &to, stream);
         let receive_cmd = at.receive_cmd(&dest);
         let (sent, received) = pipe(&send_cmd, &receive_cmd)?;
         if !(sent.status.success() && received.status.success()) {
@@ -242,6 +301,9 @@ fn replicate_host(
             // Inherited from TARGET/hosts when zbk made it; a target that is itself a zbk root
             // has a mounted hosts dataset, and a mounted copy drifts (atime) and mounts at boot.
             at.set(&dest, "mountpoint", "none")?;
+        }
+        if stream == Stream::Decrypted {
+            carry_stamps(at, &stamps, dataset, &copies, src, send)?;
         }
     }
     if src.retired {
@@ -273,6 +335,34 @@ fn replicate_host(
         stamp_offsite(at, target, host, minimum)?;
     }
     Ok(plan.count)
+}
+
+/// Sets on the copies what a decrypted stream could not carry: each sent snapshot's `zbk:*`
+/// stamps, and with the first snapshot the host dataset's own (`zbk:retired`).
+fn carry_stamps(
+    at: &ZfsAt,
+    stamps: &BTreeMap<String, Vec<(String, String)>>,
+    dataset: &HostDataset,
+    copies: &HostDataset,
+    src: &Tree,
+    send: &Send,
+) -> Result<()> {
+    let mut pairs = Vec::new();
+    if matches!(send, Send::Full { .. }) {
+        pairs.push((dataset.as_str().to_string(), copies.as_str().to_string()));
+    }
+    for name in stream::carried(src, send) {
+        pairs.push((
+            Snapshot::listed(dataset, name)?.to_string(),
+            Snapshot::listed(copies, name)?.to_string(),
+        ));
+    }
+    for (here, there) in pairs {
+        for (prop, value) in stamps.get(&here).into_iter().flatten() {
+            at.set(&there, prop, value)?;
+        }
+    }
+    Ok(())
 }
 
 /// Why a pipeline failed, with both ends' statuses; a receive refused because the copy changed

@@ -5,6 +5,8 @@
 //! Snapshots are matched across the two sides by `guid`, which `zfs receive` keeps, so a
 //! snapshot renamed or taken by hand with a zbk-like name is never mistaken for a copy.
 
+pub mod stream;
+
 use crate::expiry::{Expiry, Retention};
 use crate::inventory::{host_of, own, PROP_EXPIRES, PROP_OFFSITE_EXPIRES, PROP_RETIRED};
 use crate::names::{is_safe_component, HostName};
