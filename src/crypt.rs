@@ -23,7 +23,8 @@ pub struct KeyState {
     pub keystatus: String,
     /// The dataset whose key wraps this one's; `load-key` is given this name.
     pub root: String,
-    /// `file:///…`, `prompt`, or `none` below an encryption root.
+    /// The key's location: `file:///…` or `prompt` (zfs says `none` below an encryption root,
+    /// where `Zfs::key_state` puts the root's instead).
     pub location: String,
     pub format: String,
 }

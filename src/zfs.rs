@@ -120,12 +120,22 @@ impl Zfs {
         Ok(crypt::parse_key_states(&self.cmd(args).checked()?.stdout))
     }
 
-    /// `dataset`'s encryption, `None` when it is not encrypted (or zfs cannot encrypt).
+    /// `dataset`'s encryption, `None` when it is not encrypted (or zfs cannot encrypt). The key
+    /// location is its encryption root's: below the root, zfs says `none`.
     pub fn key_state(&self, dataset: &str) -> Result<Option<KeyState>> {
-        Ok(self
+        let Some(mut state) = self
             .key_states(dataset, false)?
             .remove(dataset)
-            .filter(KeyState::encrypted))
+            .filter(KeyState::encrypted)
+        else {
+            return Ok(None);
+        };
+        if state.root != dataset {
+            if let Some(root) = self.key_states(&state.root, false)?.remove(&state.root) {
+                state.location = root.location;
+            }
+        }
+        Ok(Some(state))
     }
 
     /// How full the pool under `dataset` is, in percent of what the dataset can reach.
