@@ -266,6 +266,13 @@ fn openzfs_raw_copies_expire_and_restore_on_a_target_that_never_had_the_key() {
         dst.prop(&format!("{copy}@{}", copies[0]), "zbk:expires").1,
         "received"
     );
+    // The target's doctor knows a copy is never mounted and needs no key.
+    let out = dst.zbk_expect(0, &["doctor"]);
+    assert!(
+        text(&out.stdout).contains(&format!("{HOST}: a copy received by zbk replicate")),
+        "{}",
+        text(&out.stdout)
+    );
     // The files cannot be read there: a clone of a copy does not mount without the key.
     let peek = dst.scratch("peek");
     let _ = sh(

@@ -179,6 +179,12 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
             if locked {
                 continue; // said once, with the key
             }
+            if ctx.zfs.is_replica(&host.dataset) {
+                r.ok(&format!(
+                    "{name}: a copy received by zbk replicate (never mounted)"
+                ));
+                continue;
+            }
             r.problem(
                 &format!(
                     "{}: not mounted at {}",
