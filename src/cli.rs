@@ -56,6 +56,19 @@ pub struct InitArgs {
     /// dedup for <dataset>/hosts (default off; dedup costs RAM per unique block)
     #[argh(option, default = "String::from(\"off\")")]
     pub dedup: String,
+
+    /// make <dataset>/hosts an encryption root (OpenZFS; aes-256-gcm), so that
+    /// `zbk replicate --raw` copies can be kept where the key never goes
+    #[argh(switch)]
+    pub encrypt: bool,
+
+    /// with --encrypt: raw (32 random bytes, the default) or passphrase
+    #[argh(option)]
+    pub key_format: Option<String>,
+
+    /// with --encrypt: the key file (default <root>/etc/zbk.key; made, mode 0600, when absent)
+    #[argh(option)]
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 /// add a host: its dataset, c/ d/ l/ and c/zbk.toml
@@ -178,6 +191,15 @@ pub struct ReplicateArgs {
     /// an ssh option for a TARGET over ssh, as Key=Value, e.g. Port=2222 (repeatable)
     #[argh(option)]
     pub ssh_option: Vec<String>,
+
+    /// send encrypted hosts raw (zfs send -w): the copies stay encrypted and the target
+    /// never needs the key
+    #[argh(switch)]
+    pub raw: bool,
+
+    /// send encrypted hosts decrypted even to a target that stores them unencrypted
+    #[argh(switch)]
+    pub plaintext: bool,
 
     /// print what would be sent and how far each copy lags, and change nothing
     #[argh(switch)]

@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod commands;
 mod config;
+mod crypt;
 mod ctx;
 mod dataset;
 mod diff;

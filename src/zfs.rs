@@ -1,12 +1,14 @@
 //! The `zfs` command: the portable subset that OpenZFS 2.x and zfs-fuse share, plus OpenZFS's
 //! batched destroy where the probe finds it. Every call goes through `exec`.
 
+use crate::crypt::{self, KeyState};
 use crate::dataset::{self, HostDataset, RestoreClone, Snapshot};
 use crate::exec::{Cmd, Output};
 use crate::inventory::{self, Inventory};
 use crate::names::SnapName;
 use crate::run_facts::{self, Facts as RunFacts};
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -102,6 +104,38 @@ impl Zfs {
         let line = out.stdout.lines().next().unwrap_or_default();
         let (value, source) = line.split_once('\t').unwrap_or((line, "-"));
         Ok((value.to_string(), source.to_string()))
+    }
+
+    /// The native-encryption state of `dataset` (and with `children`, of the datasets right
+    /// under it), in one `zfs get`. zfs-fuse has no encryption: nothing is asked, none returned.
+    pub fn key_states(&self, dataset: &str, children: bool) -> Result<BTreeMap<String, KeyState>> {
+        if self.flavour() != Flavour::OpenZfs {
+            return Ok(BTreeMap::new());
+        }
+        let mut args = vec!["get", "-H", "-p", "-o", "name,property,value"];
+        if children {
+            args.extend(["-r", "-d", "1"]);
+        }
+        args.extend([crypt::KEY_PROPS, dataset]);
+        Ok(crypt::parse_key_states(&self.cmd(args).checked()?.stdout))
+    }
+
+    /// `dataset`'s encryption, `None` when it is not encrypted (or zfs cannot encrypt). The key
+    /// location is its encryption root's: below the root, zfs says `none`.
+    pub fn key_state(&self, dataset: &str) -> Result<Option<KeyState>> {
+        let Some(mut state) = self
+            .key_states(dataset, false)?
+            .remove(dataset)
+            .filter(KeyState::encrypted)
+        else {
+            return Ok(None);
+        };
+        if state.root != dataset {
+            if let Some(root) = self.key_states(&state.root, false)?.remove(&state.root) {
+                state.location = root.location;
+            }
+        }
+        Ok(Some(state))
     }
 
     /// How full the pool under `dataset` is, in percent of what the dataset can reach.

@@ -4,6 +4,7 @@
 use crate::dataset::Snapshot;
 use crate::exec::{quote, Cmd};
 use crate::names::HostName;
+use crate::replicate::stream::{self, Stream};
 use crate::replicate::{parse_listing, Target, Tree, LISTING_PROPS};
 use crate::zfs::Zfs;
 use anyhow::{Context, Result};
@@ -15,16 +16,42 @@ use std::path::PathBuf;
 pub const MODIFIED: &str = "has been modified";
 
 impl Zfs {
-    /// `zfs send -p` of one snapshot, or with `from` of every snapshot after it up to `to`.
-    /// `-p` carries the zbk properties; never `-R`, whose `-F` receive would mirror deletions.
-    pub fn send_cmd(&self, from: Option<&Snapshot>, to: &Snapshot) -> Cmd {
-        let mut args = vec!["send", "-p"];
+    /// `zfs send` of one snapshot, or with `from` of every snapshot after it up to `to`. `-p`
+    /// carries the zbk properties (zfs takes it for an encrypted dataset only with `-w`); never
+    /// `-R`, whose `-F` receive would mirror deletions.
+    pub fn send_cmd(&self, from: Option<&Snapshot>, to: &Snapshot, stream: Stream) -> Cmd {
+        let mut args = vec!["send"];
+        match stream {
+            Stream::Plain => args.push("-p"),
+            Stream::Raw => args.extend(["-w", "-p"]),
+            Stream::Decrypted => {}
+        }
         if let Some(from) = from {
             args.push("-I");
             args.push(from.as_str());
         }
         args.push(to.as_str());
         self.cmd(args)
+    }
+
+    /// The `zbk:*` properties set on `dataset` and its snapshots, by name: what a decrypted
+    /// stream leaves behind.
+    pub fn zbk_props(&self, dataset: &str) -> Result<BTreeMap<String, Vec<(String, String)>>> {
+        let out = self
+            .cmd([
+                "get",
+                "-H",
+                "-p",
+                "-r",
+                "-s",
+                "local",
+                "-o",
+                "name,property,value",
+                "all",
+                dataset,
+            ])
+            .checked()?;
+        Ok(stream::zbk_props(&out.stdout))
     }
 
     /// Whether a host dataset is a replica: `zbk replicate` gives each `mountpoint=none`, which
@@ -150,6 +177,21 @@ impl<'a> ZfsAt<'a> {
         crate::zfs::exists_by(&self.cmd(&["list", "-H", "-o", "name", dataset]))
     }
 
+    /// Whether what `dataset` receives is stored encrypted: it exists and has encryption on.
+    /// A zfs without encryption (zfs-fuse) refuses the property: it stores plaintext.
+    pub fn encrypts(&self, dataset: &str) -> Result<bool> {
+        let cmd = self.cmd(&["get", "-H", "-p", "-o", "value", "encryption", dataset]);
+        let out = cmd.output()?;
+        if out.status.success() {
+            return Ok(!matches!(out.stdout.trim(), "off" | "-" | ""));
+        }
+        if out.stderr.contains("dataset does not exist") || out.stderr.contains("invalid property")
+        {
+            return Ok(false);
+        }
+        Err(cmd.failed(&out).into())
+    }
+
     /// Creates the replicas' parent, unmounted, so the received datasets inherit
     /// `mountpoint=none` and nothing (not even atime) changes them between receives.
     pub fn create_unmounted(&self, dataset: &str) -> Result<()> {
@@ -200,12 +242,20 @@ mod tests {
         let dataset = crate::dataset::HostDataset::new("t", &HostName::parse("a").unwrap());
         let snap = |name: &str| Snapshot::listed(&dataset, name).unwrap();
         assert!(zfs
-            .send_cmd(None, &snap("s1"))
+            .send_cmd(None, &snap("s1"), Stream::Plain)
             .to_string()
             .ends_with("zfs send -p t/hosts/a@s1"));
         assert!(zfs
-            .send_cmd(Some(&snap("s1")), &snap("s3"))
+            .send_cmd(Some(&snap("s1")), &snap("s3"), Stream::Plain)
             .to_string()
             .ends_with("zfs send -p -I t/hosts/a@s1 t/hosts/a@s3"));
+        assert!(zfs
+            .send_cmd(Some(&snap("s1")), &snap("s3"), Stream::Raw)
+            .to_string()
+            .ends_with("zfs send -w -p -I t/hosts/a@s1 t/hosts/a@s3"));
+        assert!(zfs
+            .send_cmd(None, &snap("s1"), Stream::Decrypted)
+            .to_string()
+            .ends_with("zfs send t/hosts/a@s1"));
     }
 }

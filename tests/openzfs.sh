@@ -18,7 +18,7 @@ checkout=$(pwd)
 # faults (zfs-fuse fault shims) and reap_scale (1,000 snapshots made one by one) take longer
 # than the tier's budget under emulation; name them to run them. man_pages, cron_file and
 # bench_smoke touch no pool.
-default_suites=(openzfs diff core restore replicate operate guards fleet ssh)
+default_suites=(openzfs encrypt diff core restore replicate operate guards fleet ssh)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "tests/openzfs.sh: the VM exports / to its guest and needs root: sudo tests/openzfs.sh" >&2

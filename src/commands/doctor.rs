@@ -4,6 +4,7 @@
 
 use crate::cli::DoctorArgs;
 use crate::config::Global;
+use crate::crypt::{self, KeyFormat};
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
 use crate::exec::{find_program, Cmd};
 use crate::layout::hosts_dataset;
@@ -25,6 +26,10 @@ struct Report {
 impl Report {
     fn ok(&mut self, what: &str) {
         println!("ok: {what}");
+    }
+
+    fn note(&mut self, what: &str) {
+        println!("note: {what}");
     }
 
     fn problem(&mut self, what: &str, fix: &str) {
@@ -154,6 +159,7 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
             &format!("zfs set readonly=off {dataset}, and run zbk as root"),
         ),
     }
+    let locked = keys(ctx, &hosts_dataset(dataset), r);
     let inv = match ctx.zfs.inventory(&hosts_dataset(dataset)) {
         Ok(inv) => inv,
         Err(e) => {
@@ -170,6 +176,15 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
     for (name, host) in &inv.hosts {
         let (mounted, _) = ctx.zfs.get(&host.dataset, "mounted").unwrap_or_default();
         if mounted != "yes" || !ctx.layout.data(name).is_dir() {
+            if locked {
+                continue; // said once, with the key
+            }
+            if ctx.zfs.is_replica(&host.dataset) {
+                r.ok(&format!(
+                    "{name}: a copy received by zbk replicate (never mounted)"
+                ));
+                continue;
+            }
             r.problem(
                 &format!(
                     "{}: not mounted at {}",
@@ -214,6 +229,49 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
         ));
     }
     leftover_clones(ctx, dataset, r);
+}
+
+/// The encryption of the hosts tree: whether its key is loaded and its key file safe, and
+/// what to keep offline. True when the key is not loaded.
+fn keys(ctx: &Ctx, hosts: &str, r: &mut Report) -> bool {
+    let Ok(Some(key)) = ctx.zfs.key_state(hosts) else {
+        return false;
+    };
+    if key.locked() {
+        r.problem(
+            &format!("{hosts}: its encryption key is not loaded, so no host is mounted and every run fails"),
+            &format!("{} && zfs mount -a (after every boot, once the pool is imported)", key.load_hint()),
+        );
+    } else {
+        r.ok(&format!(
+            "{hosts} is encrypted ({}, keyformat {}) and its key is loaded",
+            key.encryption, key.format
+        ));
+    }
+    let Some(path) = key.location.strip_prefix("file://") else {
+        return key.locked();
+    };
+    match std::fs::metadata(path) {
+        Err(e) => r.problem(
+            &format!("the key file {path} of {}: {e}", key.root),
+            "put back the copy you keep offline, mode 0600",
+        ),
+        Ok(meta) => {
+            use std::os::unix::fs::MetadataExt as _;
+            let format = KeyFormat::parse(&key.format).unwrap_or(KeyFormat::Passphrase);
+            match crypt::check_key_file(meta.uid(), meta.mode(), meta.len(), format) {
+                Ok(()) => r.ok(&format!("the key file {path} is root's alone")),
+                Err(e) => r.problem(
+                    &format!("the key file {path} {e}"),
+                    &format!("chown root {path}; chmod 600 {path}"),
+                ),
+            }
+        }
+    }
+    r.note(&format!(
+        "keep a copy of {path} offline, away from this server: without it neither these backups nor their `zbk replicate --raw` copies can be read"
+    ));
+    key.locked()
 }
 
 /// Asks each remote client of a host to run `true`, the way a run would log in.

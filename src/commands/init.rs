@@ -2,14 +2,15 @@
 
 use crate::cli::InitArgs;
 use crate::config::{self, Global};
+use crate::crypt::{self, KeyFormat};
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::layout::hosts_dataset;
 use crate::names::is_safe_component;
 use crate::zfs::Flavour;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use fs_err as fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
     let dataset = args.dataset.trim_end_matches('/');
@@ -31,6 +32,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
         }
     }
     let root = &ctx.layout.root;
+    let encrypt = encryption(ctx, &args)?;
     if !ctx.zfs.exists(dataset)? {
         return Err(usage(format!(
             "dataset {dataset} does not exist: create it first, e.g. `zfs create -o mountpoint={} {dataset}`",
@@ -61,7 +63,13 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
 
     let mut done = Vec::new();
     let hosts = hosts_dataset(dataset);
-    if !ctx.zfs.exists(&hosts)? {
+    if ctx.zfs.exists(&hosts)? {
+        if encrypt.is_some() && ctx.zfs.key_state(&hosts)?.is_none() {
+            return Err(usage(format!(
+                "--encrypt: {hosts} exists and is not encrypted, and ZFS encrypts a dataset only when it is made; initialise a new DATASET with --encrypt (zbk replicate can move the hosts' history there)"
+            )));
+        }
+    } else {
         let mut props = vec![
             ("compression", args.compression.as_str()),
             ("dedup", args.dedup.as_str()),
@@ -70,12 +78,29 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
             // So that rsync --acls/--xattrs can store what it copies, cheaply (xattrs in the dnode).
             props.extend([("acltype", "posixacl"), ("xattr", "sa")]);
         }
+        let mut made_key = false;
+        let location;
+        if let Some((format, key)) = &encrypt {
+            made_key = ensure_key(key, *format)?;
+            location = format!("file://{}", key.display());
+            props.extend([
+                ("encryption", crypt::CIPHER),
+                ("keyformat", format.as_str()),
+                ("keylocation", location.as_str()),
+            ]);
+        }
         ctx.zfs.create(&hosts, &props)?;
         // A whole-system source gives d/ the client's / mode; the tree above must stay root's.
         let dir = ctx.layout.root.join("hosts");
         fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         let settings: Vec<String> = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
         done.push(format!("created {hosts} ({})", settings.join(", ")));
+        if let (true, Some((format, key))) = (made_key, &encrypt) {
+            done.push(format!(
+                "made the key {} ({format}, mode 0600): keep a copy offline, away from this server; without it neither these backups nor their `zbk replicate --raw` copies can be read",
+                key.display()
+            ));
+        }
     }
     if !config_path.exists() {
         fs::create_dir_all(ctx.layout.etc())?;
@@ -93,6 +118,74 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// `--encrypt` and its key options, checked before anything is made: the key format and the
+/// key file's path, or `None` without `--encrypt`.
+fn encryption(ctx: &Ctx, args: &InitArgs) -> Result<Option<(KeyFormat, PathBuf)>> {
+    if !args.encrypt {
+        for (flag, given) in [
+            ("--key-format", args.key_format.is_some()),
+            ("--key-file", args.key_file.is_some()),
+        ] {
+            if given {
+                return Err(usage(format!("{flag}: only with --encrypt")));
+            }
+        }
+        return Ok(None);
+    }
+    let format = match &args.key_format {
+        Some(text) => KeyFormat::parse(text).map_err(|e| usage(format!("--key-format: {e}")))?,
+        None => KeyFormat::Raw,
+    };
+    let key = match &args.key_file {
+        Some(path) if !path.is_absolute() || path.to_str().is_none_or(|p| p.contains(' ')) => {
+            return Err(usage(format!(
+                "--key-file: {:?} is not an absolute path without spaces (it becomes keylocation=file://PATH)",
+                path.display().to_string()
+            )));
+        }
+        Some(path) => path.clone(),
+        None => ctx.layout.etc().join(crypt::KEY_FILE),
+    };
+    if ctx.zfs.flavour() != Flavour::OpenZfs {
+        return Err(usage(
+            "--encrypt: native encryption needs OpenZFS (zfsutils-linux); this zfs (zfs-fuse or older) has none",
+        ));
+    }
+    Ok(Some((format, key)))
+}
+
+/// Makes the key file from random bytes when it is absent, readable by root alone; an existing
+/// one is checked, never replaced: it may already be the key of data elsewhere. True when made.
+fn ensure_key(path: &Path, format: KeyFormat) -> Result<bool> {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            crypt::check_key_file(meta.uid(), meta.mode(), meta.len(), format)
+                .map_err(|e| usage(format!("--key-file: {} {e}", path.display())))?;
+            return Ok(false);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display())))
+        }
+    }
+    let mut random = [0u8; crypt::RAW_KEY_BYTES];
+    fs::File::open("/dev/urandom")?.read_exact(&mut random)?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    fs::create_dir_all(dir)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(&format.new_key(&random))?;
+    file.sync_all()?;
+    fs::File::open(dir)?.sync_all()?;
+    Ok(true)
 }
 
 /// Whether two paths name the same directory, allowing for symlinks and trailing slashes.

@@ -17,7 +17,8 @@ pub mod run;
 pub mod status;
 pub mod versions;
 
-use crate::ctx::usage;
+use crate::crypt::KeyState;
+use crate::ctx::{usage, Ctx};
 use crate::inventory::Inventory;
 use crate::names::HostName;
 use anyhow::{Context, Result};
@@ -41,6 +42,16 @@ pub fn chosen_hosts(inv: &Inventory, names: &[String]) -> Result<Vec<HostName>> 
         }
     }
     Ok(out)
+}
+
+/// The encryption of `dataset` when its key is not loaded, which leaves it unmounted and
+/// unreadable; `None` when it is readable, not encrypted, or zfs cannot say.
+pub fn key_not_loaded(ctx: &Ctx, dataset: &str) -> Option<KeyState> {
+    ctx.zfs
+        .key_state(dataset)
+        .ok()
+        .flatten()
+        .filter(KeyState::locked)
 }
 
 /// Writes a file whole or not at all, and durably: a temporary file of a unique name in the

@@ -6,6 +6,7 @@
 //! destroyed however the restore ends.
 
 use crate::cli::RestoreArgs;
+use crate::config::HostConfig;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::RestoreClone;
 use crate::exec::{find_program, Cmd};
@@ -193,9 +194,31 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
     let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
     let name = super::chosen_hosts(&inv, std::slice::from_ref(&args.host))?.remove(0);
     let host = &inv.hosts[&name];
-    let config = global
-        .load_host(&ctx.layout.host_config(&name))
-        .map_err(usage)?;
+    if let Some(key) = super::key_not_loaded(ctx, &host.dataset) {
+        bail!(
+            "{name}: its encryption key is not loaded, so its snapshots cannot be read: `{}`, then restore again",
+            key.load_hint()
+        );
+    }
+    let config = match global.load_host(&ctx.layout.host_config(&name)) {
+        Ok(config) => config,
+        Err(e) => {
+            // A copy received by `zbk replicate` is never mounted, so its c/ cannot be read:
+            // restore it with this server's settings, into a directory.
+            if !ctx.zfs.is_replica(&host.dataset) {
+                return Err(usage(e));
+            }
+            if args.to_host {
+                return Err(usage(format!(
+                    "--to-host: {name} is a copy received by zbk replicate; restore with --to DIR"
+                )));
+            }
+            HostConfig {
+                sources: Vec::new(),
+                settings: global.settings.clone(),
+            }
+        }
+    };
     let snap = restore::choose(host, choice).map_err(usage)?;
     let mut rsync_args = restore::rsync_args(&config.settings.rsync);
     let dest = match (&args.to, args.to_host) {

@@ -10,7 +10,15 @@ ensure_zfs_fuse_daemon() {
         if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
             rm -f "$pidfile"
         fi
-        zfs-fuse --pidfile "$pidfile"
+        # The daemon outlives this script: it must not inherit its open files, or a lock the
+        # caller holds (flock LOCK tests/run.sh) would stay held for as long as the daemon runs.
+        (
+            for fd in /proc/self/fd/*; do
+                fd=${fd##*/}
+                [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+            done
+            exec zfs-fuse --pidfile "$pidfile" </dev/null >/dev/null 2>&1
+        )
         for _ in $(seq 50); do
             zpool list >/dev/null 2>&1 && break
             sleep 0.2

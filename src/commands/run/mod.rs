@@ -170,6 +170,14 @@ fn one_host(
             return EXIT_OK;
         }
         Err(e) => {
+            // The config lives in the host's dataset, unreadable while its key is not loaded.
+            if let Some(key) = super::key_not_loaded(ctx, &host_dataset(&global.dataset, host)) {
+                eprintln!(
+                    "zbk: {host}: its encryption key is not loaded, so nothing in it can be read or written: `{} && zfs mount -a`, then run again",
+                    key.load_hint()
+                );
+                return EXIT_FAILED;
+            }
             eprintln!("zbk: {host}: {e:#}");
             return EXIT_USAGE;
         }
