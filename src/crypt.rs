@@ -1,12 +1,19 @@
 //! Native encryption (OpenZFS): what `zfs get` says of a dataset's key, the key file `zbk init
 //! --encrypt` makes and the checks on it, and the words that tell an admin how to load a key.
 
+use crate::listing::{value, Listing};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The properties `key_states` asks for, in the order `KeyState` takes them.
-pub const KEY_PROPS: &str = "encryption,keystatus,encryptionroot,keylocation,keyformat";
+/// The properties `key_states` asks for.
+pub const KEY_PROPS: [&str; 5] = [
+    "encryption",
+    "keystatus",
+    "encryptionroot",
+    "keylocation",
+    "keyformat",
+];
 /// The cipher of an encryption root zbk makes: OpenZFS's default, authenticated.
 pub const CIPHER: &str = "aes-256-gcm";
 /// A raw key is exactly this many bytes (OpenZFS refuses any other length).
@@ -53,27 +60,24 @@ impl KeyState {
     }
 }
 
-/// Parses `zfs get -H -p -o name,property,value KEY_PROPS …` into each dataset's state.
+/// Parses `zfs get -H -p -o name,property,value,source KEY_PROPS …` into each dataset's state.
 pub fn parse_key_states(output: &str) -> BTreeMap<String, KeyState> {
-    let mut out: BTreeMap<String, KeyState> = BTreeMap::new();
-    for line in output.lines() {
-        let mut fields = line.splitn(3, '\t');
-        let (Some(name), Some(prop), Some(value)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let state = out.entry(name.to_string()).or_default();
-        let slot = match prop {
-            "encryption" => &mut state.encryption,
-            "keystatus" => &mut state.keystatus,
-            "encryptionroot" => &mut state.root,
-            "keylocation" => &mut state.location,
-            "keyformat" => &mut state.format,
-            _ => continue,
-        };
-        *slot = value.to_string();
-    }
-    out
+    let listing = Listing::parse(output, &KEY_PROPS);
+    listing
+        .names
+        .iter()
+        .map(|(name, props)| {
+            let get = |prop: &str| value(props, prop).unwrap_or_default().to_string();
+            let state = KeyState {
+                encryption: get("encryption"),
+                keystatus: get("keystatus"),
+                root: get("encryptionroot"),
+                location: get("keylocation"),
+                format: get("keyformat"),
+            };
+            (name.to_string(), state)
+        })
+        .collect()
 }
 
 /// How the key file holds the key.
@@ -145,19 +149,19 @@ pub fn check_key_file(uid: u32, mode: u32, len: u64, format: KeyFormat) -> Resul
 mod tests {
     use super::*;
 
-    const LISTING: &str = "tank/hosts\tencryption\taes-256-gcm\n\
-        tank/hosts\tkeystatus\tunavailable\n\
-        tank/hosts\tencryptionroot\ttank/hosts\n\
-        tank/hosts\tkeylocation\tfile:///backup/etc/zbk.key\n\
-        tank/hosts\tkeyformat\traw\n\
-        tank/hosts/a\tencryption\taes-256-gcm\n\
-        tank/hosts/a\tkeystatus\tunavailable\n\
-        tank/hosts/a\tencryptionroot\ttank/hosts\n\
-        tank/hosts/a\tkeylocation\tnone\n\
-        tank/hosts/a\tkeyformat\traw\n\
-        tank/plain\tencryption\toff\n\
-        tank/plain\tkeystatus\t-\n\
-        tank/plain\tencryptionroot\t-\n";
+    const LISTING: &str = "tank/hosts\tencryption\taes-256-gcm\t-\n\
+        tank/hosts\tkeystatus\tunavailable\t-\n\
+        tank/hosts\tencryptionroot\ttank/hosts\t-\n\
+        tank/hosts\tkeylocation\tfile:///backup/etc/zbk.key\t-\n\
+        tank/hosts\tkeyformat\traw\t-\n\
+        tank/hosts/a\tencryption\taes-256-gcm\t-\n\
+        tank/hosts/a\tkeystatus\tunavailable\t-\n\
+        tank/hosts/a\tencryptionroot\ttank/hosts\t-\n\
+        tank/hosts/a\tkeylocation\tnone\t-\n\
+        tank/hosts/a\tkeyformat\traw\t-\n\
+        tank/plain\tencryption\toff\t-\n\
+        tank/plain\tkeystatus\t-\t-\n\
+        tank/plain\tencryptionroot\t-\t-\n";
 
     #[test]
     fn states_are_read_per_dataset_and_name_their_root() {

@@ -30,6 +30,21 @@ pub const PROP_PINNED: &str = "zbk:pinned";
 /// `zbk:expires`; the later of the two is the snapshot's expiry.
 pub const PROP_OFFSITE_EXPIRES: &str = "zbk:offsite-expires";
 
+/// Every property of the schema: what a decrypted `zbk replicate` stream, which cannot carry
+/// properties, copies to the target itself.
+pub const SCHEMA: [&str; 10] = [
+    PROP_EXPIRES,
+    PROP_TIER,
+    PROP_STATUS,
+    PROP_FILES,
+    PROP_CHANGES,
+    PROP_MASS_CHANGE,
+    PROP_PIN_REASON,
+    PROP_RETIRED,
+    PROP_PINNED,
+    PROP_OFFSITE_EXPIRES,
+];
+
 /// How a run ended, as stamped in `zbk:status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {

@@ -112,11 +112,12 @@ impl Zfs {
         if self.flavour() != Flavour::OpenZfs {
             return Ok(BTreeMap::new());
         }
-        let mut args = vec!["get", "-H", "-p", "-o", "name,property,value"];
+        let props = crypt::KEY_PROPS.join(",");
+        let mut args = vec!["get", "-H", "-p", "-o", "name,property,value,source"];
         if children {
             args.extend(["-r", "-d", "1"]);
         }
-        args.extend([crypt::KEY_PROPS, dataset]);
+        args.extend([props.as_str(), dataset]);
         Ok(crypt::parse_key_states(&self.cmd(args).checked()?.stdout))
     }
 

@@ -6,6 +6,7 @@ use crate::exec::{quote, Cmd};
 use crate::names::HostName;
 use crate::replicate::stream::{self, Stream};
 use crate::replicate::{parse_listing, Target, Tree, LISTING_PROPS};
+use crate::stamp::SCHEMA;
 use crate::zfs::Zfs;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -34,9 +35,10 @@ impl Zfs {
         self.cmd(args)
     }
 
-    /// The `zbk:*` properties set on `dataset` and its snapshots, by name: what a decrypted
-    /// stream leaves behind.
-    pub fn zbk_props(&self, dataset: &str) -> Result<BTreeMap<String, Vec<(String, String)>>> {
+    /// The zbk properties set on `dataset` and its snapshots, by name: what a decrypted stream
+    /// leaves behind.
+    pub fn stamps(&self, dataset: &str) -> Result<BTreeMap<String, Vec<(String, String)>>> {
+        let props = SCHEMA.join(",");
         let out = self
             .cmd([
                 "get",
@@ -46,12 +48,12 @@ impl Zfs {
                 "-s",
                 "local",
                 "-o",
-                "name,property,value",
-                "all",
+                "name,property,value,source",
+                &props,
                 dataset,
             ])
             .checked()?;
-        Ok(stream::zbk_props(&out.stdout))
+        Ok(stream::stamps(&out.stdout))
     }
 
     /// Whether a host dataset is a replica: `zbk replicate` gives each `mountpoint=none`, which

@@ -10,11 +10,13 @@ pub mod stream;
 pub use plan::{lag, offsite_stamps, plan, stale_holds, Lag, Plan, Send};
 
 use crate::expiry::Expiry;
-use crate::inventory::{host_of, own, PROP_EXPIRES, PROP_OFFSITE_EXPIRES, PROP_RETIRED};
+use crate::inventory::host_of;
+use crate::listing::{number, own, value, Listing};
 use crate::names::{is_safe_component, HostName};
+use crate::stamp::{PROP_EXPIRES, PROP_OFFSITE_EXPIRES, PROP_RETIRED};
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The properties one side's listing asks for, in one `zfs get -r`.
@@ -170,16 +172,7 @@ pub struct Tree {
 /// Parses `zfs get -H -p -r -o name,property,value,source LISTING_PROPS <hosts>` into the host
 /// datasets directly under `hosts`, valid host names only.
 pub fn parse_listing(output: &str, hosts: &str) -> BTreeMap<HostName, Tree> {
-    let mut rows: BTreeMap<&str, HashMap<&str, (&str, &str)>> = BTreeMap::new();
-    for line in output.lines() {
-        let mut fields = line.splitn(4, '\t');
-        let (Some(name), Some(prop), Some(rest)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let source = fields.next().unwrap_or("-");
-        rows.entry(name).or_default().insert(prop, (rest, source));
-    }
+    let rows = Listing::parse(output, &LISTING_PROPS).names;
     let prefix = format!("{hosts}/");
     let mut out: BTreeMap<HostName, Tree> = BTreeMap::new();
     for (name, props) in &rows {
@@ -187,7 +180,7 @@ pub fn parse_listing(output: &str, hosts: &str) -> BTreeMap<HostName, Tree> {
             continue;
         };
         let own = |p: &str| own(props, p);
-        let number = |p: &str| props.get(p).and_then(|(v, _)| v.parse::<u64>().ok());
+        let number = |p: &str| number(props, p);
         match snap {
             None => {
                 out.insert(
@@ -195,7 +188,7 @@ pub fn parse_listing(output: &str, hosts: &str) -> BTreeMap<HostName, Tree> {
                     Tree {
                         dataset: name.to_string(),
                         retired: own(PROP_RETIRED).is_some(),
-                        mountpoint: props.get("mountpoint").map(|(v, _)| v.to_string()),
+                        mountpoint: value(props, "mountpoint").map(str::to_string),
                         snapshots: Vec::new(),
                     },
                 );

@@ -3,6 +3,8 @@
 //! the `zbk:*` stamps of a decrypted send are set on the copies one by one.
 
 use super::{Send, Tree};
+use crate::listing::{own, Listing};
+use crate::stamp::SCHEMA;
 use std::collections::BTreeMap;
 
 /// How one host's snapshots travel.
@@ -57,22 +59,21 @@ pub fn carried<'a>(source: &'a Tree, send: &Send) -> Vec<&'a str> {
     }
 }
 
-/// The `zbk:*` properties set on each dataset and snapshot of `zfs get -H -p -r -s local -o
-/// name,property,value all`, by name.
-pub fn zbk_props(output: &str) -> BTreeMap<String, Vec<(String, String)>> {
-    let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for line in output.lines() {
-        let mut fields = line.splitn(3, '\t');
-        if let (Some(name), Some(prop), Some(value)) = (fields.next(), fields.next(), fields.next())
-        {
-            if prop.starts_with("zbk:") {
-                out.entry(name.to_string())
-                    .or_default()
-                    .push((prop.to_string(), value.to_string()));
-            }
-        }
-    }
-    out
+/// The zbk properties set on each dataset and snapshot of `zfs get -H -p -r -s local -o
+/// name,property,value,source SCHEMA`, by name, in schema order.
+pub fn stamps(output: &str) -> BTreeMap<String, Vec<(String, String)>> {
+    let listing = Listing::parse(output, &SCHEMA);
+    listing
+        .names
+        .iter()
+        .map(|(name, props)| {
+            let set = SCHEMA
+                .iter()
+                .filter_map(|p| own(props, p).map(|v| (p.to_string(), v.to_string())))
+                .collect();
+            (name.to_string(), set)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -124,13 +125,17 @@ mod tests {
     }
 
     #[test]
-    fn only_zbk_properties_are_carried() {
-        let listing = "t/hosts/a\tzbk:retired\t2026-01-01T00:00:00Z\n\
-            t/hosts/a@s1\tzbk:expires\t2026-02-01T00:00:00Z\n\
-            t/hosts/a@s1\tzbk:tier\tdefault\n\
-            t/hosts/a@s1\tcom.example:x\ty\n";
-        let props = zbk_props(listing);
-        assert_eq!(props["t/hosts/a@s1"].len(), 2);
+    fn the_schema_is_carried_in_order() {
+        let listing = "t/hosts/a\tzbk:retired\t2026-01-01T00:00:00Z\tlocal\n\
+            t/hosts/a@s1\tzbk:tier\tdefault\tlocal\n\
+            t/hosts/a@s1\tzbk:expires\t2026-02-01T00:00:00Z\tlocal\n\
+            t/hosts/a@s1\tcom.example:x\ty\tlocal\n";
+        let props = stamps(listing);
+        let names: Vec<&str> = props["t/hosts/a@s1"]
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert_eq!(names, ["zbk:expires", "zbk:tier"]);
         assert_eq!(props["t/hosts/a"][0].0, "zbk:retired");
     }
 }

@@ -75,7 +75,7 @@ pub(super) fn replicate_host(
     }
     // Read before the sends, so the stamps are those of the snapshots that went.
     let stamps = match stream {
-        Stream::Decrypted => ctx.zfs.zbk_props(dataset.as_str())?,
+        Stream::Decrypted => ctx.zfs.stamps(dataset.as_str())?,
         Stream::Plain | Stream::Raw => BTreeMap::new(),
     };
     for send in &plan.sends {
