@@ -9,7 +9,7 @@
 
 use crate::expiry::{parse_time, Expiry, Retention};
 use crate::inventory::{Host, Snapshot, Stamp};
-use crate::rsync::Stats;
+use crate::sys::rsync::Stats;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 

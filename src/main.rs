@@ -7,7 +7,6 @@ mod config;
 mod ctx;
 mod dataset;
 mod diff;
-mod exec;
 mod expiry;
 #[cfg(test)]
 mod fuzz_tests;
@@ -23,11 +22,9 @@ mod replicate;
 mod restamp;
 mod restore;
 mod retention;
-mod rsync;
 mod run_facts;
+mod sys;
 mod text;
-mod zfs;
-mod zfs_send;
 
 use std::process::ExitCode;
 

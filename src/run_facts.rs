@@ -5,7 +5,7 @@
 
 use crate::inventory::{self, Inventory, Rows, PROP_FILES, PROP_RETIRED, PROP_STATUS};
 use crate::names::HostName;
-use crate::zfs::Flavour;
+use crate::sys::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 

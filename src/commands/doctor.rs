@@ -5,9 +5,9 @@
 use crate::cli::DoctorArgs;
 use crate::config::Global;
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
-use crate::exec::{find_program, Cmd};
 use crate::layout::hosts_dataset;
-use crate::zfs::Flavour;
+use crate::sys::exec::{find_program, Cmd};
+use crate::sys::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> anyhow::Result<u8> {
 
 /// Which zfs answers, since zbk takes different paths on each.
 fn flavour(ctx: &Ctx, r: &mut Report) {
-    if crate::exec::find_program("zfs").is_err() {
+    if crate::sys::exec::find_program("zfs").is_err() {
         return;
     }
     r.ok(match ctx.zfs.flavour() {
@@ -189,7 +189,7 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
                 r.ok(&format!("{name}: dataset mounted, config valid"));
                 if let Some(facts) = &facts {
                     let storable = facts.storable(name);
-                    let flags = crate::rsync::unstorable(&config.settings.rsync, &storable);
+                    let flags = crate::sys::rsync::unstorable(&config.settings.rsync, &storable);
                     if !flags.is_empty() {
                         left_out
                             .entry((flags.join(" "), storable.why))
@@ -219,7 +219,7 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
 /// Asks each remote client of a host to run `true`, the way a run would log in.
 fn reach(host: &str, config: &crate::config::HostConfig, r: &mut Report) {
     let Ok(ssh) = find_program("ssh") else { return };
-    let rsh = crate::rsync::rsh(&ssh, &config.settings.ssh);
+    let rsh = crate::sys::rsync::rsh(&ssh, &config.settings.ssh);
     // rsync splits its --rsh command on spaces; so does this, to log in exactly as a run does.
     let words: Vec<&str> = rsh.split(' ').collect();
     let clients = crate::restore::clients(&config.sources);

@@ -5,7 +5,7 @@ use crate::config::{self, Global};
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::layout::hosts_dataset;
 use crate::names::is_safe_component;
-use crate::zfs::Flavour;
+use crate::sys::zfs::Flavour;
 use anyhow::Result;
 use fs_err as fs;
 use std::os::unix::fs::PermissionsExt;

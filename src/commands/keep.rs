@@ -11,8 +11,8 @@ use crate::guard;
 use crate::inventory::{Host, PROP_EXPIRES, PROP_PINNED, PROP_PIN_REASON};
 use crate::layout::hosts_dataset;
 use crate::names::{is_safe_component, HostName};
-use crate::rsync::Stats;
-use crate::zfs::Zfs;
+use crate::sys::rsync::Stats;
+use crate::sys::zfs::Zfs;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 

@@ -7,15 +7,15 @@
 use crate::cli::ReplicateArgs;
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::dataset::{HostDataset, Snapshot};
-use crate::exec::{pipe, Output};
 use crate::expiry::Retention;
 use crate::inventory::PROP_OFFSITE_EXPIRES;
 use crate::layout::hosts_dataset;
 use crate::lock::HostLock;
 use crate::names::HostName;
 use crate::replicate::{self, check_ssh_option, Lag, Plan, Send, Target, Tree, REPLICA_TAG};
+use crate::sys::exec::{pipe, Output};
+use crate::sys::zfs_remote::{ZfsAt, MODIFIED};
 use crate::text::counted;
-use crate::zfs_send::{ZfsAt, MODIFIED};
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -280,9 +280,9 @@ fn replicate_host(
 fn pipeline_error(
     dest: &str,
     plan: &Plan,
-    send_cmd: &crate::exec::Cmd,
+    send_cmd: &crate::sys::exec::Cmd,
     sent: &Output,
-    receive_cmd: &crate::exec::Cmd,
+    receive_cmd: &crate::sys::exec::Cmd,
     received: &Output,
 ) -> String {
     if received.stderr.contains(MODIFIED) {

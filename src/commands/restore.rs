@@ -8,12 +8,12 @@
 use crate::cli::RestoreArgs;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::RestoreClone;
-use crate::exec::{find_program, Cmd};
 use crate::expiry::parse_time;
 use crate::inventory::{Host, Snapshot};
 use crate::layout::hosts_dataset;
 use crate::restore::{self, Choice};
-use crate::zfs::Zfs;
+use crate::sys::exec::{find_program, Cmd};
+use crate::sys::zfs::Zfs;
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -211,7 +211,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
             let ssh = find_program("ssh")?;
             rsync_args.push(format!(
                 "--rsh={}",
-                crate::rsync::rsh(&ssh, &config.settings.ssh)
+                crate::sys::rsync::rsh(&ssh, &config.settings.ssh)
             ));
             Dest::Client(client_of(&config.sources, &name)?, target)
         }

@@ -6,7 +6,6 @@ use crate::commands::keep;
 use crate::config::{Global, HostConfig, FAILED_TIER};
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
-use crate::exec::{Cmd, Ended, Limits};
 use crate::expiry::{Expiry, Retention};
 use crate::inventory::{
     Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_MASS_CHANGE, PROP_STATUS, PROP_TIER,
@@ -15,8 +14,9 @@ use crate::layout::hosts_dataset;
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
 use crate::progress::Progress;
-use crate::rsync;
 use crate::run_facts::Facts as RunFacts;
+use crate::sys::exec::{Cmd, Ended, Limits};
+use crate::sys::rsync;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use fs_err as fs;
@@ -426,7 +426,7 @@ fn preflight(rsync_bin: &Path, rsh: Option<&str>, config: &HostConfig) -> Result
             }
             continue;
         }
-        let list = |target: String| -> Result<crate::exec::Output> {
+        let list = |target: String| -> Result<crate::sys::exec::Output> {
             let mut args = vec!["--list-only".to_string()];
             args.extend(rsh.map(|r| format!("--rsh={r}")));
             args.push(target);

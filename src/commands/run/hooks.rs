@@ -1,10 +1,10 @@
 //! A run's pre_run and post_run hooks: their command, their environment, their output in the log.
 
 use crate::config::Hooks as Settings;
-use crate::exec::{find_program, Cmd, Ended, Limits};
 use crate::inventory::Status;
 use crate::names::HostName;
 use crate::progress::Progress;
+use crate::sys::exec::{find_program, Cmd, Ended, Limits};
 use anyhow::Result;
 use fs_err as fs;
 use std::io::Write;

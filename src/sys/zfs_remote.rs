@@ -2,10 +2,10 @@
 //! listings, receive), here or on a server over ssh. Every process still starts in `exec`.
 
 use crate::dataset::Snapshot;
-use crate::exec::{quote, Cmd};
 use crate::names::HostName;
 use crate::replicate::{parse_listing, Target, Tree, LISTING_PROPS};
-use crate::zfs::Zfs;
+use crate::sys::exec::{quote, Cmd};
+use crate::sys::zfs::Zfs;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ impl<'a> ZfsAt<'a> {
         let Target::Ssh { login, .. } = target else {
             return Ok(ZfsAt::local(zfs));
         };
-        let ssh: PathBuf = crate::exec::find_program("ssh")?;
+        let ssh: PathBuf = crate::sys::exec::find_program("ssh")?;
         let mut argv = vec![
             ssh.to_string_lossy().into_owned(),
             "-o".into(),
@@ -147,7 +147,7 @@ impl<'a> ZfsAt<'a> {
     }
 
     pub fn exists(&self, dataset: &str) -> Result<bool> {
-        crate::zfs::exists_by(&self.cmd(&["list", "-H", "-o", "name", dataset]))
+        crate::sys::zfs::exists_by(&self.cmd(&["list", "-H", "-o", "name", dataset]))
     }
 
     /// Creates the replicas' parent, unmounted, so the received datasets inherit

@@ -2,10 +2,10 @@
 //! batched destroy where the probe finds it. Every call goes through `exec`.
 
 use crate::dataset::{self, HostDataset, RestoreClone, Snapshot};
-use crate::exec::{Cmd, Output};
 use crate::inventory::{self, Inventory};
 use crate::names::SnapName;
 use crate::run_facts::{self, Facts as RunFacts};
+use crate::sys::exec::{Cmd, Output};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -43,7 +43,7 @@ impl Zfs {
     /// Finds `zfs` on PATH or in the sbin directories.
     pub fn find() -> Result<Zfs> {
         Ok(Zfs {
-            bin: crate::exec::find_program("zfs")?,
+            bin: crate::sys::exec::find_program("zfs")?,
             flavour: OnceLock::new(),
         })
     }
