@@ -6,7 +6,8 @@ use crate::cli::DoctorArgs;
 use crate::config::Global;
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
 use crate::layout::hosts_dataset;
-use crate::sys::exec::{find_program, Cmd};
+use crate::sys::exec::find_program;
+use crate::sys::ssh::{self, Ssh};
 use crate::sys::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -218,17 +219,15 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
 
 /// Asks each remote client of a host to run `true`, the way a run would log in.
 fn reach(host: &str, config: &crate::config::HostConfig, r: &mut Report) {
-    let Ok(ssh) = find_program("ssh") else { return };
-    let rsh = crate::sys::rsync::rsh(&ssh, &config.settings.ssh);
-    // rsync splits its --rsh command on spaces; so does this, to log in exactly as a run does.
-    let words: Vec<&str> = rsh.split(' ').collect();
+    let Ok(program) = ssh::program() else { return };
+    // The same ssh a run gives rsync, to log in exactly as a run does.
+    let ssh = Ssh::client(&program, &config.settings.ssh);
     let clients = crate::restore::clients(&config.sources);
     for client in clients {
-        let cmd = Cmd::new(words[0]).args(&words[1..]).args([client, "true"]);
-        match cmd.output() {
-            Ok(out) if out.status.success() => r.ok(&format!("{host}: {client} answers over ssh")),
-            Ok(out) => r.problem(
-                &format!("{host}: `{cmd}` failed: {}", out.stderr.trim()),
+        match ssh.login(client) {
+            Ok(Ok(())) => r.ok(&format!("{host}: {client} answers over ssh")),
+            Ok(Err(failed)) => r.problem(
+                &format!("{host}: `{}` failed: {}", failed.cmd, failed.stderr.trim()),
                 "check that the client is up, that root's key is in its authorized_keys, and that its host key is known (ssh it once by hand)",
             ),
             Err(e) => r.problem(&format!("{host}: {e:#}"), "install openssh-client"),

@@ -13,6 +13,7 @@ use crate::inventory::{Host, Snapshot};
 use crate::layout::hosts_dataset;
 use crate::restore::{self, Choice};
 use crate::sys::exec::{find_program, Cmd};
+use crate::sys::ssh::{self, Ssh};
 use crate::sys::zfs::Zfs;
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
@@ -208,11 +209,8 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
                     e.to_string().trim_start_matches("PATH ")
                 ))
             })?;
-            let ssh = find_program("ssh")?;
-            rsync_args.push(format!(
-                "--rsh={}",
-                crate::sys::rsync::rsh(&ssh, &config.settings.ssh)
-            ));
+            let ssh = Ssh::client(&ssh::program()?, &config.settings.ssh);
+            rsync_args.push(format!("--rsh={}", ssh.rsh()));
             Dest::Client(client_of(&config.sources, &name)?, target)
         }
         _ => return Err(usage("give --to DIR or --to-host, one of them")),

@@ -3,5 +3,6 @@
 
 pub mod exec;
 pub mod rsync;
+pub mod ssh;
 pub mod zfs;
 pub mod zfs_remote;

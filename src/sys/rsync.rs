@@ -1,6 +1,6 @@
 //! rsync: the argument vector for one source, and what its exit codes mean for a backup.
 
-use crate::config::{RsyncSettings, SshSettings};
+use crate::config::RsyncSettings;
 use crate::inventory::Status;
 use crate::run_facts::Storable;
 use std::ffi::OsString;
@@ -235,39 +235,6 @@ pub fn is_remote(source: &str) -> bool {
         .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
 }
 
-/// The remote shell command rsync runs, one word per value: batch mode so a missing key fails
-/// instead of prompting under cron, a connect timeout so a dead client fails fast, keepalives
-/// so a client that dies mid-transfer is noticed. rsync splits this string on spaces itself;
-/// config validation keeps every value a single word.
-pub fn rsh(ssh: &Path, s: &SshSettings) -> String {
-    let mut words = vec![
-        ssh.display().to_string(),
-        "-o".into(),
-        "BatchMode=yes".into(),
-        "-o".into(),
-        format!("ConnectTimeout={}", s.connect_timeout.as_secs().max(1)),
-        "-o".into(),
-        "ServerAliveInterval=15".into(),
-        "-o".into(),
-        "ServerAliveCountMax=4".into(),
-    ];
-    if let Some(port) = s.port {
-        words.extend(["-p".into(), port.to_string()]);
-    }
-    if let Some(identity) = &s.identity {
-        words.extend([
-            "-i".into(),
-            identity.display().to_string(),
-            "-o".into(),
-            "IdentitiesOnly=yes".into(),
-        ]);
-    }
-    for option in &s.options {
-        words.extend(["-o".into(), option.clone()]);
-    }
-    words.join(" ")
-}
-
 /// Judges an exit code by the configured ok and warning codes; anything else failed.
 pub fn judge(code: i32, settings: &RsyncSettings) -> Status {
     if settings.ok_codes.contains(&code) {
@@ -453,20 +420,6 @@ mod tests {
         assert!(is_remote("web1:/srv/"));
         assert!(!is_remote("/srv/www/"));
         assert!(!is_remote("/srv/a:b/"));
-    }
-
-    #[test]
-    fn the_remote_shell_fails_fast_and_never_prompts() {
-        let mut s = Settings::default().ssh;
-        s.port = Some(2222);
-        s.identity = Some("/root/.ssh/id_zbk".into());
-        s.options = vec!["Compression=no".into()];
-        let rsh = rsh(Path::new("/usr/bin/ssh"), &s);
-        assert_eq!(
-            rsh,
-            "/usr/bin/ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 \
-             -p 2222 -i /root/.ssh/id_zbk -o IdentitiesOnly=yes -o Compression=no"
-        );
     }
 
     #[test]

@@ -5,10 +5,10 @@ use crate::dataset::Snapshot;
 use crate::names::HostName;
 use crate::replicate::{parse_listing, Target, Tree, LISTING_PROPS};
 use crate::sys::exec::{quote, Cmd};
+use crate::sys::ssh::{self, Ssh};
 use crate::sys::zfs::Zfs;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// The stderr text of a receive refused because the target changed since its newest snapshot
 /// (zfs goes on "since most recent snapshot", on a line of its own on zfs-fuse).
@@ -38,8 +38,8 @@ impl Zfs {
 /// `zfs` on one side of a replication.
 pub struct ZfsAt<'a> {
     zfs: &'a Zfs,
-    /// `ssh` and its arguments up to the destination, for a remote target.
-    ssh: Option<Vec<String>>,
+    /// For a remote target: ssh, and the `[user@]server` it logs in to.
+    ssh: Option<(Ssh, String)>,
 }
 
 impl<'a> ZfsAt<'a> {
@@ -48,27 +48,14 @@ impl<'a> ZfsAt<'a> {
         ZfsAt { zfs, ssh: None }
     }
 
-    /// `zfs` where the target is. Over ssh, BatchMode keeps a cron job from waiting on a
-    /// password prompt; `options` are `Key=Value` pairs, each passed as `-o`.
+    /// `zfs` where the target is; over ssh, `options` are `Key=Value` pairs, each passed as `-o`.
     pub fn target(zfs: &'a Zfs, target: &Target, options: &[String]) -> Result<ZfsAt<'a>> {
         let Target::Ssh { login, .. } = target else {
             return Ok(ZfsAt::local(zfs));
         };
-        let ssh: PathBuf = crate::sys::exec::find_program("ssh")?;
-        let mut argv = vec![
-            ssh.to_string_lossy().into_owned(),
-            "-o".into(),
-            "BatchMode=yes".into(),
-        ];
-        for option in options {
-            argv.push("-o".into());
-            argv.push(option.clone());
-        }
-        argv.push("--".into());
-        argv.push(login.clone());
         Ok(ZfsAt {
             zfs,
-            ssh: Some(argv),
+            ssh: Some((Ssh::target(&ssh::program()?, options), login.clone())),
         })
     }
 
@@ -77,13 +64,13 @@ impl<'a> ZfsAt<'a> {
     pub fn cmd(&self, args: &[&str]) -> Cmd {
         match &self.ssh {
             None => self.zfs.cmd(args),
-            Some(ssh) => {
+            Some((ssh, login)) => {
                 let mut line = String::from("env LC_ALL=C zfs");
                 for arg in args {
                     line.push(' ');
                     line.push_str(&quote(arg));
                 }
-                Cmd::new(&ssh[0]).args(&ssh[1..]).args([line])
+                ssh.cmd(login, &[line])
             }
         }
     }

@@ -17,6 +17,7 @@ use crate::progress::Progress;
 use crate::run_facts::Facts as RunFacts;
 use crate::sys::exec::{Cmd, Ended, Limits};
 use crate::sys::rsync;
+use crate::sys::ssh::Ssh;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use fs_err as fs;
@@ -46,7 +47,7 @@ pub(super) fn backup_host(
             .ssh
             .as_deref()
             .context("cannot find `ssh` for a remote source: install openssh-client")?;
-        Some(rsync::rsh(ssh, &config.settings.ssh))
+        Some(Ssh::client(ssh, &config.settings.ssh).rsh())
     } else {
         None
     };

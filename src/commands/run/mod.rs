@@ -21,6 +21,7 @@ use crate::parallel;
 use crate::progress::Progress;
 use crate::run_facts::Facts as RunFacts;
 use crate::sys::exec::find_program;
+use crate::sys::ssh;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -99,7 +100,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     let hosts = super::chosen_hosts(&facts.inventory, &args.hosts)?;
     let programs = Programs {
         rsync: find_program("rsync")?,
-        ssh: find_program("ssh").ok(),
+        ssh: ssh::program().ok(),
     };
     let progress = Progress::new(!args.dry_run && std::io::stderr().is_terminal());
 
