@@ -454,8 +454,8 @@ proptest! {
             let _ = crate::diff::parse_zfs_diff(line);
         }
         let _ = crate::diff::unescape(&text);
-        let _ = crate::sys::rsync::Stats::from_property(&text);
-        let _ = crate::sys::rsync::stats(&text);
+        let _ = crate::rsync_report::Stats::from_property(&text);
+        let _ = crate::rsync_report::stats(&text);
     }
 
     #[test]

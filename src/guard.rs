@@ -9,7 +9,7 @@
 
 use crate::expiry::{parse_time, Expiry, Retention};
 use crate::inventory::{Host, Snapshot, Stamp};
-use crate::sys::rsync::Stats;
+use crate::rsync_report::Stats;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 

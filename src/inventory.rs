@@ -5,7 +5,7 @@
 
 use crate::expiry::Expiry;
 use crate::names::HostName;
-use crate::sys::rsync::Stats;
+use crate::rsync_report::Stats;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 

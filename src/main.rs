@@ -22,6 +22,7 @@ mod replicate;
 mod restamp;
 mod restore;
 mod retention;
+mod rsync_report;
 mod run_facts;
 mod sys;
 mod text;

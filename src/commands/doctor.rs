@@ -5,6 +5,7 @@
 use crate::cli::DoctorArgs;
 use crate::config::Global;
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
+use crate::dataset::RestoreClone;
 use crate::layout::hosts_dataset;
 use crate::sys::exec::find_program;
 use crate::sys::ssh::{self, Ssh};
@@ -238,19 +239,10 @@ fn reach(host: &str, config: &crate::config::HostConfig, r: &mut Report) {
 /// Temporary clones of `zbk restore` whose process is gone: each keeps its snapshot from
 /// ever being reaped.
 fn leftover_clones(ctx: &Ctx, dataset: &str, r: &mut Report) {
-    let parent = format!("{dataset}/restore");
-    let Ok(out) = ctx
-        .zfs
-        .cmd(["list", "-H", "-o", "name", "-d", "1", &parent])
-        .output()
-    else {
+    let Ok(clones) = ctx.zfs.children(&RestoreClone::parent(dataset)) else {
         return;
     };
-    for clone in out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with(&format!("{parent}/")))
-    {
+    for clone in &clones {
         let pid = clone.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
             continue;

@@ -11,7 +11,7 @@ use crate::guard;
 use crate::inventory::{Host, PROP_EXPIRES, PROP_PINNED, PROP_PIN_REASON};
 use crate::layout::hosts_dataset;
 use crate::names::{is_safe_component, HostName};
-use crate::sys::rsync::Stats;
+use crate::rsync_report::Stats;
 use crate::sys::zfs::Zfs;
 use anyhow::Result;
 use chrono::{DateTime, Utc};

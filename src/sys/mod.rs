@@ -2,6 +2,7 @@
 //! runs, each behind typed calls: `zfs` here, `zfs` on a replication target, `rsync`, `ssh`.
 
 pub mod exec;
+pub mod hook;
 pub mod rsync;
 pub mod ssh;
 pub mod zfs;

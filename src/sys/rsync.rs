@@ -1,10 +1,17 @@
-//! rsync: the argument vector for one source, and what its exit codes mean for a backup.
+//! rsync: the arguments of one host's copy, the copy itself with its output in the run's log,
+//! the deletion-limit dry run, the look at a source before it, and a restore's copy back.
 
+use super::exec::{find_program, Cmd, Ended, Limits};
 use crate::config::RsyncSettings;
 use crate::inventory::Status;
+use crate::rsync_report::{self as report, Stats};
 use crate::run_facts::Storable;
+use anyhow::Result;
+use fs_err as fs;
 use std::ffi::OsString;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 /// What shapes one rsync call besides the source: the settings, the remote shell, the
 /// exclude file, and whether to report progress for a terminal.
@@ -20,7 +27,7 @@ pub struct Call<'a> {
 }
 
 /// The arguments for copying `source` into `dest` (a host's `d/`).
-pub fn argv(call: &Call, source: &str, dest: &Path) -> Vec<OsString> {
+fn argv(call: &Call, source: &str, dest: &Path) -> Vec<OsString> {
     let settings = call.settings;
     let storable = |args: &[String]| -> Vec<OsString> {
         args.iter()
@@ -104,120 +111,15 @@ pub fn unstorable(settings: &RsyncSettings, storable: &Storable) -> Vec<&'static
     out
 }
 
-/// What one rsync call (or several, summed) reports in `--stats`: the figures a run stamps on
-/// its snapshot (`zbk:changes`) and the mass-change guard judges.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Stats {
-    /// Entries in the source: files, directories, links ("Number of files").
-    pub files: u64,
-    /// Entries new in d/ ("Number of created files").
-    pub created: u64,
-    /// Entries removed from d/ ("Number of deleted files").
-    pub deleted: u64,
-    /// Regular files that existed and were rewritten: "Number of regular files transferred"
-    /// less the regular files among the created ones, which rsync counts in both.
-    pub changed: u64,
-    /// The size of the files created or rewritten ("Total transferred file size").
-    pub bytes: u64,
-}
-
-impl std::ops::Add for Stats {
-    type Output = Stats;
-    fn add(self, o: Stats) -> Stats {
-        Stats {
-            files: self.files + o.files,
-            created: self.created + o.created,
-            deleted: self.deleted + o.deleted,
-            changed: self.changed + o.changed,
-            bytes: self.bytes + o.bytes,
-        }
-    }
-}
-
-impl Stats {
-    /// The compact form stamped as `zbk:changes`: `files=N created=N deleted=N changed=N bytes=N`.
-    pub fn to_property(self) -> String {
-        format!(
-            "files={} created={} deleted={} changed={} bytes={}",
-            self.files, self.created, self.deleted, self.changed, self.bytes
-        )
-    }
-
-    /// Reads `to_property`'s form back; `None` for anything else (the value is anyone's to set).
-    pub fn from_property(text: &str) -> Option<Stats> {
-        let mut s = Stats::default();
-        let mut seen = 0;
-        for word in text.split(' ') {
-            let (key, value) = word.split_once('=')?;
-            let value: u64 = value.parse().ok()?;
-            let slot = match key {
-                "files" => &mut s.files,
-                "created" => &mut s.created,
-                "deleted" => &mut s.deleted,
-                "changed" => &mut s.changed,
-                "bytes" => &mut s.bytes,
-                _ => return None,
-            };
-            *slot = value;
-            seen += 1;
-        }
-        (seen == 5).then_some(s)
-    }
-}
-
-/// The figures in rsync's `--stats` output (the last report, should there be several); `None`
-/// when the file count is missing, as after an rsync that died before its report.
-pub fn stats(output: &str) -> Option<Stats> {
-    // "Number of files: 12,345 (reg: 12,000, dir: 345)": the leading number, and one of the
-    // parenthesised counts by name.
-    let number = |text: &str| -> Option<u64> {
-        let digits: String = text
-            .trim_start()
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == ',')
-            .filter(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
-    };
-    let last = |label: &str| {
-        output
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix(label))
-            .map(str::to_string)
-    };
-    let files = number(&last("Number of files: ")?)?;
-    let created_line = last("Number of created files: ").unwrap_or_default();
-    let created = number(&created_line).unwrap_or(0);
-    let created_reg = created_line
-        .split_once("reg: ")
-        .and_then(|(_, rest)| number(rest))
-        .unwrap_or(0);
-    let transferred = last("Number of regular files transferred: ")
-        .and_then(|t| number(&t))
-        .unwrap_or(0);
-    Some(Stats {
-        files,
-        created,
-        deleted: last("Number of deleted files: ")
-            .and_then(|t| number(&t))
-            .unwrap_or(0),
-        changed: transferred.saturating_sub(created_reg),
-        bytes: last("Total transferred file size: ")
-            .and_then(|t| number(&t))
-            .unwrap_or(0),
-    })
-}
-
 /// `source/relative`: a path inside a source, for checking it exists.
-pub fn inside(source: &str, relative: &Path) -> String {
+fn inside(source: &str, relative: &Path) -> String {
     let sep = if source.ends_with('/') { "" } else { "/" };
     format!("{source}{sep}{}", relative.display())
 }
 
 /// A remote source with the configured login added when it names none: `host:/p` becomes
 /// `user@host:/p`; a source's own `user@` wins.
-pub fn with_user(source: &str, user: Option<&str>) -> String {
+fn with_user(source: &str, user: Option<&str>) -> String {
     match user {
         Some(user)
             if is_remote(source) && !source.split(':').next().unwrap_or_default().contains('@') =>
@@ -235,57 +137,213 @@ pub fn is_remote(source: &str) -> bool {
         .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
 }
 
-/// Judges an exit code by the configured ok and warning codes; anything else failed.
-pub fn judge(code: i32, settings: &RsyncSettings) -> Status {
-    if settings.ok_codes.contains(&code) {
-        Status::Ok
-    } else if settings.warning_codes.contains(&code) {
-        Status::Warning
-    } else {
-        Status::Failed
+/// `rsync`, found once per run.
+pub struct Rsync {
+    bin: PathBuf,
+}
+
+/// One host's copy: rsync's arguments for each of its sources, all into the same d/.
+pub struct Copy<'r> {
+    rsync: &'r Rsync,
+    /// Each source as configured, with the arguments that copy it.
+    sources: Vec<(String, Vec<OsString>)>,
+}
+
+/// What the rsync calls of one copy came to.
+pub struct Transfer {
+    pub status: Status,
+    pub why: Vec<String>,
+    /// Every exit code, for hints that need them.
+    pub codes: Vec<i32>,
+    /// The figures of all sources together, when every rsync reported them.
+    pub stats: Option<Stats>,
+}
+
+/// What a look at a source before the copy found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Looked<'c> {
+    Ready,
+    /// Nothing in it: an unmounted disk, a wrong path.
+    Empty,
+    /// guard.check_file is not there.
+    NoCheckFile(&'c Path),
+}
+
+impl Rsync {
+    /// Finds `rsync` on PATH or in the sbin directories.
+    pub fn find() -> Result<Rsync> {
+        Ok(Rsync {
+            bin: find_program("rsync")?,
+        })
+    }
+
+    fn cmd<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Cmd::new(&self.bin).args(args)
+    }
+
+    /// The copy of every source of a host into `dest` (its d/), a remote source logging in as
+    /// `user` when it names no login of its own.
+    pub fn copy(
+        &self,
+        call: &Call,
+        sources: &[String],
+        user: Option<&str>,
+        dest: &Path,
+    ) -> Copy<'_> {
+        let sources = sources
+            .iter()
+            .map(|source| {
+                let login = with_user(source, user);
+                (source.clone(), argv(call, &login, dest))
+            })
+            .collect();
+        Copy {
+            rsync: self,
+            sources,
+        }
+    }
+
+    /// Looks at a source before rsync may touch d/: a local one in the file system, a remote
+    /// one with `--list-only` through `rsh`; `check` is guard.check_file, relative to it.
+    pub fn look<'c>(
+        &self,
+        rsh: Option<&str>,
+        source: &str,
+        check: Option<&'c Path>,
+    ) -> Result<Looked<'c>> {
+        if !is_remote(source) {
+            let root = Path::new(source);
+            if fs::read_dir(root).is_ok_and(|mut d| d.next().is_none()) {
+                return Ok(Looked::Empty);
+            }
+            if let Some(check) = check.filter(|c| fs::symlink_metadata(root.join(c)).is_err()) {
+                return Ok(Looked::NoCheckFile(check));
+            }
+            return Ok(Looked::Ready);
+        }
+        // A listing that fails says nothing about emptiness; the transfer will fail and say why.
+        let Some(listing) = self.list(rsh, source)? else {
+            return Ok(Looked::Ready);
+        };
+        if listing.lines().all(|l| l.ends_with(" .")) {
+            return Ok(Looked::Empty);
+        }
+        if let Some(check) = check {
+            if self.list(rsh, &inside(source, check))?.is_none() {
+                return Ok(Looked::NoCheckFile(check));
+            }
+        }
+        Ok(Looked::Ready)
+    }
+
+    /// What `rsync --list-only` prints of `target`; `None` when it cannot list it.
+    fn list(&self, rsh: Option<&str>, target: &str) -> Result<Option<String>> {
+        let mut args = vec!["--list-only".to_string()];
+        args.extend(rsh.map(|r| format!("--rsh={r}")));
+        args.push(target.to_string());
+        let out = self.cmd(args).output()?;
+        Ok(out.status.success().then_some(out.stdout))
+    }
+
+    /// The copy of `sources` out of a snapshot to `dest`, with `args` before them: to print,
+    /// or to run.
+    pub fn restore(&self, args: &[String], sources: &[OsString], dest: &str) -> Cmd {
+        self.cmd(args).args(sources).args([dest])
     }
 }
 
-/// rsync's own words for its exit codes (rsync(1), EXIT VALUES).
-pub fn meaning(code: i32) -> &'static str {
-    match code {
-        0 => "success",
-        1 => "syntax or usage error",
-        2 => "protocol incompatibility",
-        3 => "errors selecting input/output files, dirs",
-        4 => "requested action not supported",
-        5 => "error starting client-server protocol",
-        10 => "error in socket I/O",
-        11 => "error in file I/O",
-        12 => "error in rsync protocol data stream",
-        13 => "errors with program diagnostics",
-        14 => "error in IPC code",
-        20 => "received SIGUSR1 or SIGINT",
-        21 => "some error returned by waitpid()",
-        22 => "error allocating core memory buffers",
-        23 => "partial transfer due to error",
-        24 => "partial transfer due to vanished source files",
-        25 => "the --max-delete limit stopped deletions",
-        30 => "timeout in data send/receive",
-        35 => "timeout waiting for daemon connection",
-        255 => "ssh or the remote shell failed",
-        _ => "unexpected exit status",
+impl Copy<'_> {
+    /// The command of each source, as the copy runs them.
+    pub fn commands(&self) -> impl Iterator<Item = Cmd> + '_ {
+        self.sources.iter().map(|(_, argv)| self.rsync.cmd(argv))
+    }
+
+    /// A dry run of each source, its command line in the log: the first source rsync says
+    /// would delete more than `--max-delete` allows (exit 25), before anything is deleted.
+    pub fn over_max_delete(&self, log: &mut fs::File) -> Result<Option<&str>> {
+        for (source, argv) in &self.sources {
+            let dry = self.rsync.cmd(["--dry-run"]).args(argv);
+            writeln!(log, "$ {dry}")?;
+            if dry.output()?.code() == 25 {
+                return Ok(Some(source));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs rsync for each source with its output in the log at `log_path`, judged by
+    /// `settings`; the worst status wins. `starting(i, n)` is told before source `i` of `n`.
+    /// A raised `cancel` stops the running rsync and fails the copy, so it is recorded rather
+    /// than lost.
+    pub fn run(
+        &self,
+        log: &mut fs::File,
+        log_path: &Path,
+        settings: &RsyncSettings,
+        cancel: &AtomicBool,
+        starting: impl Fn(usize, usize),
+    ) -> Result<Transfer> {
+        let mut t = Transfer {
+            status: Status::Ok,
+            why: Vec::new(),
+            codes: Vec::new(),
+            stats: Some(Stats::default()),
+        };
+        for (i, cmd) in self.commands().enumerate() {
+            let source = &self.sources[i].0;
+            starting(i, self.sources.len());
+            writeln!(log, "$ {cmd}")?;
+            let start = log.metadata()?.len();
+            let limits = Limits {
+                timeout: None,
+                cancel: Some(cancel),
+            };
+            let code = match cmd.run_logged(log.file(), limits)? {
+                Ended::Exited(code) => code,
+                Ended::TimedOut | Ended::Cancelled => {
+                    writeln!(log, "zbk: interrupted by a signal: rsync stopped")?;
+                    t.why
+                        .push(format!("{source}: interrupted by a signal: rsync stopped"));
+                    t.status = Status::Failed;
+                    t.stats = None;
+                    break;
+                }
+            };
+            t.codes.push(code);
+            let this = report::judge(code, settings);
+            writeln!(
+                log,
+                "rsync exited {code} ({}): {}",
+                report::meaning(code),
+                this.as_str()
+            )?;
+            let output = read_from(log_path, start)?;
+            t.stats = t.stats.zip(report::stats(&output)).map(|(a, b)| a + b);
+            if this != Status::Ok {
+                let mut line = format!("{source}: rsync exited {code} ({})", report::meaning(code));
+                if let Some(hint) = report::hint(code, &output) {
+                    line.push_str(": ");
+                    line.push_str(hint);
+                }
+                t.why.push(line);
+            }
+            t.status = t.status.max(this);
+        }
+        Ok(t)
     }
 }
 
-/// A hint for a failure whose cause the exit code hides: the pool refusing ACLs or xattrs,
-/// which rsync reports as a bare partial transfer (23).
-pub fn hint(code: i32, output: &str) -> Option<&'static str> {
-    let unsupported = output.lines().any(|l| {
-        l.contains("Operation not supported")
-            && ["acl", "xattr", "xal"]
-                .iter()
-                .any(|k| l.to_ascii_lowercase().contains(k))
-    });
-    (code == 23 && unsupported).then_some(
-        "the source carries ACLs or extended attributes and this pool cannot store them (zfs-fuse cannot; \
-         OpenZFS can with acltype=posixacl, xattr=sa); set rsync.args without --acls/--xattrs to back up without them",
-    )
+/// The text a log gained since `offset`, for looking for hints in one rsync's output.
+fn read_from(path: &Path, offset: u64) -> Result<String> {
+    let bytes = fs::read(path)?;
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
 }
 
 #[cfg(test)]
@@ -367,41 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn stats_give_the_change_figures() {
-        // As rsync 3.2 and later print it, after a run that created f4 and rewrote f2.
-        let out = "sent 1 bytes\nNumber of files: 12,345 (reg: 12,000, dir: 345)\n\
-                   Number of created files: 1,001 (reg: 1,000, dir: 1)\n\
-                   Number of deleted files: 7 (reg: 7)\n\
-                   Number of regular files transferred: 1,040\n\
-                   Total file size: 99,999 bytes\n\
-                   Total transferred file size: 4,096 bytes\n";
-        let s = stats(out).unwrap();
-        assert_eq!(
-            s,
-            Stats {
-                files: 12_345,
-                created: 1_001,
-                deleted: 7,
-                changed: 40,
-                bytes: 4_096
-            }
-        );
-        assert_eq!(Stats::from_property(&s.to_property()), Some(s));
-        assert_eq!(
-            stats("Number of files: 3\nNumber of created files: 0\n")
-                .unwrap()
-                .files,
-            3
-        );
-        assert_eq!(stats("nothing"), None);
-        for junk in [
-            "",
-            "files=1",
-            "files=1 created=2 deleted=3 changed=4 bytes=x",
-            "a=1 b=2 c=3 d=4 e=5",
-        ] {
-            assert_eq!(Stats::from_property(junk), None, "{junk}");
-        }
+    fn a_check_file_is_looked_for_inside_the_source() {
         assert_eq!(inside("/srv/", Path::new("etc/x")), "/srv/etc/x");
         assert_eq!(inside("h:/srv", Path::new("x")), "h:/srv/x");
     }
@@ -420,24 +444,5 @@ mod tests {
         assert!(is_remote("web1:/srv/"));
         assert!(!is_remote("/srv/www/"));
         assert!(!is_remote("/srv/a:b/"));
-    }
-
-    #[test]
-    fn exit_codes_map_to_statuses() {
-        let mut s = Settings::default().rsync;
-        assert_eq!(judge(0, &s), Status::Ok);
-        assert_eq!(judge(24, &s), Status::Warning);
-        assert_eq!(judge(23, &s), Status::Failed);
-        assert_eq!(judge(255, &s), Status::Failed);
-        s.warning_codes.push(23);
-        assert_eq!(judge(23, &s), Status::Warning);
-    }
-
-    #[test]
-    fn unsupported_acls_get_a_hint() {
-        let log = "rsync: [receiver] set_acl: sys_acl_set_file(d/x, ACCESS): Operation not supported (95)\n";
-        assert!(hint(23, log).is_some());
-        assert!(hint(23, "rsync: open failed: Permission denied").is_none());
-        assert!(hint(24, log).is_none());
     }
 }

@@ -82,7 +82,7 @@ impl Ssh {
 
     /// `remote` run on `dest` (`[user@]host`). The remote shell joins the words into one line
     /// and reads it again: a caller quotes what must stay one word.
-    pub fn cmd<S: AsRef<str>>(&self, dest: &str, remote: &[S]) -> Cmd {
+    pub(in crate::sys) fn cmd<S: AsRef<str>>(&self, dest: &str, remote: &[S]) -> Cmd {
         let mut cmd = Cmd::new(&self.words[0]).args(&self.words[1..]);
         if self.end_options {
             cmd = cmd.args(["--"]);

@@ -7,7 +7,8 @@ use crate::names::SnapName;
 use crate::run_facts::{self, Facts as RunFacts};
 use crate::sys::exec::{Cmd, Output};
 use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -49,7 +50,7 @@ impl Zfs {
     }
 
     /// A `zfs` command line with these arguments.
-    pub fn cmd<I, S>(&self, args: I) -> Cmd
+    pub(in crate::sys) fn cmd<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -92,6 +93,20 @@ impl Zfs {
     /// Whether a dataset exists; other failures (no daemon, no module) are errors.
     pub fn exists(&self, dataset: &str) -> Result<bool> {
         exists_by(&self.cmd(["list", "-H", "-o", "name", dataset]))
+    }
+
+    /// The datasets directly under `parent`; none when it does not exist or cannot be listed.
+    pub fn children(&self, parent: &str) -> Result<Vec<String>> {
+        let out = self
+            .cmd(["list", "-H", "-o", "name", "-d", "1", parent])
+            .output()?;
+        let under = format!("{parent}/");
+        Ok(out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with(&under))
+            .map(str::to_string)
+            .collect())
     }
 
     /// One property's value and source, as `zfs get` prints them.
@@ -249,6 +264,29 @@ impl Zfs {
         } else {
             Err(cmd.failed(&out).into())
         }
+    }
+
+    /// Clones a snapshot read-only for a restore to read, mounted at `mountpoint`.
+    pub fn clone_readonly(
+        &self,
+        snapshot: &Snapshot,
+        clone: &RestoreClone,
+        mountpoint: &Path,
+    ) -> Result<()> {
+        let mut mp = OsString::from("mountpoint=");
+        mp.push(mountpoint);
+        let _serial = self.mount_lock()?;
+        self.cmd([
+            "clone".as_ref(),
+            "-o".as_ref(),
+            "readonly=on".as_ref(),
+            "-o".as_ref(),
+            mp.as_os_str(),
+            snapshot.as_str().as_ref(),
+            clone.name().as_ref(),
+        ])
+        .checked()?;
+        Ok(())
     }
 
     /// `zfs diff -FHt FROM TO` (OpenZFS only): one line per changed path, escaped, with its

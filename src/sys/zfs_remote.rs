@@ -61,7 +61,7 @@ impl<'a> ZfsAt<'a> {
 
     /// A `zfs` command line on this side. Over ssh the remote shell reads one string, so every
     /// word is quoted, and `env` sets the C locale whatever the login shell.
-    pub fn cmd(&self, args: &[&str]) -> Cmd {
+    pub(in crate::sys) fn cmd(&self, args: &[&str]) -> Cmd {
         match &self.ssh {
             None => self.zfs.cmd(args),
             Some((ssh, login)) => {

@@ -20,7 +20,7 @@ use crate::names::HostName;
 use crate::parallel;
 use crate::progress::Progress;
 use crate::run_facts::Facts as RunFacts;
-use crate::sys::exec::find_program;
+use crate::sys::rsync::Rsync;
 use crate::sys::ssh;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
@@ -39,7 +39,7 @@ struct Request {
 
 /// The programs a run calls, resolved once.
 struct Programs {
-    rsync: PathBuf,
+    rsync: Rsync,
     ssh: Option<PathBuf>,
 }
 
@@ -99,7 +99,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
     let facts = ctx.zfs.run_facts(&global.dataset)?;
     let hosts = super::chosen_hosts(&facts.inventory, &args.hosts)?;
     let programs = Programs {
-        rsync: find_program("rsync")?,
+        rsync: Rsync::find()?,
         ssh: ssh::program().ok(),
     };
     let progress = Progress::new(!args.dry_run && std::io::stderr().is_terminal());
