@@ -191,7 +191,8 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
                 r.ok(&format!("{name}: dataset mounted, config valid"));
                 if let Some(facts) = &facts {
                     let storable = facts.storable(name);
-                    let flags = crate::sys::rsync::unstorable(&config.settings.rsync, &storable);
+                    let flags =
+                        crate::sys::rsync_args::unstorable(&config.settings.rsync, &storable);
                     if !flags.is_empty() {
                         left_out
                             .entry((flags.join(" "), storable.why))

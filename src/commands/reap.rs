@@ -10,7 +10,7 @@ use crate::layout::hosts_dataset;
 use crate::names::SnapName;
 use crate::parallel;
 use crate::retention::{self, Verdict};
-use crate::sys::zfs::Destroyed;
+use crate::sys::zfs_destroy::Destroyed;
 use anyhow::{anyhow, Result};
 
 /// What one reap did, for `-v` and the exit status.

@@ -15,7 +15,8 @@ use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
 use crate::progress::Progress;
 use crate::run_facts::Facts as RunFacts;
-use crate::sys::rsync::{self, Looked, Rsync};
+use crate::sys::rsync::{Looked, Rsync};
+use crate::sys::rsync_args::{self, Call};
 use crate::sys::ssh::Ssh;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -40,7 +41,7 @@ pub(super) fn backup_host(
     };
     let failed_retention = config.settings.tier(FAILED_TIER)?;
     let dataset = HostDataset::new(&global.dataset, host);
-    let rsh = if config.sources.iter().any(|s| rsync::is_remote(s)) {
+    let rsh = if config.sources.iter().any(|s| rsync_args::is_remote(s)) {
         let ssh = programs
             .ssh
             .as_deref()
@@ -61,7 +62,7 @@ pub(super) fn backup_host(
         None => None,
     };
     let storable = facts.storable(host);
-    let call = rsync::Call {
+    let call = Call {
         storable: &storable,
         max_delete,
         settings: &config.settings.rsync,
@@ -135,7 +136,7 @@ pub(super) fn backup_host(
         request.tier,
         Expiry::At(started)
     )?;
-    let unstorable = rsync::unstorable(&config.settings.rsync, &storable);
+    let unstorable = rsync_args::unstorable(&config.settings.rsync, &storable);
     if !unstorable.is_empty() {
         writeln!(
             log,
