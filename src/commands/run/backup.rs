@@ -1,7 +1,7 @@
 //! One host's backup: the guards, rsync into d/ with its log in l/, the stamped snapshot.
 
 use super::hooks::Hooks;
-use super::{Outcome, Programs, Request};
+use super::{HostRun, Outcome, Programs, Request};
 use crate::commands::keep;
 use crate::config::{Global, HostConfig, FAILED_TIER};
 use crate::ctx::Ctx;
@@ -24,22 +24,21 @@ use fs_err as fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn backup_host(
     ctx: &Ctx,
     programs: &Programs,
     global: &Global,
     facts: &RunFacts,
-    host: &HostName,
-    config: &HostConfig,
+    run: &HostRun,
     request: &Request,
     progress: &Progress,
 ) -> Result<Outcome> {
-    let retention = match request.expires {
-        Some(r) => r,
-        None => config.settings.tier(&request.tier)?,
-    };
-    let failed_retention = config.settings.tier(FAILED_TIER)?;
+    let HostRun {
+        host,
+        ref config,
+        retention,
+        failed_retention,
+    } = *run;
     let dataset = HostDataset::new(&global.dataset, host);
     let rsh = if config.sources.iter().any(|s| rsync_args::is_remote(s)) {
         let ssh = programs
