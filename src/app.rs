@@ -3,7 +3,7 @@
 use crate::cli::{Command, TopArgs};
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::layout::Layout;
-use crate::zfs::Zfs;
+use crate::sys::zfs::Zfs;
 use anyhow::Result;
 use chrono::Utc;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 
 use crate::config::Global;
 use crate::layout::Layout;
-use crate::zfs::Zfs;
+use crate::sys::zfs::Zfs;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::fmt;

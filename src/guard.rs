@@ -9,7 +9,7 @@
 
 use crate::expiry::{parse_time, Expiry, Retention};
 use crate::inventory::{Host, Snapshot};
-use crate::rsync::Stats;
+use crate::rsync_report::Stats;
 use crate::stamp::Stamp;
 use chrono::{DateTime, Utc};
 use std::time::Duration;

@@ -8,7 +8,6 @@ mod crypt;
 mod ctx;
 mod dataset;
 mod diff;
-mod exec;
 mod expiry;
 #[cfg(test)]
 mod fuzz;
@@ -25,12 +24,11 @@ mod replicate;
 mod restamp;
 mod restore;
 mod retention;
-mod rsync;
+mod rsync_report;
 mod run_facts;
 mod stamp;
+mod sys;
 mod text;
-mod zfs;
-mod zfs_send;
 
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@ use crate::inventory::{self, Inventory};
 use crate::listing::Listing;
 use crate::names::HostName;
 use crate::stamp::{PROP_FILES, PROP_RETIRED, PROP_STATUS};
-use crate::zfs::Flavour;
+use crate::sys::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 

@@ -6,9 +6,11 @@ use crate::cli::DoctorArgs;
 use crate::config::Global;
 use crate::crypt::{self, KeyFormat};
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
-use crate::exec::{find_program, Cmd};
+use crate::dataset::RestoreClone;
 use crate::layout::hosts_dataset;
-use crate::zfs::Flavour;
+use crate::sys::exec::find_program;
+use crate::sys::ssh::{self, Ssh};
+use crate::sys::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -54,7 +56,7 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> anyhow::Result<u8> {
 
 /// Which zfs answers, since zbk takes different paths on each.
 fn flavour(ctx: &Ctx, r: &mut Report) {
-    if crate::exec::find_program("zfs").is_err() {
+    if crate::sys::exec::find_program("zfs").is_err() {
         return;
     }
     r.ok(match ctx.zfs.flavour() {
@@ -204,7 +206,8 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
                 r.ok(&format!("{name}: dataset mounted, config valid"));
                 if let Some(facts) = &facts {
                     let storable = facts.storable(name);
-                    let flags = crate::rsync::unstorable(&config.settings.rsync, &storable);
+                    let flags =
+                        crate::sys::rsync_args::unstorable(&config.settings.rsync, &storable);
                     if !flags.is_empty() {
                         left_out
                             .entry((flags.join(" "), storable.why))
@@ -276,17 +279,15 @@ fn keys(ctx: &Ctx, hosts: &str, r: &mut Report) -> bool {
 
 /// Asks each remote client of a host to run `true`, the way a run would log in.
 fn reach(host: &str, config: &crate::config::HostConfig, r: &mut Report) {
-    let Ok(ssh) = find_program("ssh") else { return };
-    let rsh = crate::rsync::rsh(&ssh, &config.settings.ssh);
-    // rsync splits its --rsh command on spaces; so does this, to log in exactly as a run does.
-    let words: Vec<&str> = rsh.split(' ').collect();
+    let Ok(program) = ssh::program() else { return };
+    // The same ssh a run gives rsync, to log in exactly as a run does.
+    let ssh = Ssh::client(&program, &config.settings.ssh);
     let clients = crate::restore::clients(&config.sources);
     for client in clients {
-        let cmd = Cmd::new(words[0]).args(&words[1..]).args([client, "true"]);
-        match cmd.output() {
-            Ok(out) if out.status.success() => r.ok(&format!("{host}: {client} answers over ssh")),
-            Ok(out) => r.problem(
-                &format!("{host}: `{cmd}` failed: {}", out.stderr.trim()),
+        match ssh.login(client) {
+            Ok(Ok(())) => r.ok(&format!("{host}: {client} answers over ssh")),
+            Ok(Err(failed)) => r.problem(
+                &format!("{host}: `{}` failed: {}", failed.cmd, failed.stderr.trim()),
                 "check that the client is up, that root's key is in its authorized_keys, and that its host key is known (ssh it once by hand)",
             ),
             Err(e) => r.problem(&format!("{host}: {e:#}"), "install openssh-client"),
@@ -297,19 +298,10 @@ fn reach(host: &str, config: &crate::config::HostConfig, r: &mut Report) {
 /// Temporary clones of `zbk restore` whose process is gone: each keeps its snapshot from
 /// ever being reaped.
 fn leftover_clones(ctx: &Ctx, dataset: &str, r: &mut Report) {
-    let parent = format!("{dataset}/restore");
-    let Ok(out) = ctx
-        .zfs
-        .cmd(["list", "-H", "-o", "name", "-d", "1", &parent])
-        .output()
-    else {
+    let Ok(clones) = ctx.zfs.children(&RestoreClone::parent(dataset)) else {
         return;
     };
-    for clone in out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with(&format!("{parent}/")))
-    {
+    for clone in &clones {
         let pid = clone.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
             continue;

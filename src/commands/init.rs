@@ -6,7 +6,7 @@ use crate::crypt::{self, KeyFormat};
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::layout::hosts_dataset;
 use crate::names::is_safe_component;
-use crate::zfs::Flavour;
+use crate::sys::zfs::Flavour;
 use anyhow::{Context, Result};
 use fs_err as fs;
 use std::os::unix::fs::PermissionsExt;

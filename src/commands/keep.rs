@@ -11,9 +11,9 @@ use crate::guard;
 use crate::inventory::Host;
 use crate::layout::hosts_dataset;
 use crate::names::{is_safe_component, HostName};
-use crate::rsync::Stats;
+use crate::rsync_report::Stats;
 use crate::stamp::{PROP_EXPIRES, PROP_PINNED, PROP_PIN_REASON};
-use crate::zfs::Zfs;
+use crate::sys::zfs::Zfs;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 

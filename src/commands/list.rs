@@ -5,7 +5,7 @@ use crate::ctx::{Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
 use crate::inventory::{Host, Snapshot};
 use crate::layout::hosts_dataset;
-use crate::rsync::Stats;
+use crate::rsync_report::Stats;
 use crate::stamp::Stamp;
 use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -10,7 +10,7 @@ use crate::layout::hosts_dataset;
 use crate::names::SnapName;
 use crate::parallel;
 use crate::retention::{self, Verdict};
-use crate::zfs::Destroyed;
+use crate::sys::zfs_destroy::Destroyed;
 use anyhow::{anyhow, Result};
 
 /// What one reap did, for `-v` and the exit status.
@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
             tally.kept,
             tally.blocked,
             tally.errors,
-            crate::exec::spawned()
+            crate::sys::exec::spawned()
         );
     }
     Ok(if tally.errors > 0 {

@@ -9,12 +9,13 @@ use crate::cli::RestoreArgs;
 use crate::config::HostConfig;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::RestoreClone;
-use crate::exec::{find_program, Cmd};
 use crate::expiry::parse_time;
 use crate::inventory::{Host, Snapshot};
 use crate::layout::hosts_dataset;
 use crate::restore::{self, Choice};
-use crate::zfs::Zfs;
+use crate::sys::rsync::Rsync;
+use crate::sys::ssh::{self, Ssh};
+use crate::sys::zfs::Zfs;
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,21 +73,7 @@ impl<'a> SnapshotView<'a> {
             clone: Some((clone.clone(), mountpoint.clone())),
             root: mountpoint.clone(),
         };
-        let mut mp = std::ffi::OsString::from("mountpoint=");
-        mp.push(&mountpoint);
-        let serial = ctx.zfs.mount_lock()?;
-        ctx.zfs
-            .cmd([
-                "clone".as_ref(),
-                "-o".as_ref(),
-                "readonly=on".as_ref(),
-                "-o".as_ref(),
-                mp.as_os_str(),
-                snapshot.as_str().as_ref(),
-                clone.name().as_ref(),
-            ])
-            .checked()?;
-        drop(serial);
+        ctx.zfs.clone_readonly(&snapshot, &clone, &mountpoint)?;
         if !view.root.join("d").is_dir() {
             bail!(
                 "{}@{}: no d/ in the snapshot (is {} mounted?)",
@@ -231,11 +218,8 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
                     e.to_string().trim_start_matches("PATH ")
                 ))
             })?;
-            let ssh = find_program("ssh")?;
-            rsync_args.push(format!(
-                "--rsh={}",
-                crate::rsync::rsh(&ssh, &config.settings.ssh)
-            ));
+            let ssh = Ssh::client(&ssh::program()?, &config.settings.ssh);
+            rsync_args.push(format!("--rsh={}", ssh.rsh()));
             Dest::Client(client_of(&config.sources, &name)?, target)
         }
         _ => return Err(usage("give --to DIR or --to-host, one of them")),
@@ -244,7 +228,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
         Dest::Local(dir) => format!("{}/", dir.display()),
         Dest::Client(client, target) => format!("{client}:{}/", target.trim_end_matches('/')),
     };
-    let rsync = find_program("rsync")?;
+    let rsync = Rsync::find()?;
     if snap.status.is_some_and(|s| !s.is_good()) {
         eprintln!(
             "zbk: warning: {name}@{} is from a failed run and may be incomplete",
@@ -265,10 +249,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
             ),
         };
         println!("# {name}@{}, {how} at {}", snap.name, data.display());
-        let cmd = Cmd::new(&rsync)
-            .args(&rsync_args)
-            .args(restore::sources(&data, &paths))
-            .args([&dest_arg]);
+        let cmd = rsync.restore(&rsync_args, &restore::sources(&data, &paths), &dest_arg);
         println!("{cmd}");
         return Ok(EXIT_OK);
     }
@@ -280,10 +261,8 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
     if let Dest::Local(dir) = &dest {
         fs_err::create_dir_all(dir)?;
     }
-    Cmd::new(&rsync)
-        .args(&rsync_args)
-        .args(restore::sources(&data, &paths))
-        .args([&dest_arg])
+    rsync
+        .restore(&rsync_args, &restore::sources(&data, &paths), &dest_arg)
         .checked()?;
     drop(view);
     println!(

@@ -26,7 +26,7 @@ struct Row<'a> {
     last_run_time: Option<String>,
     last_run_status: Option<&'static str>,
     /// The last run's change figures from rsync, where it recorded them.
-    last_run_changes: Option<crate::rsync::Stats>,
+    last_run_changes: Option<crate::rsync_report::Stats>,
     /// The newest mass change (guard.max_change) nobody has acknowledged yet.
     mass_change_time: Option<String>,
     consecutive_failures: usize,

@@ -122,12 +122,6 @@ proptest! {
         prop_assert_eq!(&a.snapshots[1].stamp, &Stamp::Valid(Expiry::At(expiry)));
     }
 
-    /// `zbk:changes` values, and the rsync --stats they come from, are text as well.
-    #[test]
-    fn run_figures_from_any_text(text in "(.|\n|\t|=){0,80}") {
-        let _ = crate::rsync::Stats::from_property(&text);
-        let _ = crate::rsync::stats(&text);
-    }
 }
 
 /// Inputs that once found bugs or sit on edges, replayed by name.

@@ -8,7 +8,7 @@ mod fuzz;
 
 use crate::listing::{number, Listing};
 use crate::names::HostName;
-use crate::rsync::Stats;
+use crate::rsync_report::Stats;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 

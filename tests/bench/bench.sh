@@ -131,7 +131,7 @@ fi
 zfs_bin=$(command -v zfs)
 rsync_bin=$(command -v rsync)
 
-# locked CMD...: runs a command that mounts or unmounts under the lock zbk takes (src/zfs.rs
+# locked CMD...: runs a command that mounts or unmounts under the lock zbk takes (src/sys/zfs.rs
 # MOUNT_LOCK), since two at once can wedge the zfs-fuse daemon.
 locked() { mkdir -p /run/lock && flock /run/lock/zbk-zfs-fuse-mount.lock "$@"; }
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/zbkbench.XXXXXX")

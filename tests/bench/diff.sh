@@ -69,7 +69,7 @@ cp "${ZBK_BIN:-$repo/target/release/zbk}" "$work/zbk"
 zbk=("$work/zbk" --root "$root")
 say() { printf "diff %(%H:%M:%S)T: %s\n" -1 "$*" >&2; }
 
-# Every mount on zfs-fuse takes the lock zbk takes (src/zfs.rs MOUNT_LOCK).
+# Every mount on zfs-fuse takes the lock zbk takes (src/sys/zfs.rs MOUNT_LOCK).
 mkdir -p /run/lock
 if [ -n "${POOL_DEV:-}" ]; then
     zpool create -o cachefile=none -m "$root" "$pool" "$POOL_DEV"

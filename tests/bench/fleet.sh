@@ -46,7 +46,7 @@ if [ -z "${ZBK_BIN:-}" ]; then
     ZBK_BIN=$PWD/target/release/zbk
 fi
 
-# Every call that mounts or unmounts takes the lock zbk takes (src/zfs.rs MOUNT_LOCK): two at
+# Every call that mounts or unmounts takes the lock zbk takes (src/sys/zfs.rs MOUNT_LOCK): two at
 # once can wedge the zfs-fuse daemon.
 locked() { mkdir -p /run/lock && flock /run/lock/zbk-zfs-fuse-mount.lock "$@"; }
 work=$(mktemp -d /var/tmp/zbkfleet.XXXXXX)

@@ -104,7 +104,7 @@ fn require_zfs() {
     assert!(out.status.success(), "zpool list failed: {text}\n{fix}");
 }
 
-/// The lock zbk takes around every zfs call that mounts or unmounts on zfs-fuse (src/zfs.rs
+/// The lock zbk takes around every zfs call that mounts or unmounts on zfs-fuse (src/sys/zfs.rs
 /// MOUNT_LOCK): two at once can wedge the zfs-fuse daemon, so pool creation and destruction
 /// take it too. OpenZFS needs none, and zbk takes none there.
 pub fn mount_lock() -> Option<std::fs::File> {

@@ -13,7 +13,7 @@ use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::diff::{self, Entry, Meta};
 use crate::inventory::{Host, Snapshot};
 use crate::layout::hosts_dataset;
-use crate::zfs::Flavour;
+use crate::sys::zfs::Flavour;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::io::Write;

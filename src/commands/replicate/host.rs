@@ -4,14 +4,14 @@
 
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
-use crate::exec::{pipe, Output};
 use crate::expiry::Retention;
 use crate::inventory::PROP_OFFSITE_EXPIRES;
 use crate::lock::HostLock;
 use crate::names::HostName;
 use crate::replicate::stream::{self, Stream};
 use crate::replicate::{self, Plan, Send, Target, Tree, REPLICA_TAG};
-use crate::zfs_send::{ZfsAt, MODIFIED};
+use crate::sys::exec::{pipe, Output};
+use crate::sys::zfs_remote::{ZfsAt, MODIFIED};
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -171,9 +171,9 @@ fn carry_stamps(
 fn pipeline_error(
     dest: &str,
     plan: &Plan,
-    send_cmd: &crate::exec::Cmd,
+    send_cmd: &crate::sys::exec::Cmd,
     sent: &Output,
-    receive_cmd: &crate::exec::Cmd,
+    receive_cmd: &crate::sys::exec::Cmd,
     received: &Output,
 ) -> String {
     if received.stderr.contains(MODIFIED) {

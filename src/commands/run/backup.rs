@@ -1,12 +1,11 @@
 //! One host's backup: the guards, rsync into d/ with its log in l/, the stamped snapshot.
 
 use super::hooks::Hooks;
-use super::{Outcome, Programs, Request};
+use super::{HostRun, Outcome, Programs, Request};
 use crate::commands::keep;
 use crate::config::{Global, HostConfig, FAILED_TIER};
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
-use crate::exec::{Cmd, Ended, Limits};
 use crate::expiry::{Expiry, Retention};
 use crate::inventory::{
     Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_MASS_CHANGE, PROP_STATUS, PROP_TIER,
@@ -15,38 +14,38 @@ use crate::layout::hosts_dataset;
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
 use crate::progress::Progress;
-use crate::rsync;
 use crate::run_facts::Facts as RunFacts;
+use crate::sys::rsync::{Looked, Rsync};
+use crate::sys::rsync_args::{self, Call};
+use crate::sys::ssh::Ssh;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use fs_err as fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn backup_host(
     ctx: &Ctx,
     programs: &Programs,
     global: &Global,
     facts: &RunFacts,
-    host: &HostName,
-    config: &HostConfig,
+    run: &HostRun,
     request: &Request,
     progress: &Progress,
 ) -> Result<Outcome> {
-    let retention = match request.expires {
-        Some(r) => r,
-        None => config.settings.tier(&request.tier)?,
-    };
-    let failed_retention = config.settings.tier(FAILED_TIER)?;
+    let HostRun {
+        host,
+        ref config,
+        retention,
+        failed_retention,
+    } = *run;
     let dataset = HostDataset::new(&global.dataset, host);
-    let rsh = if config.sources.iter().any(|s| rsync::is_remote(s)) {
+    let rsh = if config.sources.iter().any(|s| rsync_args::is_remote(s)) {
         let ssh = programs
             .ssh
             .as_deref()
             .context("cannot find `ssh` for a remote source: install openssh-client")?;
-        Some(rsync::rsh(ssh, &config.settings.ssh))
+        Some(Ssh::client(ssh, &config.settings.ssh).rsh())
     } else {
         None
     };
@@ -62,7 +61,7 @@ pub(super) fn backup_host(
         None => None,
     };
     let storable = facts.storable(host);
-    let call = rsync::Call {
+    let call = Call {
         storable: &storable,
         max_delete,
         settings: &config.settings.rsync,
@@ -71,21 +70,11 @@ pub(super) fn backup_host(
         progress: progress.enabled(),
     };
     let data = ctx.layout.data(host);
-    let argvs: Vec<(String, Vec<std::ffi::OsString>)> = config
-        .sources
-        .iter()
-        .map(|source| {
-            let login = rsync::with_user(source, config.settings.ssh.user.as_deref());
-            (source.clone(), rsync::argv(&call, &login, &data))
-        })
-        .collect();
-    let commands: Vec<(String, Cmd)> = argvs
-        .iter()
-        .map(|(source, argv)| (source.clone(), Cmd::new(&programs.rsync).args(argv)))
-        .collect();
+    let user = config.settings.ssh.user.as_deref();
+    let copy = programs.rsync.copy(&call, &config.sources, user, &data);
 
     if request.dry_run {
-        for (_, cmd) in &commands {
+        for cmd in copy.commands() {
             println!("{cmd}");
         }
         let name = SnapName::for_run(ctx.now, false, 0);
@@ -146,7 +135,7 @@ pub(super) fn backup_host(
         request.tier,
         Expiry::At(started)
     )?;
-    let unstorable = rsync::unstorable(&config.settings.rsync, &storable);
+    let unstorable = rsync_args::unstorable(&config.settings.rsync, &storable);
     if !unstorable.is_empty() {
         writeln!(
             log,
@@ -179,30 +168,30 @@ pub(super) fn backup_host(
     // With a deletion limit, a dry run first: a run that would delete too much fails before
     // it has deleted anything, so d/ keeps what the last good run had.
     if let (Some(limit), true) = (max_delete, status != Status::Failed) {
-        for (source, argv) in &argvs {
-            let dry = Cmd::new(&programs.rsync).args(["--dry-run"]).args(argv);
-            writeln!(log, "$ {dry}")?;
-            if dry.output()?.code() == 25 {
-                let problem = format!(
-                    "{source}: more than {limit} files would be deleted (guard.max_delete {} of the last good run's files): is the source complete? Nothing was deleted",
-                    config.settings.guard.max_delete.unwrap_or_default()
-                );
-                writeln!(log, "zbk: {problem}")?;
-                why.push(problem);
-                status = Status::Failed;
-                break;
-            }
+        if let Some(source) = copy.over_max_delete(&mut log)? {
+            let problem = format!(
+                "{source}: more than {limit} files would be deleted (guard.max_delete {} of the last good run's files): is the source complete? Nothing was deleted",
+                config.settings.guard.max_delete.unwrap_or_default()
+            );
+            writeln!(log, "zbk: {problem}")?;
+            why.push(problem);
+            status = Status::Failed;
         }
     }
     if status != Status::Failed {
-        let t = transfer(
+        let step = |i: usize, n: usize| {
+            progress.set(
+                host.as_str(),
+                &format!("rsync {}/{n}", i + 1),
+                Some(&log_path),
+            );
+        };
+        let t = copy.run(
             &mut log,
             &log_path,
-            &commands,
-            config,
-            host,
-            progress,
+            &config.settings.rsync,
             &ctx.cancel,
+            step,
         )?;
         status = t.status;
         why.extend(t.why);
@@ -329,133 +318,23 @@ fn merge_tiers(existing: &str, tier: &str) -> String {
     tiers.join(",")
 }
 
-/// What the rsync calls of one run came to.
-struct Transfer {
-    status: Status,
-    why: Vec<String>,
-    /// Every exit code, for hints that need them.
-    codes: Vec<i32>,
-    /// The figures of all sources together, when every rsync reported them.
-    stats: Option<rsync::Stats>,
-}
-
-/// Runs rsync for each source with its output in the log; the worst status wins. A signal
-/// stops the running rsync and fails the run, so it is recorded rather than lost.
-fn transfer(
-    log: &mut fs::File,
-    log_path: &Path,
-    commands: &[(String, Cmd)],
-    config: &HostConfig,
-    host: &HostName,
-    progress: &Progress,
-    cancel: &AtomicBool,
-) -> Result<Transfer> {
-    let mut t = Transfer {
-        status: Status::Ok,
-        why: Vec::new(),
-        codes: Vec::new(),
-        stats: Some(rsync::Stats::default()),
-    };
-    for (i, (source, cmd)) in commands.iter().enumerate() {
-        progress.set(
-            host.as_str(),
-            &format!("rsync {}/{}", i + 1, commands.len()),
-            Some(log_path),
-        );
-        writeln!(log, "$ {cmd}")?;
-        let start = log.metadata()?.len();
-        let limits = Limits {
-            timeout: None,
-            cancel: Some(cancel),
-        };
-        let code = match cmd.run_logged(log.file(), limits)? {
-            Ended::Exited(code) => code,
-            Ended::TimedOut | Ended::Cancelled => {
-                writeln!(log, "zbk: interrupted by a signal: rsync stopped")?;
-                t.why
-                    .push(format!("{source}: interrupted by a signal: rsync stopped"));
-                t.status = Status::Failed;
-                t.stats = None;
-                break;
-            }
-        };
-        t.codes.push(code);
-        let this = rsync::judge(code, &config.settings.rsync);
-        writeln!(
-            log,
-            "rsync exited {code} ({}): {}",
-            rsync::meaning(code),
-            this.as_str()
-        )?;
-        let output = read_from(log_path, start)?;
-        t.stats = t.stats.zip(rsync::stats(&output)).map(|(a, b)| a + b);
-        if this != Status::Ok {
-            let mut line = format!("{source}: rsync exited {code} ({})", rsync::meaning(code));
-            if let Some(hint) = rsync::hint(code, &output) {
-                line.push_str(": ");
-                line.push_str(hint);
-            }
-            t.why.push(line);
-        }
-        t.status = t.status.max(this);
-    }
-    Ok(t)
-}
-
 /// Checks every source before rsync may touch d/: that it is not empty (an unmounted disk,
 /// a wrong path) and that guard.check_file is there. `Some(reason)` fails the run.
-fn preflight(rsync_bin: &Path, rsh: Option<&str>, config: &HostConfig) -> Result<Option<String>> {
-    let empty = |source: &str| {
-        format!("{source}: the source is empty: is it mounted? (guard: an empty source never becomes a good backup)")
-    };
-    let missing = |source: &str, check: &Path| {
-        format!(
-            "{source}: guard.check_file {} is missing: is the source mounted?",
-            check.display()
-        )
-    };
+fn preflight(rsync: &Rsync, rsh: Option<&str>, config: &HostConfig) -> Result<Option<String>> {
     let check = config.settings.guard.check_file.as_deref();
     for source in &config.sources {
-        if !rsync::is_remote(source) {
-            let root = Path::new(source);
-            if fs::read_dir(root).is_ok_and(|mut d| d.next().is_none()) {
-                return Ok(Some(empty(source)));
-            }
-            if let Some(check) = check.filter(|c| fs::symlink_metadata(root.join(c)).is_err()) {
-                return Ok(Some(missing(source, check)));
-            }
-            continue;
-        }
-        let list = |target: String| -> Result<crate::exec::Output> {
-            let mut args = vec!["--list-only".to_string()];
-            args.extend(rsh.map(|r| format!("--rsh={r}")));
-            args.push(target);
-            Cmd::new(rsync_bin).args(args).output()
-        };
-        let listing = list(source.clone())?;
-        // A listing that fails says nothing about emptiness; the transfer will fail and say why.
-        if !listing.status.success() {
-            continue;
-        }
-        if listing.stdout.lines().all(|l| l.ends_with(" .")) {
-            return Ok(Some(empty(source)));
-        }
-        if let Some(check) = check {
-            if !list(rsync::inside(source, check))?.status.success() {
-                return Ok(Some(missing(source, check)));
-            }
+        match rsync.look(rsh, source, check)? {
+            Looked::Ready => {}
+            Looked::Empty => return Ok(Some(format!(
+                "{source}: the source is empty: is it mounted? (guard: an empty source never becomes a good backup)"
+            ))),
+            Looked::NoCheckFile(check) => return Ok(Some(format!(
+                "{source}: guard.check_file {} is missing: is the source mounted?",
+                check.display()
+            ))),
         }
     }
     Ok(None)
-}
-
-/// The text a log gained since `offset`, for looking for hints in one rsync's output.
-fn read_from(path: &Path, offset: u64) -> Result<String> {
-    let bytes = fs::read(path)?;
-    let start = usize::try_from(offset)
-        .unwrap_or(usize::MAX)
-        .min(bytes.len());
-    Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
 }
 
 /// Keeps the newest `keep` logs in l/ (the current one always); older ones live on in snapshots.

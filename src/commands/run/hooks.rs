@@ -1,14 +1,15 @@
 //! A run's pre_run and post_run hooks: their command, their environment, their output in the log.
 
 use crate::config::Hooks as Settings;
-use crate::exec::{find_program, Cmd, Ended, Limits};
 use crate::inventory::Status;
 use crate::names::HostName;
 use crate::progress::Progress;
+use crate::sys::exec::{Ended, Limits};
+use crate::sys::hook::Hook;
 use anyhow::Result;
 use fs_err as fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -33,11 +34,11 @@ impl Hooks<'_> {
             return Ok(None);
         };
         progress.set(self.host.as_str(), "pre_run", None);
-        let cmd = self
-            .env(hook_cmd(argv)?)
+        let hook = self
+            .env(Hook::new(argv)?)
             .env("ZBK_LOG", log_path)
             .env("ZBK_PHASE", "pre_run");
-        run_hook("pre_run", &cmd, log, self.settings.timeout, cancel)
+        run_hook("pre_run", &hook, log, self.settings.timeout, cancel)
     }
 
     /// Runs post_run, if any, appending to the log the snapshot holds; `Some(reason)` when it
@@ -54,8 +55,8 @@ impl Hooks<'_> {
         };
         progress.set(self.host.as_str(), "post_run", None);
         let mut live = fs::OpenOptions::new().append(true).open(log)?;
-        let cmd = self
-            .env(hook_cmd(argv)?)
+        let hook = self
+            .env(Hook::new(argv)?)
             .env("ZBK_LOG", log)
             .env("ZBK_PHASE", "post_run")
             .env("ZBK_SNAPSHOT", snapshot)
@@ -63,45 +64,34 @@ impl Hooks<'_> {
         // The cancel flag is not passed: post_run must see a failed run through, too.
         run_hook(
             "post_run",
-            &cmd,
+            &hook,
             &mut live,
             self.settings.timeout,
             &AtomicBool::new(false),
         )
     }
 
-    fn env(&self, cmd: Cmd) -> Cmd {
-        cmd.env("ZBK_HOST", self.host.as_str())
+    fn env(&self, hook: Hook) -> Hook {
+        hook.env("ZBK_HOST", self.host.as_str())
             .env("ZBK_TIER", self.tier)
             .env("ZBK_DATA", self.data)
     }
 }
 
-/// A hook's command: its program found on PATH (or the sbin directories) and its arguments.
-fn hook_cmd(argv: &[String]) -> Result<Cmd> {
-    let program = if argv[0].contains('/') {
-        PathBuf::from(&argv[0])
-    } else {
-        find_program(&argv[0])?
-    };
-    crate::config::check_private(&program)?;
-    Ok(Cmd::new(program).args(&argv[1..]))
-}
-
 /// Runs a hook with its output in the log; `Some(reason)` when it failed or timed out.
 fn run_hook(
     kind: &str,
-    cmd: &Cmd,
+    hook: &Hook,
     log: &mut fs::File,
     timeout: Duration,
     cancel: &AtomicBool,
 ) -> Result<Option<String>> {
-    writeln!(log, "$ {cmd}  # {kind}")?;
+    writeln!(log, "$ {hook}  # {kind}")?;
     let limits = Limits {
         timeout: Some(timeout),
         cancel: Some(cancel),
     };
-    let failure = match cmd.run_logged(log.file(), limits) {
+    let failure = match hook.run(log.file(), limits) {
         Ok(Ended::Exited(0)) => None,
         Ok(Ended::Exited(code)) => Some(format!("{kind} hook exited with status {code}")),
         Ok(Ended::TimedOut) => Some(format!(

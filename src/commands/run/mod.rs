@@ -11,9 +11,8 @@ mod backup;
 mod hooks;
 
 use crate::cli::RunArgs;
-use crate::config::{Global, DEFAULT_TIER, FAILED_TIER};
+use crate::config::{Global, HostConfig, DEFAULT_TIER, FAILED_TIER};
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::exec::find_program;
 use crate::expiry::{Expiry, Retention};
 use crate::inventory::Status;
 use crate::layout::host_dataset;
@@ -21,6 +20,8 @@ use crate::names::HostName;
 use crate::parallel;
 use crate::progress::Progress;
 use crate::run_facts::Facts as RunFacts;
+use crate::sys::rsync::Rsync;
+use crate::sys::ssh;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -34,11 +35,24 @@ struct Request {
     wait: Duration,
     dry_run: bool,
     verbose: bool,
+    /// Every host was asked for (`--all`): skipped ones go unmentioned unless verbose.
+    all: bool,
+}
+
+/// One host's part of the request, resolved once before its backup: its config, and the
+/// retentions its tier and a failure give (a host's own config may add tiers).
+struct HostRun<'a> {
+    host: &'a HostName,
+    config: HostConfig,
+    /// The tier's retention, or `--expires`.
+    retention: Retention,
+    /// The failed tier's, for a run that fails.
+    failed_retention: Retention,
 }
 
 /// The programs a run calls, resolved once.
 struct Programs {
-    rsync: PathBuf,
+    rsync: Rsync,
     ssh: Option<PathBuf>,
 }
 
@@ -94,12 +108,13 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         wait,
         dry_run: args.dry_run,
         verbose: args.verbose,
+        all: args.all,
     };
     let facts = ctx.zfs.run_facts(&global.dataset)?;
     let hosts = super::chosen_hosts(&facts.inventory, &args.hosts)?;
     let programs = Programs {
-        rsync: find_program("rsync")?,
-        ssh: find_program("ssh").ok(),
+        rsync: Rsync::find()?,
+        ssh: ssh::program().ok(),
     };
     let progress = Progress::new(!args.dry_run && std::io::stderr().is_terminal());
 
@@ -119,9 +134,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
                 eprintln!("zbk: {host}: not started: interrupted");
                 return EXIT_FAILED;
             }
-            one_host(
-                ctx, &programs, &global, &facts, host, &request, &progress, args.all,
-            )
+            one_host(ctx, &programs, &global, &facts, host, &request, &progress)
         });
         finished.store(true, Ordering::Relaxed);
         codes
@@ -148,23 +161,29 @@ fn one_host(
     host: &HostName,
     request: &Request,
     progress: &Progress,
-    all: bool,
 ) -> u8 {
     if let Some(since) = &facts.inventory.hosts[host].retired {
-        if !all || request.verbose {
+        if !request.all || request.verbose {
             eprintln!("zbk: {host}: retired since {since}; skipped");
         }
         return EXIT_OK;
     }
-    // A host's own config may add tiers, so the tier is judged per host.
-    let config = global
+    let run = global
         .load_host(&ctx.layout.host_config(host))
-        .and_then(|c| c.settings.tier(&request.tier).map(|_| c).context("--tier"));
-    let config = match config {
-        Ok(config) => config,
+        .and_then(|config| {
+            let tier = config.settings.tier(&request.tier).context("--tier")?;
+            Ok(HostRun {
+                host,
+                retention: request.expires.unwrap_or(tier),
+                failed_retention: config.settings.tier(FAILED_TIER)?,
+                config,
+            })
+        });
+    let run = match run {
+        Ok(run) => run,
         // On a server that also receives `zbk replicate` copies, those are not backed up here.
         Err(_) if ctx.zfs.is_replica(&host_dataset(&global.dataset, host)) => {
-            if !all || request.verbose {
+            if !request.all || request.verbose {
                 eprintln!("zbk: {host}: a copy received by zbk replicate; skipped");
             }
             return EXIT_OK;
@@ -182,9 +201,7 @@ fn one_host(
             return EXIT_USAGE;
         }
     };
-    let result = backup::backup_host(
-        ctx, programs, global, facts, host, &config, request, progress,
-    );
+    let result = backup::backup_host(ctx, programs, global, facts, &run, request, progress);
     progress.done(host.as_str());
     match result {
         Ok(outcome) => {

@@ -2,15 +2,15 @@
 //! listings, receive), here or on a server over ssh. Every process still starts in `exec`.
 
 use crate::dataset::Snapshot;
-use crate::exec::{quote, Cmd};
 use crate::names::HostName;
 use crate::replicate::stream::{self, Stream};
 use crate::replicate::{parse_listing, Target, Tree, LISTING_PROPS};
 use crate::stamp::SCHEMA;
-use crate::zfs::Zfs;
+use crate::sys::exec::{quote, Cmd};
+use crate::sys::ssh::{self, Ssh};
+use crate::sys::zfs::Zfs;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// The stderr text of a receive refused because the target changed since its newest snapshot
 /// (zfs goes on "since most recent snapshot", on a line of its own on zfs-fuse).
@@ -67,8 +67,8 @@ impl Zfs {
 /// `zfs` on one side of a replication.
 pub struct ZfsAt<'a> {
     zfs: &'a Zfs,
-    /// `ssh` and its arguments up to the destination, for a remote target.
-    ssh: Option<Vec<String>>,
+    /// For a remote target: ssh, and the `[user@]server` it logs in to.
+    ssh: Option<(Ssh, String)>,
 }
 
 impl<'a> ZfsAt<'a> {
@@ -77,42 +77,29 @@ impl<'a> ZfsAt<'a> {
         ZfsAt { zfs, ssh: None }
     }
 
-    /// `zfs` where the target is. Over ssh, BatchMode keeps a cron job from waiting on a
-    /// password prompt; `options` are `Key=Value` pairs, each passed as `-o`.
+    /// `zfs` where the target is; over ssh, `options` are `Key=Value` pairs, each passed as `-o`.
     pub fn target(zfs: &'a Zfs, target: &Target, options: &[String]) -> Result<ZfsAt<'a>> {
         let Target::Ssh { login, .. } = target else {
             return Ok(ZfsAt::local(zfs));
         };
-        let ssh: PathBuf = crate::exec::find_program("ssh")?;
-        let mut argv = vec![
-            ssh.to_string_lossy().into_owned(),
-            "-o".into(),
-            "BatchMode=yes".into(),
-        ];
-        for option in options {
-            argv.push("-o".into());
-            argv.push(option.clone());
-        }
-        argv.push("--".into());
-        argv.push(login.clone());
         Ok(ZfsAt {
             zfs,
-            ssh: Some(argv),
+            ssh: Some((Ssh::target(&ssh::program()?, options), login.clone())),
         })
     }
 
     /// A `zfs` command line on this side. Over ssh the remote shell reads one string, so every
     /// word is quoted, and `env` sets the C locale whatever the login shell.
-    pub fn cmd(&self, args: &[&str]) -> Cmd {
+    pub(in crate::sys) fn cmd(&self, args: &[&str]) -> Cmd {
         match &self.ssh {
             None => self.zfs.cmd(args),
-            Some(ssh) => {
+            Some((ssh, login)) => {
                 let mut line = String::from("env LC_ALL=C zfs");
                 for arg in args {
                     line.push(' ');
                     line.push_str(&quote(arg));
                 }
-                Cmd::new(&ssh[0]).args(&ssh[1..]).args([line])
+                ssh.cmd(login, &[line])
             }
         }
     }
@@ -176,7 +163,7 @@ impl<'a> ZfsAt<'a> {
     }
 
     pub fn exists(&self, dataset: &str) -> Result<bool> {
-        crate::zfs::exists_by(&self.cmd(&["list", "-H", "-o", "name", dataset]))
+        crate::sys::zfs::exists_by(&self.cmd(&["list", "-H", "-o", "name", dataset]))
     }
 
     /// Whether what `dataset` receives is stored encrypted: it exists and has encryption on.

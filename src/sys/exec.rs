@@ -80,7 +80,7 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 
 impl Cmd {
     /// A command for `program`, a path resolved once by the caller.
-    pub fn new(program: impl AsRef<Path>) -> Cmd {
+    pub(in crate::sys) fn new(program: impl AsRef<Path>) -> Cmd {
         Cmd {
             program: program.as_ref().to_path_buf(),
             args: Vec::new(),

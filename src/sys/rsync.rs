@@ -1,0 +1,223 @@
+//! rsync: one host's copy with its output in the run's log, the deletion-limit dry run,
+//! the look at a source before it, and a restore's copy back.
+
+use super::exec::{find_program, Cmd, Ended, Limits};
+use super::rsync_args::{argv, inside, is_remote, with_user, Call};
+use crate::config::RsyncSettings;
+use crate::inventory::Status;
+use crate::rsync_report::{self as report, Stats};
+use anyhow::Result;
+use fs_err as fs;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// `rsync`, found once per run.
+pub struct Rsync {
+    bin: PathBuf,
+}
+
+/// One host's copy: rsync's arguments for each of its sources, all into the same d/.
+pub struct Copy<'r> {
+    rsync: &'r Rsync,
+    /// Each source as configured, with the arguments that copy it.
+    sources: Vec<(String, Vec<OsString>)>,
+}
+
+/// What the rsync calls of one copy came to.
+pub struct Transfer {
+    pub status: Status,
+    pub why: Vec<String>,
+    /// Every exit code, for hints that need them.
+    pub codes: Vec<i32>,
+    /// The figures of all sources together, when every rsync reported them.
+    pub stats: Option<Stats>,
+}
+
+/// What a look at a source before the copy found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Looked<'c> {
+    Ready,
+    /// Nothing in it: an unmounted disk, a wrong path.
+    Empty,
+    /// guard.check_file is not there.
+    NoCheckFile(&'c Path),
+}
+
+impl Rsync {
+    /// Finds `rsync` on PATH or in the sbin directories.
+    pub fn find() -> Result<Rsync> {
+        Ok(Rsync {
+            bin: find_program("rsync")?,
+        })
+    }
+
+    fn cmd<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Cmd::new(&self.bin).args(args)
+    }
+
+    /// The copy of every source of a host into `dest` (its d/), a remote source logging in as
+    /// `user` when it names no login of its own.
+    pub fn copy(
+        &self,
+        call: &Call,
+        sources: &[String],
+        user: Option<&str>,
+        dest: &Path,
+    ) -> Copy<'_> {
+        let sources = sources
+            .iter()
+            .map(|source| {
+                let login = with_user(source, user);
+                (source.clone(), argv(call, &login, dest))
+            })
+            .collect();
+        Copy {
+            rsync: self,
+            sources,
+        }
+    }
+
+    /// Looks at a source before rsync may touch d/: a local one in the file system, a remote
+    /// one with `--list-only` through `rsh`; `check` is guard.check_file, relative to it.
+    pub fn look<'c>(
+        &self,
+        rsh: Option<&str>,
+        source: &str,
+        check: Option<&'c Path>,
+    ) -> Result<Looked<'c>> {
+        if !is_remote(source) {
+            let root = Path::new(source);
+            if fs::read_dir(root).is_ok_and(|mut d| d.next().is_none()) {
+                return Ok(Looked::Empty);
+            }
+            if let Some(check) = check.filter(|c| fs::symlink_metadata(root.join(c)).is_err()) {
+                return Ok(Looked::NoCheckFile(check));
+            }
+            return Ok(Looked::Ready);
+        }
+        // A listing that fails says nothing about emptiness; the transfer will fail and say why.
+        let Some(listing) = self.list(rsh, source)? else {
+            return Ok(Looked::Ready);
+        };
+        if listing.lines().all(|l| l.ends_with(" .")) {
+            return Ok(Looked::Empty);
+        }
+        if let Some(check) = check {
+            if self.list(rsh, &inside(source, check))?.is_none() {
+                return Ok(Looked::NoCheckFile(check));
+            }
+        }
+        Ok(Looked::Ready)
+    }
+
+    /// What `rsync --list-only` prints of `target`; `None` when it cannot list it.
+    fn list(&self, rsh: Option<&str>, target: &str) -> Result<Option<String>> {
+        let mut args = vec!["--list-only".to_string()];
+        args.extend(rsh.map(|r| format!("--rsh={r}")));
+        args.push(target.to_string());
+        let out = self.cmd(args).output()?;
+        Ok(out.status.success().then_some(out.stdout))
+    }
+
+    /// The copy of `sources` out of a snapshot to `dest`, with `args` before them: to print,
+    /// or to run.
+    pub fn restore(&self, args: &[String], sources: &[OsString], dest: &str) -> Cmd {
+        self.cmd(args).args(sources).args([dest])
+    }
+}
+
+impl Copy<'_> {
+    /// The command of each source, as the copy runs them.
+    pub fn commands(&self) -> impl Iterator<Item = Cmd> + '_ {
+        self.sources.iter().map(|(_, argv)| self.rsync.cmd(argv))
+    }
+
+    /// A dry run of each source, its command line in the log: the first source rsync says
+    /// would delete more than `--max-delete` allows (exit 25), before anything is deleted.
+    pub fn over_max_delete(&self, log: &mut fs::File) -> Result<Option<&str>> {
+        for (source, argv) in &self.sources {
+            let dry = self.rsync.cmd(["--dry-run"]).args(argv);
+            writeln!(log, "$ {dry}")?;
+            if dry.output()?.code() == 25 {
+                return Ok(Some(source));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs rsync for each source with its output in the log at `log_path`, judged by
+    /// `settings`; the worst status wins. `starting(i, n)` is told before source `i` of `n`.
+    /// A raised `cancel` stops the running rsync and fails the copy, so it is recorded rather
+    /// than lost.
+    pub fn run(
+        &self,
+        log: &mut fs::File,
+        log_path: &Path,
+        settings: &RsyncSettings,
+        cancel: &AtomicBool,
+        starting: impl Fn(usize, usize),
+    ) -> Result<Transfer> {
+        let mut t = Transfer {
+            status: Status::Ok,
+            why: Vec::new(),
+            codes: Vec::new(),
+            stats: Some(Stats::default()),
+        };
+        for (i, cmd) in self.commands().enumerate() {
+            let source = &self.sources[i].0;
+            starting(i, self.sources.len());
+            writeln!(log, "$ {cmd}")?;
+            let start = log.metadata()?.len();
+            let limits = Limits {
+                timeout: None,
+                cancel: Some(cancel),
+            };
+            let code = match cmd.run_logged(log.file(), limits)? {
+                Ended::Exited(code) => code,
+                Ended::TimedOut | Ended::Cancelled => {
+                    writeln!(log, "zbk: interrupted by a signal: rsync stopped")?;
+                    t.why
+                        .push(format!("{source}: interrupted by a signal: rsync stopped"));
+                    t.status = Status::Failed;
+                    t.stats = None;
+                    break;
+                }
+            };
+            t.codes.push(code);
+            let this = report::judge(code, settings);
+            writeln!(
+                log,
+                "rsync exited {code} ({}): {}",
+                report::meaning(code),
+                this.as_str()
+            )?;
+            let output = read_from(log_path, start)?;
+            t.stats = t.stats.zip(report::stats(&output)).map(|(a, b)| a + b);
+            if this != Status::Ok {
+                let mut line = format!("{source}: rsync exited {code} ({})", report::meaning(code));
+                if let Some(hint) = report::hint(code, &output) {
+                    line.push_str(": ");
+                    line.push_str(hint);
+                }
+                t.why.push(line);
+            }
+            t.status = t.status.max(this);
+        }
+        Ok(t)
+    }
+}
+
+/// The text a log gained since `offset`, for looking for hints in one rsync's output.
+fn read_from(path: &Path, offset: u64) -> Result<String> {
+    let bytes = fs::read(path)?;
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
+}
