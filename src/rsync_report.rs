@@ -2,7 +2,7 @@
 //! codes mean for a backup.
 
 use crate::config::RsyncSettings;
-use crate::inventory::Status;
+use crate::stamp::Status;
 
 /// What one rsync call (or several, summed) reports in `--stats`: the figures a run stamps on
 /// its snapshot (`zbk:changes`) and the mass-change guard judges.

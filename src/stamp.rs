@@ -131,13 +131,6 @@ pub fn tiers(value: &str) -> Vec<&str> {
 
 /// A `zbk:tier` value with `tier` added once: `default` + `monthly` → `default,monthly`. A run
 /// that waited for another of the same host stamps the snapshot that one took this way.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "commands/run/backup.rs keeps its own copy for now"
-    )
-)]
 pub fn merge_tiers(existing: &str, tier: &str) -> String {
     let mut list = tiers(existing);
     if !list.contains(&tier) {

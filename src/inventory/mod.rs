@@ -6,16 +6,15 @@
 #[cfg(test)]
 mod fuzz;
 
-use crate::listing::{number, Listing};
+use crate::listing::{number, own, Listing};
 use crate::names::HostName;
 use crate::rsync_report::Stats;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
-pub use crate::listing::own;
-pub use crate::stamp::{
-    Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_MASS_CHANGE, PROP_OFFSITE_EXPIRES,
-    PROP_PINNED, PROP_PIN_REASON, PROP_RETIRED, PROP_STATUS, PROP_TIER,
+use crate::stamp::{
+    Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_MASS_CHANGE, PROP_OFFSITE_EXPIRES, PROP_PINNED,
+    PROP_PIN_REASON, PROP_RETIRED, PROP_STATUS, PROP_TIER,
 };
 
 /// Every property one inventory asks for, in one `zfs get`.

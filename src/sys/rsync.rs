@@ -4,8 +4,8 @@
 use super::exec::{find_program, Cmd, Ended, Limits};
 use super::rsync_args::{argv, inside, is_remote, with_user, Call};
 use crate::config::RsyncSettings;
-use crate::inventory::Status;
 use crate::rsync_report::{self as report, Stats};
+use crate::stamp::Status;
 use anyhow::Result;
 use fs_err as fs;
 use std::ffi::OsString;

@@ -5,11 +5,11 @@
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
 use crate::expiry::Retention;
-use crate::inventory::PROP_OFFSITE_EXPIRES;
 use crate::lock::HostLock;
 use crate::names::HostName;
 use crate::replicate::stream::{self, Stream};
 use crate::replicate::{self, Plan, Send, Target, Tree, REPLICA_TAG};
+use crate::stamp::PROP_OFFSITE_EXPIRES;
 use crate::sys::exec::{pipe, Output};
 use crate::sys::zfs_remote::{ZfsAt, MODIFIED};
 use anyhow::{anyhow, bail, Result};

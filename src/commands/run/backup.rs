@@ -7,14 +7,15 @@ use crate::config::{Global, HostConfig, FAILED_TIER};
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
 use crate::expiry::{Expiry, Retention};
-use crate::inventory::{
-    Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_MASS_CHANGE, PROP_STATUS, PROP_TIER,
-};
 use crate::layout::hosts_dataset;
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
 use crate::progress::Progress;
 use crate::run_facts::Facts as RunFacts;
+use crate::stamp::{
+    self, Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_MASS_CHANGE, PROP_STATUS,
+    PROP_TIER,
+};
 use crate::sys::rsync::{Looked, Rsync};
 use crate::sys::rsync_args::{self, Call};
 use crate::sys::ssh::Ssh;
@@ -289,7 +290,7 @@ fn merge_into_recent(
         return Ok(None);
     }
     let expires = (*current).max(retention.expiry_from(created));
-    let tiers = merge_tiers(newest.tier.as_deref().unwrap_or_default(), &request.tier);
+    let tiers = stamp::merge_tiers(newest.tier.as_deref().unwrap_or_default(), &request.tier);
     let full = Snapshot::listed(dataset, &newest.name)?.to_string();
     // The expiry first: should zbk die between the two, the snapshot lives longer, never shorter.
     if expires != *current {
@@ -307,15 +308,6 @@ fn merge_into_recent(
         merged: true,
         hook_failed: false,
     }))
-}
-
-/// A comma-separated tier list with `tier` added once: `default` + `monthly` → `default,monthly`.
-fn merge_tiers(existing: &str, tier: &str) -> String {
-    let mut tiers: Vec<&str> = existing.split(',').filter(|t| !t.is_empty()).collect();
-    if !tiers.contains(&tier) {
-        tiers.push(tier);
-    }
-    tiers.join(",")
 }
 
 /// Checks every source before rsync may touch d/: that it is not empty (an unmounted disk,
@@ -379,16 +371,4 @@ fn take_snapshot(
         "cannot find a free snapshot name for {dataset} at {}",
         Expiry::At(started)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tiers_merge_once_in_order() {
-        assert_eq!(merge_tiers("default", "monthly"), "default,monthly");
-        assert_eq!(merge_tiers("default,monthly", "monthly"), "default,monthly");
-        assert_eq!(merge_tiers("", "weekly"), "weekly");
-    }
 }

@@ -1,9 +1,9 @@
 //! A run's pre_run and post_run hooks: their command, their environment, their output in the log.
 
 use crate::config::Hooks as Settings;
-use crate::inventory::Status;
 use crate::names::HostName;
 use crate::progress::Progress;
+use crate::stamp::Status;
 use crate::sys::exec::{Ended, Limits};
 use crate::sys::hook::Hook;
 use anyhow::Result;
