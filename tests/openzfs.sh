@@ -5,7 +5,7 @@
 # on zfs-fuse under tests/run.sh; the ones named openzfs_* prove what only OpenZFS can do.
 #
 #   sudo tests/openzfs.sh                 # every suite that touches ZFS
-#   sudo tests/openzfs.sh restore core    # some suites
+#   sudo tests/openzfs.sh restore run     # some suites
 #   sudo tests/openzfs.sh restore -- fidelity   # a suite, with a test-name filter
 #
 # Environment: OPENZFS_VM (the kit's directory; default ../shared/openzfs-vm beside the checkout),
@@ -18,7 +18,7 @@ checkout=$(pwd)
 # faults (zfs-fuse fault shims) and reap_scale (1,000 snapshots made one by one) take longer
 # than the tier's budget under emulation; name them to run them. man_pages, cron_file and
 # bench_smoke touch no pool.
-default_suites=(openzfs encrypt diff core restore replicate operate guards fleet ssh)
+default_suites=(openzfs encrypt init add_remove run reap status keep doctor diff restore replicate guards fleet ssh)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "tests/openzfs.sh: the VM exports / to its guest and needs root: sudo tests/openzfs.sh" >&2

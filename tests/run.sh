@@ -18,6 +18,8 @@ command -v rsync >/dev/null || need+=(rsync)
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v mandoc >/dev/null || need+=(mandoc)
+command -v setfattr >/dev/null || need+=(attr)
+command -v setfacl >/dev/null || need+=(acl)
 if [ ${#need[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need[*]}"
     apt-get update -qq
