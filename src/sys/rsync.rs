@@ -84,11 +84,13 @@ impl Rsync {
     }
 
     /// Looks at a source before rsync may touch d/: a local one in the file system, a remote
-    /// one with `--list-only` through `rsh`; `check` is guard.check_file, relative to it.
+    /// one with `--list-only` through `rsh`, logged in as the copy will be (`user` when the
+    /// source names no login); `check` is guard.check_file, relative to it.
     pub fn look<'c>(
         &self,
         rsh: Option<&str>,
         source: &str,
+        user: Option<&str>,
         check: Option<&'c Path>,
     ) -> Result<Looked<'c>> {
         if !is_remote(source) {
@@ -101,6 +103,7 @@ impl Rsync {
             }
             return Ok(Looked::Ready);
         }
+        let source = &with_user(source, user);
         // A listing that fails says nothing about emptiness; the transfer will fail and say why.
         let Some(listing) = self.list(rsh, source)? else {
             return Ok(Looked::Ready);
@@ -220,4 +223,47 @@ fn read_from(path: &Path, offset: u64) -> Result<String> {
         .unwrap_or(usize::MAX)
         .min(bytes.len());
     Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The guards' look at a remote source logs in as the copy will: with `[ssh] user` when
+    /// the source names no login. An `--rsh` that records its arguments shows the login.
+    #[test]
+    fn a_remote_source_is_looked_at_as_the_copy_logs_in() {
+        let Ok(rsync) = Rsync::find() else {
+            panic!("rsync is missing: tests/run.sh installs it");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("argv");
+        let rsh = dir.path().join("rsh");
+        fs::write(
+            &rsh,
+            format!("#!/bin/sh\necho \"$@\" >> {}\nexit 1\n", log.display()),
+        )
+        .unwrap();
+        fs::set_permissions(&rsh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let rsh = rsh.to_str().unwrap();
+        let looked = rsync
+            .look(Some(rsh), "web1:/srv/", Some("backup"), None)
+            .unwrap();
+        assert!(
+            matches!(looked, Looked::Ready),
+            "an unlistable source is left to the copy"
+        );
+        let argv = fs::read_to_string(&log).unwrap();
+        assert!(argv.starts_with("-l backup web1 "), "{argv}");
+        fs::remove_file(&log).unwrap();
+        rsync
+            .look(Some(rsh), "root@web1:/srv/", Some("backup"), None)
+            .unwrap();
+        let argv = fs::read_to_string(&log).unwrap();
+        assert!(
+            argv.starts_with("-l root web1 "),
+            "the source's own login wins: {argv}"
+        );
+    }
 }

@@ -315,7 +315,7 @@ fn merge_into_recent(
 fn preflight(rsync: &Rsync, rsh: Option<&str>, config: &HostConfig) -> Result<Option<String>> {
     let check = config.settings.guard.check_file.as_deref();
     for source in &config.sources {
-        match rsync.look(rsh, source, check)? {
+        match rsync.look(rsh, source, config.settings.ssh.user.as_deref(), check)? {
             Looked::Ready => {}
             Looked::Empty => return Ok(Some(format!(
                 "{source}: the source is empty: is it mounted? (guard: an empty source never becomes a good backup)"
