@@ -328,6 +328,13 @@ fn openzfs_raw_copies_expire_and_restore_on_a_target_that_never_had_the_key() {
         "0"
     );
 
+    // A raw copy goes on raw: a decrypted stream onto it is refused, with the way out.
+    src_pool.zbk_expect(0, &["run", HOST]);
+    let out = src_pool.zbk_expect(1, &["replicate", "--plaintext", "--to", &dst.name]);
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{copy} is a raw copy")), "{err}");
+    assert_eq!(dst.snapshots(HOST), copies, "nothing was received");
+
     // The target's own reap, keyless, expires the copies by their received expiry.
     let out = dst.zbk_expect(0, &["reap", "-v"]);
     assert!(

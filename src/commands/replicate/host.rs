@@ -182,6 +182,9 @@ fn pipeline_error(
             "{dest} was modified by hand since {common}, its newest snapshot (mounted and written?); zbk will not roll it back: keep what you need, then `zfs rollback {dest}@{common}`"
         );
     }
+    if let Some(why) = stream::mismatch(&received.stderr, dest) {
+        return why;
+    }
     let mut parts = Vec::new();
     if !received.status.success() {
         parts.push(receive_cmd.failed(received).to_string());
