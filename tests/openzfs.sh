@@ -9,7 +9,8 @@
 #   sudo tests/openzfs.sh restore -- fidelity   # a suite, with a test-name filter
 #
 # Environment: OPENZFS_VM (the kit's directory; default ../shared/openzfs-vm beside the checkout),
-# OPENZFS_TEST_THREADS (tests at once in each suite; default 2), and the kit's own VM_* settings.
+# OPENZFS_TEST_THREADS (tests at once in each suite; default 2), OPENZFS_LANES (suites at once;
+# default 2), and the kit's own VM_* settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checkout=$(pwd)
@@ -93,19 +94,27 @@ inner=$work/inner.sh
     echo 'ln -sf /opt/ozfs/sbin/* /usr/local/sbin/ && ln -sf /opt/ozfs/sbin/mount.zfs /usr/sbin/ && export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
     printf 'cd %q || exit 124\n' "$checkout"
     echo 'echo "guest: $(zfs version | head -n 1), kernel $(uname -r), $(nproc) CPUs"'
+    echo '# Suites run side by side, each into its own file, printed whole when it ends: one'
+    echo '# long test no longer leaves the second CPU idle, and the summary reads each block.'
+    echo 'mkdir -p /tmp/suites'
+    echo 'suite() {'
+    echo '    local name=$1; shift'
+    echo '    { echo "@@suite $name"; local start=$(date +%s); "$@" 2>&1'
+    echo '      echo "@@end $name $? $(( $(date +%s) - start ))"; } >"/tmp/suites/$name.log"'
+    echo '    flock /tmp/suites/.print cat "/tmp/suites/$name.log"'
+    echo '}'
     for s in "${suites[@]}"; do
         exe=${binary[$s]:-}
         if [ -z "$exe" ]; then
             echo "tests/openzfs.sh: no test suite named $s (tests/$s.rs)" >&2
             exit 1
         fi
-        printf 'echo "@@suite %s"\n' "$s"
-        printf 'start=$(date +%%s)\n'
-        printf '%q --test-threads=%q' "$exe" "${OPENZFS_TEST_THREADS:-2}"
+        printf 'while [ "$(jobs -rp | wc -l)" -ge %q ]; do wait -n; done\n' "${OPENZFS_LANES:-2}"
+        printf 'suite %q %q --test-threads=%q' "$s" "$exe" "${OPENZFS_TEST_THREADS:-2}"
         [ ${#filter[@]} -eq 0 ] || printf ' %q' "${filter[@]}"
-        printf ' 2>&1\n'
-        printf 'echo "@@end %s $? $(( $(date +%%s) - start ))"\n' "$s"
+        printf ' &\n'
     done
+    echo 'wait'
 } >"$inner"
 
 # A VM that hangs without output is rare and unexplained: the kit advises one retry.
