@@ -36,6 +36,26 @@ fn spawn_zbk(pool: &Pool, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// Returns once a run holds `host`'s lock, so that a run started next surely queues behind it:
+/// a fixed pause was not always enough for the first to get there on a loaded machine.
+fn wait_for_lock(pool: &Pool, host: &str) {
+    let path = pool.root.join(format!("etc/locks/{host}.lock"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(file) = std::fs::File::open(&path) {
+            if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run took {} within 60 s",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn logs(pool: &Pool, host: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(pool.root.join(format!("hosts/{host}/l")))
         .unwrap()
@@ -50,7 +70,7 @@ fn colliding_tiers_make_one_backup_with_the_longer_expiry() {
     let pool = Pool::initialised();
     slow_host(&pool, "h");
     let hourly = spawn_zbk(&pool, &["run", "h"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_lock(&pool, "h");
     let monthly = spawn_zbk(&pool, &["run", "h", "--tier", "monthly"]);
     let (a, b) = (
         hourly.wait_with_output().unwrap(),
@@ -98,7 +118,7 @@ fn a_waiting_run_whose_predecessor_failed_takes_its_own_backup() {
     )
     .unwrap();
     let first = spawn_zbk(&pool, &["run", "h"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_lock(&pool, "h");
     let second = spawn_zbk(&pool, &["run", "h", "--tier", "weekly"]);
     assert_eq!(first.wait_with_output().unwrap().status.code(), Some(1));
     let second = second.wait_with_output().unwrap();
@@ -116,7 +136,7 @@ fn a_run_that_cannot_get_the_lock_in_time_gives_up_cleanly() {
     let pool = Pool::initialised();
     slow_host(&pool, "h");
     let first = spawn_zbk(&pool, &["run", "h"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_lock(&pool, "h");
     let out = pool.zbk_expect(1, &["run", "h", "--wait", "1s"]);
     assert!(
         text(&out.stderr).contains("gave up (see --wait)"),
