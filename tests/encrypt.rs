@@ -39,6 +39,12 @@ fn under(dir: &Path, src: &Path) -> PathBuf {
     dir.join(src.strip_prefix("/").unwrap())
 }
 
+/// `zbk restore` of the whole source tree `src` into `dir`, expecting exit status `code`.
+fn restore(pool: &Pool, src: &Path, dir: &Path, code: i32) -> std::process::Output {
+    let (src, dir) = (src.to_str().unwrap(), dir.to_str().unwrap());
+    pool.zbk_expect(code, &["restore", HOST, src, "--to", dir])
+}
+
 /// Unmounts the host datasets and the hosts dataset, and unloads the key: a server after a
 /// reboot before anyone loaded it.
 fn unload_key(pool: &Pool) {
@@ -108,16 +114,7 @@ fn openzfs_encrypted_init_runs_and_says_how_to_load_a_missing_key() {
     assert!(err.contains(&format!("{hint} && zfs mount -a")), "{err}");
     assert_eq!(pool.snapshots(HOST).len(), 1, "nothing was snapshotted");
     let dir = pool.scratch("out-locked");
-    let out = pool.zbk_expect(
-        1,
-        &[
-            "restore",
-            HOST,
-            src.to_str().unwrap(),
-            "--to",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let out = restore(&pool, &src, &dir, 1);
     assert!(text(&out.stderr).contains(&hint), "{}", text(&out.stderr));
     let out = pool.zbk_expect(1, &["doctor"]);
     let said = text(&out.stdout);
@@ -135,16 +132,7 @@ fn openzfs_encrypted_init_runs_and_says_how_to_load_a_missing_key() {
     pool.zbk_expect(0, &["run", HOST]);
     assert_eq!(pool.snapshots(HOST).len(), 2);
     let dir = pool.scratch("out");
-    pool.zbk_expect(
-        0,
-        &[
-            "restore",
-            HOST,
-            src.to_str().unwrap(),
-            "--to",
-            dir.to_str().unwrap(),
-        ],
-    );
+    restore(&pool, &src, &dir, 0);
     assert_eq!(manifest(&under(&dir, &src)), manifest(&src));
 }
 
@@ -291,16 +279,7 @@ fn openzfs_raw_copies_expire_and_restore_on_a_target_that_never_had_the_key() {
     );
     let _ = sh("zfs", &["destroy", &format!("{}/peek", dst.name)]);
     let dir = dst.scratch("out-locked");
-    let out = dst.zbk_expect(
-        1,
-        &[
-            "restore",
-            HOST,
-            src.to_str().unwrap(),
-            "--to",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let out = restore(&dst, &src, &dir, 1);
     let err = text(&out.stderr);
     assert!(
         err.contains(&format!("zfs load-key -L file:///path/to/zbk.key {copy}")),
@@ -357,16 +336,7 @@ fn openzfs_raw_copies_expire_and_restore_on_a_target_that_never_had_the_key() {
         ],
     );
     let dir = dst.scratch("out");
-    dst.zbk_expect(
-        0,
-        &[
-            "restore",
-            HOST,
-            src.to_str().unwrap(),
-            "--to",
-            dir.to_str().unwrap(),
-        ],
-    );
+    restore(&dst, &src, &dir, 0);
     assert_eq!(manifest(&under(&dir, &src)), manifest(&src));
     let out = dst.zbk_expect(2, &["restore", HOST, src.to_str().unwrap(), "--to-host"]);
     assert!(

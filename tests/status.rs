@@ -8,37 +8,7 @@
 
 mod common;
 
-use chrono::{DateTime, Utc};
-use common::{text, Pool};
-use serde_json::Value;
-
-/// A pool with hosts `a` (one good run), `b` (no run) and `c` (only a failed run).
-fn three_hosts() -> Pool {
-    let pool = Pool::initialised();
-    let src = pool.scratch("src");
-    std::fs::write(src.join("f"), "x").unwrap();
-    pool.add_host("a", &src);
-    pool.add_host("b", &src);
-    let gone = pool.scratch("gone");
-    pool.add_host("c", &gone);
-    std::fs::remove_dir(&gone).unwrap();
-    pool.zbk_expect(0, &["run", "a"]);
-    pool.zbk_expect(1, &["run", "c"]);
-    pool
-}
-
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)))
-}
-
-fn time(v: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(v).unwrap().with_timezone(&Utc)
-}
-
-fn full(pool: &Pool, host: &str, snap: &str) -> String {
-    format!("{}@{snap}", pool.host_dataset(host))
-}
+use common::{full, json, text, three_hosts, time, Pool};
 
 #[test]
 fn list_shows_every_snapshot_and_hosts_without_one() {

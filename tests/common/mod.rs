@@ -437,3 +437,37 @@ pub fn manifest(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A pool for the status and keep suites: hosts `a` (one good run), `b` (no run) and `c` (only
+/// a failed run).
+pub fn three_hosts() -> Pool {
+    let pool = Pool::initialised();
+    let src = pool.scratch("src");
+    std::fs::write(src.join("f"), "x").unwrap();
+    pool.add_host("a", &src);
+    pool.add_host("b", &src);
+    let gone = pool.scratch("gone");
+    pool.add_host("c", &gone);
+    std::fs::remove_dir(&gone).unwrap();
+    pool.zbk_expect(0, &["run", "a"]);
+    pool.zbk_expect(1, &["run", "c"]);
+    pool
+}
+
+/// A command's stdout as JSON.
+pub fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)))
+}
+
+/// An RFC 3339 time as zbk prints it.
+pub fn time(v: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+/// `dataset@snapshot` of one of a pool's hosts.
+pub fn full(pool: &Pool, host: &str, snap: &str) -> String {
+    format!("{}@{snap}", pool.host_dataset(host))
+}
