@@ -82,7 +82,10 @@ fn overlay_rsync(out: &mut Settings, rsync: &RsyncFile) -> Result<()> {
         to.bwlimit = Some(rate.clone());
     }
     if let Some(text) = &rsync.io_timeout {
-        to.io_timeout = Some(duration(text, "rsync.io_timeout")?);
+        to.io_timeout = match text.as_str() {
+            "none" => None,
+            _ => Some(duration(text, "rsync.io_timeout")?),
+        };
     }
     if let Some(file) = &rsync.exclude_file {
         to.exclude_file = file.clone();
@@ -225,7 +228,7 @@ fn overlay_check(out: &mut Settings, check: &CheckFile) -> Result<()> {
 }
 
 /// A finite, non-zero duration for a key that bounds something.
-fn duration(text: &str, key: &str) -> Result<Duration> {
+pub(super) fn duration(text: &str, key: &str) -> Result<Duration> {
     match Retention::parse(text) {
         Ok(Retention::For(span)) => Ok(span.nominal()),
         Ok(Retention::Never) => bail!("{key}: must be a duration, not never"),
