@@ -354,7 +354,10 @@ mod tests {
                 "dataset = \"t\"\n[zfs]\ntimeout = \"never\"\n",
                 "zfs.timeout: must be a duration, not never",
             ),
-            ("dataset = \"t\"\n[zfs]\nwait = \"1m\"\n", "zfs.wait: unknown field"),
+            (
+                "dataset = \"t\"\n[zfs]\nwait = \"1m\"\n",
+                "zfs.wait: unknown field",
+            ),
         ];
         for (text, want) in cases {
             let err = global(text).unwrap_err().to_string();
@@ -369,15 +372,19 @@ mod tests {
         let g = global("dataset = \"t\"\n").unwrap();
         assert_eq!(g.zfs_timeout, Duration::from_secs(600));
         assert_eq!(g.settings.rsync.io_timeout, Some(Duration::from_secs(600)));
-        let set = global("dataset = \"t\"\n[zfs]\ntimeout = \"30s\"\n[rsync]\nio_timeout = \"none\"\n")
-            .unwrap();
+        let set =
+            global("dataset = \"t\"\n[zfs]\ntimeout = \"30s\"\n[rsync]\nio_timeout = \"none\"\n")
+                .unwrap();
         assert_eq!(set.zfs_timeout, Duration::from_secs(30));
         assert_eq!(set.settings.rsync.io_timeout, None);
         let path = Path::new("/backup/hosts/a/c/zbk.toml");
         let host = g
             .parse_host("sources = [\"/x\"]\n[rsync]\nio_timeout = \"90s\"\n", path)
             .unwrap();
-        assert_eq!(host.settings.rsync.io_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(
+            host.settings.rsync.io_timeout,
+            Some(Duration::from_secs(90))
+        );
         let err = g
             .parse_host("sources = [\"/x\"]\n[zfs]\ntimeout = \"1m\"\n", path)
             .unwrap_err()
