@@ -128,8 +128,13 @@ fn append(path: &Path, more: &str) {
     file.write_all(more.as_bytes()).unwrap();
 }
 
-fn global_config(pool: &Pool) -> PathBuf {
-    pool.root.join("etc/zbk.toml")
+/// Sets `[zfs] timeout` in the global config `zbk init` wrote, whose `[zfs]` table is there.
+fn zfs_timeout(pool: &Pool, value: &str) {
+    let path = pool.root.join("etc/zbk.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\n[zfs]\n"), "{text}");
+    let text = text.replace("\n[zfs]\n", &format!("\n[zfs]\ntimeout = \"{value}\"\n"));
+    std::fs::write(&path, text).unwrap();
 }
 
 fn host_config(pool: &Pool, host: &str) -> PathBuf {
@@ -261,7 +266,7 @@ fn a_stalled_client_fails_its_host_within_io_timeout_and_the_others_go_on() {
 /// A host backed up once from a local tree, with `[zfs] timeout = "3s"`.
 fn pool_with_a_local_host() -> Pool {
     let pool = Pool::initialised();
-    append(&global_config(&pool), "\n[zfs]\ntimeout = \"3s\"\n");
+    zfs_timeout(&pool, "3s");
     let src = pool.scratch("local");
     sample_tree(&src);
     pool.add_host("local", &src);
@@ -393,6 +398,10 @@ impl DmDevice {
             .unwrap_or_else(std::env::temp_dir);
         let file = dir.join(format!("{name}.img"));
         ok("truncate", &["-s", size, file.to_str().unwrap()]);
+        // A kernel without udev or loop devices loaded yet (the OpenZFS VM) gets both here.
+        if !Path::new("/dev/loop-control").exists() {
+            let _ = sh("modprobe", &["loop"]);
+        }
         let loop_dev = ok("losetup", &["-f", "--show", file.to_str().unwrap()])
             .trim()
             .to_string();
@@ -404,6 +413,7 @@ impl DmDevice {
             "dmsetup create: {} (is the dm_mod kernel module loaded?)",
             text(&out.stderr)
         );
+        ok("dmsetup", &["mknodes", &name]);
         DmDevice {
             name,
             loop_dev,
@@ -451,7 +461,7 @@ fn openzfs_a_suspended_device_ends_check_and_run_within_their_deadlines() {
     assert_eq!(flavour(), Flavour::OpenZfs);
     let device = DmDevice::new("512M");
     let pool = Pool::on_device(&device.path()).init();
-    append(&global_config(&pool), "\n[zfs]\ntimeout = \"3s\"\n");
+    zfs_timeout(&pool, "3s");
     let src = pool.scratch("local");
     sample_tree(&src);
     pool.add_host("local", &src);
