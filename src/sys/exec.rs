@@ -215,8 +215,7 @@ impl Cmd {
     }
 
     /// Runs with stdout and stderr both appended to `log`. The child's group is stopped when
-    /// `limits.deadline` passes or `limits.cancel` is raised (a signal reached zbk); a child
-    /// that would not die is named in the log.
+    /// `limits.deadline` passes or `limits.cancel` is raised (a signal reached zbk).
     pub fn run_logged(&self, log: &std::fs::File, limits: Limits) -> Result<Ended> {
         let _doing = crate::watchdog::Doing::new(format!("`{self}`"));
         let mut child = self.spawn(
@@ -227,34 +226,17 @@ impl Cmd {
         )?;
         Ok(match supervise(&mut child, self, limits)? {
             Waited::Exited(status) => Ended::Exited(exit_code(status)),
-            Waited::Stopped(Stopped {
-                deadline: None,
-                abandoned,
-            }) => {
-                note_abandoned(log, self, abandoned);
-                Ended::Cancelled
-            }
+            Waited::Stopped(Stopped { deadline: None, .. }) => Ended::Cancelled,
             Waited::Stopped(Stopped {
                 deadline: Some(_),
                 abandoned,
-            }) => {
-                note_abandoned(log, self, abandoned);
-                Ended::TimedOut(abandoned)
-            }
+            }) => Ended::TimedOut(abandoned),
         })
     }
 }
 
-/// Says in a child's log that it outlived SIGKILL and was left behind.
-fn note_abandoned(log: &std::fs::File, cmd: &Cmd, abandoned: Option<u32>) {
-    use std::io::Write;
-    if let Some(pid) = abandoned {
-        let mut log = log;
-        let _ = writeln!(log, "zbk: {}", abandoned_text(pid, &cmd.to_string()));
-    }
-}
-
-fn abandoned_text(pid: u32, cmd: &str) -> String {
+/// Says that the child `pid` running `cmd` outlived SIGKILL and was left behind.
+pub fn abandoned_text(pid: u32, cmd: &str) -> String {
     format!(
         "pid {pid} (`{cmd}`) did not die of SIGKILL within {}: it is stuck in the kernel (a suspended pool?) and was abandoned",
         humantime::format_duration(GRACE)

@@ -1,7 +1,7 @@
 //! rsync: one host's copy with its output in the run's log, the deletion-limit dry run,
 //! the look at a source before it, and a restore's copy back.
 
-use super::exec::{find_program, Cmd, Deadline, Ended, Limits};
+use super::exec::{abandoned_text, find_program, Cmd, Deadline, Ended, Limits};
 use super::rsync_args::{argv, inside, is_remote, with_user, Call};
 use crate::config::RsyncSettings;
 use crate::rsync_report::{self as report, Stats};
@@ -206,7 +206,12 @@ impl Copy<'_> {
             };
             let stopped = match cmd.run_logged(log.file(), limits)? {
                 Ended::Exited(code) => Err(code),
-                Ended::TimedOut(_) => Ok(silent(settings)),
+                Ended::TimedOut(None) => Ok(silent(settings)),
+                Ended::TimedOut(Some(pid)) => Ok(format!(
+                    "{}; {}",
+                    silent(settings),
+                    abandoned_text(pid, &cmd.to_string())
+                )),
                 Ended::Cancelled => Ok("interrupted by a signal: rsync stopped".to_string()),
             };
             let code = match stopped {
