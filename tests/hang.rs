@@ -389,6 +389,7 @@ fn zfs_fuse_a_stopped_daemon_ends_check_and_run_within_their_deadlines() {
     );
     drop(resume);
     let stderr = text(&out.stderr);
+    let _ = writeln!(std::io::stderr(), "run: {stderr}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("within 3s ([zfs] timeout)") || stderr.contains("(rsync.io_timeout)"),
