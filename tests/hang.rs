@@ -413,6 +413,16 @@ fn zfs_fuse_a_stopped_daemon_ends_check_and_run_within_their_deadlines() {
     assert_eq!(newest(&pool, "local").1, "ok");
     let out = pool.zbk(&["check", "-t", "30", "local"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // And the daemon still mounts, for the suites after this one.
+    let serial = common::mount_lock();
+    let dataset = format!("{}/after", pool.name);
+    let out = sh("timeout", &["60", "zfs", "create", &dataset]);
+    drop(serial);
+    assert!(
+        out.status.success() && pool.root.join("after").is_dir(),
+        "zfs-fuse no longer mounts after being stopped: {}",
+        text(&out.stderr)
+    );
 }
 
 /// A device-mapper device over a loop device over a file: `suspend` makes every write to it
