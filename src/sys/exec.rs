@@ -320,7 +320,7 @@ impl fmt::Display for Overdue {
                         self.cmd, d.key
                     )?,
                     Measure::Silence => {
-                        write!(f, "`{}` received nothing for {limit} ({})", self.cmd, d.key)?
+                        write!(f, "`{}` went {limit} without a byte ({})", self.cmd, d.key)?
                     }
                 }
             }
@@ -765,7 +765,7 @@ mod tests {
             .deadline(within(1, Measure::Silence));
         let err = ends_within(5, || silent.output().unwrap_err().to_string());
         assert!(
-            err.ends_with("received nothing for 1s (test.timeout)"),
+            err.ends_with("went 1s without a byte (test.timeout)"),
             "{err}"
         );
     }
@@ -789,7 +789,7 @@ mod tests {
         });
         assert_eq!(
             err,
-            "`sleep 300 | cat` received nothing for 1s (test.timeout)"
+            "`sleep 300 | cat` went 1s without a byte (test.timeout)"
         );
     }
 
