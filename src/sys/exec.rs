@@ -565,6 +565,16 @@ pub fn pipe(from: &Cmd, to: &Cmd) -> Result<(Output, Output)> {
         let (mut src, mut dst) = (first.stdout.take(), second.stdin.take());
         let moved = Arc::clone(&moved);
         std::thread::spawn(move || {
+            // zbk dies of SIGPIPE like other Unix tools (main.rs); a receiver that quits must
+            // give this thread EPIPE instead. The signal is the writing thread's own, so it
+            // is blocked here alone and goes with the thread.
+            // SAFETY: a signal mask of this thread only, from a zeroed set filled by libc.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGPIPE);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
             let (Some(src), Some(dst)) = (src.as_mut(), dst.as_mut()) else {
                 return;
             };
