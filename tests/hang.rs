@@ -217,7 +217,7 @@ fn a_stalled_client_fails_its_host_within_io_timeout_and_the_others_go_on() {
     // bound must outlast a slow login: a root shell's startup files on this host, an emulated
     // CPU's key exchange in the OpenZFS VM (over 20 s seen).
     let secs = match flavour() {
-        Flavour::ZfsFuse => 10,
+        Flavour::ZfsFuse => 30,
         Flavour::OpenZfs => 60,
     };
     let io_timeout = Duration::from_secs(secs);
