@@ -186,6 +186,15 @@ fn running_logs(pool: &Pool, host: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether one of a host's logs holds `needle`.
+fn logged(pool: &Pool, host: &str, needle: &str) -> bool {
+    let dir = pool.root.join(format!("hosts/{host}/l"));
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|log| log.contains(needle)))
+}
+
 /// Waits for zbk (at most `limit`) and says how long it took since the hang began at `t0`,
 /// past the harness's capture, so that every run shows it.
 fn measured(
@@ -253,20 +262,58 @@ fn a_stalled_client_fails_its_host_within_io_timeout_and_the_others_go_on() {
         .expect("the client's sender rsync");
     let stalled = Stopped::now(&sender);
     let t0 = Instant::now();
-    let (out, took) = measured(
+    // What the client sent before it stopped still drains into d/ (as fast as the pool takes
+    // it), and only then is the client silent. The host fails when zbk stops rsync and says
+    // so in its log; the run then still takes its snapshot and ends, which on a busy pool
+    // takes a while of its own.
+    let said = format!("the client sent nothing for {secs}s (rsync.io_timeout): rsync stopped");
+    let (mut size, mut grew) = (0, vec![t0]);
+    let failed = loop {
+        let now = std::fs::metadata(&copy).map_or(0, |m| m.len());
+        if now != size {
+            size = now;
+            grew.push(Instant::now());
+        }
+        if logged(&pool, "staller", &said) {
+            break t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < io_timeout * 3 + SLACK * 6,
+            "no {said:?} in the log"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // rsync writes out what it holds when it is stopped: growth that late is not the client's.
+    let last_byte = grew
+        .into_iter()
+        .filter(|at| *at - t0 + GRACE + Duration::from_secs(1) < failed)
+        .max()
+        .unwrap_or(t0);
+    let silent = failed - (last_byte - t0);
+    let _ = writeln!(
+        std::io::stderr(),
+        "MEASURED stalled sender rsync (SIGSTOP): the last byte reached d/ {:.1} s after the stop; rsync stopped and the host failed {:.1} s after that ({:.1} s after the stop; rsync.io_timeout {secs}s)",
+        (last_byte - t0).as_secs_f64(),
+        silent.as_secs_f64(),
+        failed.as_secs_f64()
+    );
+    assert!(
+        silent <= io_timeout + GRACE + Duration::from_secs(3),
+        "the host failed only {silent:?} after its client went silent"
+    );
+    assert!(
+        silent + Duration::from_secs(2) >= io_timeout,
+        "rsync was stopped {silent:?} after the client's last byte, before rsync.io_timeout"
+    );
+    let (out, _) = measured(
         zbk,
         t0,
         io_timeout + GRACE + SLACK * 6,
-        "stalled sender rsync (SIGSTOP)",
+        "zbk run --all, a client stalled",
         &format!("rsync.io_timeout {secs}s"),
     );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        took <= io_timeout + GRACE + SLACK,
-        "the host failed only {took:?} after its client stalled"
-    );
-    let said = format!("the client sent nothing for {secs}s (rsync.io_timeout): rsync stopped");
     assert!(stderr.contains(&said), "{stderr}");
     let (snap, status, expires) = newest(&pool, "staller");
     assert!(snap.starts_with("failed-"), "{snap}");
