@@ -262,18 +262,12 @@ fn a_stalled_client_fails_its_host_within_io_timeout_and_the_others_go_on() {
         .expect("the client's sender rsync");
     let stalled = Stopped::now(&sender);
     let t0 = Instant::now();
-    // What the client sent before it stopped still drains into d/ (as fast as the pool takes
-    // it), and only then is the client silent. The host fails when zbk stops rsync and says
-    // so in its log; the run then still takes its snapshot and ends, which on a busy pool
-    // takes a while of its own.
+    // What the client sent before it stopped still drains through ssh into rsync, at the pace
+    // the pool takes it (seconds on a busy zfs-fuse), and only then is the client silent. The
+    // host fails when zbk stops rsync and says so in its log; the run then still takes its
+    // snapshot and ends.
     let said = format!("the client sent nothing for {secs}s (rsync.io_timeout): rsync stopped");
-    let (mut size, mut grew) = (0, vec![t0]);
     let failed = loop {
-        let now = std::fs::metadata(&copy).map_or(0, |m| m.len());
-        if now != size {
-            size = now;
-            grew.push(Instant::now());
-        }
         if logged(&pool, "staller", &said) {
             break t0.elapsed();
         }
@@ -283,27 +277,18 @@ fn a_stalled_client_fails_its_host_within_io_timeout_and_the_others_go_on() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    // rsync writes out what it holds when it is stopped: growth that late is not the client's.
-    let last_byte = grew
-        .into_iter()
-        .filter(|at| *at - t0 + GRACE + Duration::from_secs(1) < failed)
-        .max()
-        .unwrap_or(t0);
-    let silent = failed - (last_byte - t0);
     let _ = writeln!(
         std::io::stderr(),
-        "MEASURED stalled sender rsync (SIGSTOP): the last byte reached d/ {:.1} s after the stop; rsync stopped and the host failed {:.1} s after that ({:.1} s after the stop; rsync.io_timeout {secs}s)",
-        (last_byte - t0).as_secs_f64(),
-        silent.as_secs_f64(),
+        "MEASURED stalled sender rsync (SIGSTOP): rsync stopped and the host failed {:.1} s after the stop (rsync.io_timeout {secs}s)",
         failed.as_secs_f64()
     );
     assert!(
-        silent <= io_timeout + GRACE + Duration::from_secs(3),
-        "the host failed only {silent:?} after its client went silent"
+        failed + Duration::from_secs(1) >= io_timeout,
+        "rsync was stopped {failed:?} after the stall, before rsync.io_timeout"
     );
     assert!(
-        silent + Duration::from_secs(2) >= io_timeout,
-        "rsync was stopped {silent:?} after the client's last byte, before rsync.io_timeout"
+        failed <= io_timeout + GRACE + SLACK * 2,
+        "the host failed only {failed:?} after its client stalled"
     );
     let (out, _) = measured(
         zbk,
