@@ -442,14 +442,19 @@ impl Clock {
 }
 
 /// The bytes read so far by the processes of group `pgid` named `comm`, from /proc; `None`
-/// when none can be measured.
+/// when none can be measured. With more than one, the group's leader is left out: rsync's
+/// leader is its generator, which reads only local files and its own receiver's messages
+/// (among them the keepalive the receiver sends it at half the timeout), never the client.
 fn group_reads(pgid: u32, comm: &[u8]) -> Option<u64> {
-    let mut total = None;
+    let mut reads: Vec<(u32, u64)> = Vec::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
-        }
+        };
         let Ok(stat) = std::fs::read(entry.path().join("stat")) else {
             continue;
         };
@@ -463,11 +468,12 @@ fn group_reads(pgid: u32, comm: &[u8]) -> Option<u64> {
             .lines()
             .find_map(|l| l.strip_prefix("rchar:"))
             .and_then(|v| v.trim().parse::<u64>().ok());
-        if let Some(n) = rchar {
-            total = Some(total.unwrap_or(0u64).wrapping_add(n));
-        }
+        reads.extend(rchar.map(|n| (pid, n)));
     }
-    total
+    if reads.len() > 1 {
+        reads.retain(|&(pid, _)| pid != pgid);
+    }
+    reads.into_iter().map(|(_, n)| n).reduce(u64::wrapping_add)
 }
 
 /// The name and process group in a `/proc/<pid>/stat` line: `pid (comm) state ppid pgrp ...`.
