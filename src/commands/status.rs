@@ -5,8 +5,11 @@ use super::list::{human_bytes, print_table};
 use crate::cli::StatusArgs;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
+use crate::config::Global;
 use crate::health::{self, Summary};
-use crate::inventory::Snapshot;
+use crate::history;
+use crate::inventory::{Inventory, Snapshot};
+use crate::names::HostName;
 use crate::layout::hosts_dataset;
 use crate::stamp::Status;
 use anyhow::Result;
@@ -35,6 +38,97 @@ struct Row<'a> {
     future_snapshots: usize,
     used_bytes: Option<u64>,
     snapshot_bytes: Option<u64>,
+    #[serde(flatten)]
+    more: More,
+}
+
+/// What `--json` tells beyond the table, for `zbk report` and other servers' pages: the
+/// host's state as `zbk check` judges it, its recent days, and what is known of its copies.
+#[derive(Serialize, Default)]
+struct More {
+    state: Option<&'static str>,
+    state_reason: Option<String>,
+    snapshots_per_tier: std::collections::BTreeMap<String, usize>,
+    unreadable_stamps: usize,
+    last_failure_snapshot: Option<String>,
+    last_failure_time: Option<String>,
+    last_failure_reason: Option<String>,
+    last_replicated_snapshot: Option<String>,
+    last_replicated_time: Option<String>,
+    replication_lag_seconds: Option<i64>,
+    history: Vec<HistoryDay>,
+}
+
+/// One day of `history` in `--json`.
+#[derive(Serialize)]
+struct HistoryDay {
+    date: String,
+    status: &'static str,
+    runs: usize,
+    failed_runs: usize,
+    referenced_bytes: Option<u64>,
+}
+
+/// The `--json` extras of one host: its config and its last failed run's log are read here.
+fn more(ctx: &Ctx, global: &Global, s: &Summary) -> More {
+    let host = s.host;
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| Expiry::At(t).to_string());
+    let (judged, _) = super::check::judge_host(ctx, global, host, None, None);
+    let failed = history::last_failed(host);
+    // The log is in l/ of the live tree: pruned by log_keep, so an old failure may have none.
+    let reason = failed.and_then(|f| {
+        let log = ctx.layout.logs(&host.name).join(format!("{}.log", f.name));
+        std::fs::read_to_string(log)
+            .ok()
+            .and_then(|text| history::failure_reason(&text))
+    });
+    let held = history::last_held(host);
+    let good_at = s.last_good.and_then(|g| g.created);
+    More {
+        state: Some(judged.state.label()),
+        state_reason: Some(judged.why),
+        snapshots_per_tier: history::per_tier(host),
+        unreadable_stamps: history::unreadable_stamps(host),
+        last_failure_snapshot: failed.map(|f| f.name.clone()),
+        last_failure_time: time(failed.and_then(|f| f.created)),
+        last_failure_reason: reason,
+        last_replicated_snapshot: held.map(|h| h.name.clone()),
+        last_replicated_time: time(held.and_then(|h| h.created)),
+        replication_lag_seconds: held
+            .and_then(|h| h.created)
+            .zip(good_at)
+            .map(|(sent, good)| (good - sent).num_seconds().max(0)),
+        history: history::days(host, ctx.now, history::DAYS)
+            .into_iter()
+            .map(|d| HistoryDay {
+                date: d.date.to_string(),
+                status: d.status.as_str(),
+                runs: d.runs,
+                failed_runs: d.failed,
+                referenced_bytes: d.referenced,
+            })
+            .collect(),
+    }
+}
+
+/// The hosts as `--json` prints them, as JSON values: `zbk report` reads its own server the
+/// way it reads another's.
+pub(crate) fn json_rows(
+    ctx: &Ctx,
+    global: &Global,
+    inv: &Inventory,
+    hosts: &[HostName],
+) -> Result<serde_json::Value> {
+    let rows: Vec<Row> = hosts
+        .iter()
+        .map(|h| {
+            let s = health::summarize(&inv.hosts[h], ctx.now);
+            let mut r = row(&s, ctx.now);
+            r.more = more(ctx, global, &s);
+            r
+        })
+        .collect();
+    Ok(serde_json::to_value(rows)?)
 }
 
 fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
@@ -57,6 +151,7 @@ fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
         future_snapshots: s.future,
         used_bytes: s.host.used,
         snapshot_bytes: s.host.snapshots_used,
+        more: More::default(),
     }
 }
 
@@ -75,11 +170,12 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         print!("{}", prometheus(&summaries));
         return Ok(EXIT_OK);
     }
-    let rows: Vec<Row> = summaries.iter().map(|s| row(s, ctx.now)).collect();
     if args.json {
+        let rows = json_rows(ctx, &global, &inv, &hosts)?;
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(EXIT_OK);
     }
+    let rows: Vec<Row> = summaries.iter().map(|s| row(s, ctx.now)).collect();
     let mut table = vec![[
         "HOST",
         "STATE",
