@@ -101,13 +101,21 @@ pub fn last_failed(host: &Host) -> Option<&Snapshot> {
         .find(|s| s.status == Some(Status::Failed))
 }
 
-/// Why a run failed, from its log: the last line zbk wrote there itself (`zbk: ...`).
+/// Why a run failed, from its log: the last line zbk wrote there itself (`zbk: ...`) other
+/// than the closing `result` line and its notes on what the dataset cannot store; failing
+/// that, rsync's last complaint.
 pub fn failure_reason(log: &str) -> Option<String> {
-    log.lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("zbk: "))
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
+    let own = log.lines().rev().find_map(|l| {
+        l.strip_prefix("zbk: ")
+            .filter(|r| !r.starts_with("result ") && !r.starts_with("rsync runs without"))
+    });
+    own.or_else(|| {
+        log.lines()
+            .rev()
+            .find(|l| l.starts_with("rsync: ") || l.starts_with("rsync error: "))
+    })
+    .map(|l| l.trim().to_string())
+    .filter(|l| !l.is_empty())
 }
 
 #[cfg(test)]
@@ -178,10 +186,15 @@ mod tests {
 
     #[test]
     fn the_reason_is_the_last_line_zbk_wrote() {
-        let log = "rsync: [sender] link_stat \"/x\" failed\nzbk: pre_run failed\nrsync error\nzbk: rsync exited with 23: partial transfer\n\n";
+        let log = "zbk: rsync runs without ACLs: zfs-fuse\nrsync: [sender] link_stat \"/x\" failed\nzbk: check_file missing\nrsync error: code 23\nzbk: result failed, finished 2026-11-27T12:00:00Z\n\n";
         assert_eq!(
             failure_reason(log).as_deref(),
-            Some("rsync exited with 23: partial transfer")
+            Some("check_file missing")
+        );
+        let rsync_only = "zbk: rsync runs without ACLs\nrsync: [sender] link_stat \"/x\" failed\nrsync error: some files were not transferred (code 23)\nzbk: result failed, finished 2026-11-27T12:00:00Z\n";
+        assert_eq!(
+            failure_reason(rsync_only).as_deref(),
+            Some("rsync error: some files were not transferred (code 23)")
         );
         assert_eq!(failure_reason("nothing\n"), None);
     }

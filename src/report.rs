@@ -185,7 +185,11 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 
 /// `3h 10m ago` for a time as JSON gives it; the text itself when it is no time.
 fn ago(text: &str, now: DateTime<Utc>) -> String {
-    parse_time(text).map_or_else(|| text.to_string(), |t| relative(t, now))
+    match parse_time(text) {
+        Some(t) if (now - t).num_seconds().abs() < 60 => "just now".to_string(),
+        Some(t) => relative(t, now),
+        None => text.to_string(),
+    }
 }
 
 /// The hosts, worst first, then the longest without a good backup, then by name.
@@ -228,10 +232,10 @@ td{padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
 tr.RETIRED td{color:var(--mute)}
 tr:last-child td{border-bottom:0}
 .host{font-weight:600;white-space:nowrap}
-.why{display:block;color:var(--mute);font-size:12px;font-weight:400;max-width:26em;white-space:normal}
+.why{display:block;color:var(--mute);font-size:12px;font-weight:400;min-width:16em;max-width:24em;white-space:normal}
 .n{white-space:nowrap;font-variant-numeric:tabular-nums}
 .sub{display:block;color:var(--mute);font-size:12px}
-.reason{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px;max-width:22em;overflow-wrap:anywhere;display:block}
+.reason{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px;min-width:16em;max-width:24em;overflow-wrap:anywhere;display:block}
 .badge{display:inline-block;min-width:84px;text-align:center;padding:2px 8px;border-radius:4px;font-size:11px;font-weight:700;letter-spacing:.6px;color:#fff;background:var(--ret);white-space:nowrap}
 .badge.OK{background:var(--ok)}.badge.WARNING{background:var(--warn);color:#1d2327}.badge.CRITICAL,.badge.UNREADABLE{background:var(--crit)}.badge.UNKNOWN{background:var(--unk)}
 .word{font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.4px}
@@ -561,7 +565,7 @@ fn strip_cell(out: &mut String, i: usize, status: &str, title: &str) {
         ),
         _ => write!(
             out,
-            "<rect x=\"{x}\" y=\"15\" width=\"4\" height=\"3\" fill=\"#cfd6db\">{title}</rect>"
+            "<rect x=\"{x}\" y=\"15\" width=\"4\" height=\"3\" fill=\"#dfe4e8\">{title}</rect>"
         ),
     };
 }
@@ -578,19 +582,26 @@ fn strip(out: &mut String, history: &[Day], now: DateTime<Utc>) {
         "<svg width=\"{}\" height=\"18\" role=\"img\" aria-label=\"{known} of the last {STRIP_DAYS} days with snapshots\">",
         dates.len() * CELL
     );
+    // Days without a snapshot are the baseline, drawn once.
+    let _ = write!(
+        out,
+        "<rect x=\"0\" y=\"15\" width=\"{}\" height=\"3\" fill=\"#dfe4e8\"><title>no snapshot</title></rect>",
+        dates.len() * CELL - 1
+    );
     for (i, date) in dates.iter().enumerate() {
         let date = date.to_string();
-        match by_date.get(date.as_str()) {
-            Some(d) => {
-                let title = format!(
-                    "{date}: {}, {} ({} failed)",
-                    d.status,
-                    crate::text::counted(d.runs as usize, "run"),
-                    d.failed_runs
-                );
-                strip_cell(out, i, &d.status, &title);
-            }
-            None => strip_cell(out, i, "", &format!("{date}: no snapshot")),
+        if let Some(d) = by_date.get(date.as_str()) {
+            let failed = if d.failed_runs > 0 {
+                format!(", {} failed", d.failed_runs)
+            } else {
+                String::new()
+            };
+            let title = format!(
+                "{date}: {}, {}{failed}",
+                d.status,
+                crate::text::counted(d.runs as usize, "run"),
+            );
+            strip_cell(out, i, &d.status, &title);
         }
     }
     out.push_str("</svg>");
@@ -711,9 +722,9 @@ mod tests {
         let mut out = String::new();
         let days: Vec<Day> = serde_json::from_value(fleet()[0]["history"].clone()).unwrap();
         strip(&mut out, &days, now());
-        assert_eq!(out.matches("<title>").count(), STRIP_DAYS as usize);
-        assert!(out.contains("<title>2026-11-26: warning, 2 runs (1 failed)</title>"));
-        assert!(out.contains("<title>2026-09-29: no snapshot</title>"));
+        assert_eq!(out.matches("<title>").count(), 3, "two days and the baseline");
+        assert!(out.contains("<title>2026-11-26: warning, 2 runs, 1 failed</title>"));
+        assert!(out.contains("width=\"300\" height=\"18\""), "{out}");
         let mut line = String::new();
         sparkline(&mut line, &days, now());
         assert!(line.contains("<polyline") && line.contains("from 1000 to 2.0K"));

@@ -1,0 +1,228 @@
+//! `zbk report` end to end: the page of a real pool with ok, warning, failed and retired hosts,
+//! loaded in headless Chromium (no console error, every host in the table, a screenshot kept
+//! under target/report/), written atomically, and other servers' `status --json` beside it.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test runs zbk, zfs and the tools around them itself"
+)]
+
+mod common;
+
+use common::{json, text, Pool};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn add_config(pool: &Pool, host: &str, extra: &str) {
+    let config = pool.root.join(format!("hosts/{host}/c/zbk.toml"));
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{base}\n{extra}")).unwrap();
+}
+
+/// Where the test keeps its page and screenshots for people to look at: target/report/.
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/report");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A pool with one host of each kind: `ok1` (good runs), `warn1` (a mass change, stamped
+/// warning), `fail1` (a run stopped by a guard whose file is named `<script>x</script>`),
+/// `gone1` (retired) and `new1` (never run).
+fn fleet() -> Pool {
+    let pool = Pool::initialised();
+    let src = pool.scratch("src");
+    for i in 0..8 {
+        std::fs::write(src.join(format!("f{i}")), format!("first {i}")).unwrap();
+    }
+    for host in ["ok1", "warn1", "fail1", "gone1", "new1"] {
+        pool.add_host(host, &src);
+    }
+    add_config(&pool, "warn1", "[guard]\nmin_files = 1\n");
+    pool.zbk_expect(0, &["run", "ok1", "warn1", "gone1"]);
+    add_config(&pool, "fail1", "[guard]\ncheck_file = \"<script>x</script>\"\n");
+    pool.zbk_expect(1, &["run", "fail1"]);
+    // Every file rewritten: more than guard.max_change, so the run is a warning.
+    for i in 0..8 {
+        std::fs::write(
+            src.join(format!("f{i}")),
+            format!("second, longer {i}"),
+        )
+        .unwrap();
+    }
+    pool.zbk_expect(0, &["run", "warn1"]);
+    pool.zbk_expect(0, &["run", "ok1"]);
+    pool.zbk_expect(0, &["remove", "gone1", "--expire"]);
+    pool
+}
+
+/// Chromium's program, or a loud failure with the fix.
+fn chromium() -> &'static str {
+    let out = Command::new("chromium").arg("--version").output();
+    match out {
+        Ok(o) if o.status.success() => "chromium",
+        _ => panic!("chromium not found: apt-get install chromium (tests/run.sh installs it)"),
+    }
+}
+
+/// Runs headless Chromium on `page` with `extra` flags; returns stdout and the console
+/// messages it logged (lines with `CONSOLE`).
+fn headless(page: &Path, extra: &[&str]) -> (String, Vec<String>) {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", home.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .env("HOME", home.path())
+        .output()
+        .expect("run chromium");
+    let stderr = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}\n{stderr}",
+        out.status
+    );
+    let console = stderr
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    (text(&out.stdout), console)
+}
+
+#[test]
+fn the_page_of_a_real_fleet_loads_in_chromium_with_every_host() {
+    let pool = fleet();
+    let dir = artifacts();
+    let page = dir.join("report.html");
+    let _ = std::fs::remove_file(&page);
+    pool.zbk_expect(0, &["report", "--html", page.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("<script>x"), "unescaped failure reason");
+    assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "reason not shown as text");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&page).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644);
+
+    // The way console errors are seen must see one: a page with a broken script and a
+    // blocked remote image logs both.
+    let broken = dir.join("broken.html");
+    std::fs::write(
+        &broken,
+        "<!DOCTYPE html><html><body><script>console.error('seen'); undefinedCall();</script></body></html>",
+    )
+    .unwrap();
+    let (_, console) = headless(&broken, &["--dump-dom"]);
+    assert!(
+        console.iter().any(|l| l.contains("seen")) && console.iter().any(|l| l.contains("undefinedCall")),
+        "console errors are not visible this way: {console:?}"
+    );
+
+    let (dom, console) = headless(&page, &["--dump-dom"]);
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    let hosts: Vec<&str> = dom
+        .split("<td class=\"host\">")
+        .skip(1)
+        .map(|cell| cell.split('<').next().unwrap())
+        .collect();
+    assert_eq!(hosts, ["fail1", "new1", "warn1", "ok1", "gone1"], "worst first");
+    for word in ["CRITICAL", "WARNING", "OK", "RETIRED", "MASS CHANGE"] {
+        assert!(dom.contains(word), "{word} missing");
+    }
+    assert!(dom.contains("&lt;script&gt;x&lt;/script&gt;"), "the reason shows as text");
+
+    let shot = dir.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let (_, console) = headless(
+        &page,
+        &[
+            "--hide-scrollbars",
+            "--window-size=1600,1000",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+}
+
+#[test]
+fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
+    let pool = fleet();
+    let rows = json(&pool.zbk_expect(0, &["status", "--json"]));
+    let by = |h: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["host"] == h)
+            .unwrap()
+            .clone()
+    };
+    let (ok1, warn1, fail1) = (by("ok1"), by("warn1"), by("fail1"));
+    assert_eq!(ok1["state"], "OK");
+    assert_eq!(ok1["snapshots_per_tier"]["default"], 2);
+    let today = &ok1["history"][0];
+    assert_eq!((today["status"].as_str(), today["runs"].as_u64()), (Some("ok"), Some(2)));
+    assert!(today["referenced_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(warn1["state"], "WARNING", "{warn1:#}");
+    assert!(warn1["mass_change_time"].is_string());
+    assert_eq!(fail1["state"], "CRITICAL");
+    assert!(
+        fail1["last_failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("<script>x</script>"),
+        "{fail1}"
+    );
+    assert_eq!(by("gone1")["state_reason"], "retired");
+
+    // Another server's JSON, one host of it broken, and a file that is not JSON at all.
+    let dir = pool.scratch("servers");
+    let mut other = rows.clone();
+    other.as_array_mut().unwrap()[0]["snapshots"] = "lots".into();
+    let backup2 = dir.join("backup2.json");
+    std::fs::write(
+        &backup2,
+        serde_json::json!({"pool": {"health": "DEGRADED", "capacity_percent": 91}, "hosts": other})
+            .to_string(),
+    )
+    .unwrap();
+    let junk = dir.join("backup3.json");
+    std::fs::write(&junk, "<html>").unwrap();
+    let page = dir.join("out/fleet.html");
+    std::fs::create_dir_all(page.parent().unwrap()).unwrap();
+    let out = pool.zbk(&[
+        "report",
+        "--html",
+        page.to_str().unwrap(),
+        "--from",
+        backup2.to_str().unwrap(),
+        "--from",
+        junk.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("backup3.json"), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<h2>backup2 ") && html.contains("<h2>backup3 "));
+    assert!(html.contains("badge CRITICAL\">DEGRADED"));
+    assert!(html.contains("UNREADABLE") && html.contains("its status does not parse"));
+    assert_eq!(html.matches("<td class=\"host\">").count(), 10);
+
+    // To stdout, and an unwritable path named, with nothing left behind.
+    let out = pool.zbk_expect(0, &["report"]);
+    assert!(text(&out.stdout).starts_with("<!DOCTYPE html>"));
+    let ro = pool.scratch("ro");
+    let target = ro.join("missing/page.html");
+    let out = pool.zbk_expect(1, &["report", "--html", target.to_str().unwrap()]);
+    assert!(text(&out.stderr).contains(target.to_str().unwrap()), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
+}
