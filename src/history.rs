@@ -85,6 +85,34 @@ pub fn last_held(host: &Host) -> Option<&Snapshot> {
     host.snapshots.iter().rev().find(|s| s.held)
 }
 
+/// How long the last run took: from the time its snapshot's name encodes (the start) to the
+/// snapshot's creation (the end); `None` for a name zbk did not make.
+pub fn run_seconds(run: &Snapshot) -> Option<i64> {
+    let started = crate::names::snapshot_time(&run.name)?;
+    Some((run.created? - started).num_seconds().max(0))
+}
+
+/// Snapshots whose expiry has passed as of `now`: what the next `zbk reap` destroys (held or
+/// cloned ones, and the last good backup, stay).
+pub fn expired(host: &Host, now: DateTime<Utc>) -> usize {
+    host.snapshots
+        .iter()
+        .filter(|s| matches!(s.stamp, crate::stamp::Stamp::Valid(e) if e.has_passed(now)))
+        .count()
+}
+
+/// Per tier: the snapshots serving it, and the space they alone hold (`used`; a snapshot of
+/// several tiers counts for each).
+pub fn tier_space(host: &Host) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for s in &host.snapshots {
+        for tier in s.tier.as_deref().map(tiers).unwrap_or_default() {
+            *out.entry(tier.to_string()).or_default() += s.used.unwrap_or(0);
+        }
+    }
+    out
+}
+
 /// Snapshots whose own `zbk:expires` does not parse.
 pub fn unreadable_stamps(host: &Host) -> usize {
     host.snapshots
@@ -181,7 +209,21 @@ mod tests {
         assert_eq!((t["default"], t["monthly"]), (2, 1));
         assert_eq!(last_held(&h).unwrap().name, "a");
         assert_eq!(unreadable_stamps(&h), 1);
+        assert_eq!(tier_space(&h)["monthly"], 0);
         assert!(last_failed(&h).is_none());
+    }
+
+    #[test]
+    fn runs_last_from_their_name_to_their_creation_and_expired_ones_wait_for_reap() {
+        let run = taken("2026-11-27T110000Z", "2026-11-27T11:02:05Z", Some(Status::Ok), 1);
+        assert_eq!(run_seconds(&run), Some(125));
+        assert_eq!(run_seconds(&taken("manual", NOW, Some(Status::Ok), 1)), None);
+        let mut old = Snapshot::taken("a", "2026-11-01T00:00:00Z", Some(Status::Ok));
+        old.stamp = crate::stamp::Stamp::Valid(
+            crate::expiry::Expiry::parse("2026-11-20T00:00:00Z").unwrap(),
+        );
+        let h = Host::sample(vec![old, run]);
+        assert_eq!(expired(&h, parse_time(NOW).unwrap()), 1);
     }
 
     #[test]

@@ -167,7 +167,12 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         .map(|h| health::summarize(&inv.hosts[h], ctx.now))
         .collect();
     if args.prometheus {
-        print!("{}", prometheus(&summaries));
+        // The pool's capacity is one more small zfs call; without it the metric is left out.
+        let capacity = ctx.zfs.capacity(&global.dataset).ok();
+        print!(
+            "{}",
+            prometheus(&summaries, ctx.now, capacity.map(|c| (global.dataset.as_str(), c)))
+        );
         return Ok(EXIT_OK);
     }
     if args.json {
@@ -223,10 +228,15 @@ fn epoch(s: Option<&Snapshot>) -> f64 {
         .map_or(0.0, |t| t.timestamp() as f64)
 }
 
-/// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host.
-fn prometheus(summaries: &[Summary]) -> String {
+/// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host
+/// (per host and tier for the tier families), and the pool's capacity.
+fn prometheus(
+    summaries: &[Summary],
+    now: DateTime<Utc>,
+    capacity: Option<(&str, u8)>,
+) -> String {
     type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
-    let metrics: [Metric; 10] = [
+    let metrics: [Metric; 13] = [
         (
             "zbk_last_good_backup_timestamp_seconds",
             "Creation time of the newest snapshot stamped ok or warning (0: none).",
@@ -283,6 +293,21 @@ fn prometheus(summaries: &[Summary]) -> String {
             "1 for a host retired with zbk remove --expire, else 0.",
             |s| Some(if s.host.retired.is_some() { 1.0 } else { 0.0 }),
         ),
+        (
+            "zbk_last_run_duration_seconds",
+            "How long the last run took, from its start (in its snapshot's name) to its snapshot.",
+            |s| s.last_run.and_then(history::run_seconds).map(|n| n as f64),
+        ),
+        (
+            "zbk_last_run_bytes",
+            "Bytes rsync copied in the last run (Total transferred file size).",
+            |s| s.last_run.and_then(|r| r.changes).map(|c| c.bytes as f64),
+        ),
+        (
+            "zbk_future_snapshots",
+            "Snapshots dated in the future: the clock was ahead when they were taken, or is behind.",
+            |s| Some(s.future as f64),
+        ),
     ];
     let mut out = String::new();
     for (name, help, value) in metrics {
@@ -295,7 +320,68 @@ fn prometheus(summaries: &[Summary]) -> String {
             }
         }
     }
+    let family = |out: &mut String, name: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    };
+    family(
+        &mut out,
+        "zbk_expired_snapshots",
+        "Snapshots whose expiry has passed: what the next zbk reap destroys.",
+    );
+    for s in summaries {
+        let n = history::expired(s.host, now);
+        let _ = writeln!(out, "zbk_expired_snapshots{{host=\"{}\"}} {n}", s.host.name);
+    }
+    family(
+        &mut out,
+        "zbk_tier_snapshots",
+        "Snapshots serving a tier (one of several tiers counts for each).",
+    );
+    for s in summaries {
+        for (tier, n) in history::per_tier(s.host) {
+            let _ = writeln!(
+                out,
+                "zbk_tier_snapshots{{host=\"{}\",tier=\"{}\"}} {n}",
+                s.host.name,
+                label(&tier)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "zbk_tier_bytes",
+        "Space the snapshots of a tier alone hold (the sum of their used).",
+    );
+    for s in summaries {
+        for (tier, n) in history::tier_space(s.host) {
+            let _ = writeln!(
+                out,
+                "zbk_tier_bytes{{host=\"{}\",tier=\"{}\"}} {n}",
+                s.host.name,
+                label(&tier)
+            );
+        }
+    }
+    if let Some((dataset, pct)) = capacity {
+        family(
+            &mut out,
+            "zbk_pool_capacity_percent",
+            "How full the pool is, in percent of what the zbk dataset can reach.",
+        );
+        let _ = writeln!(
+            out,
+            "zbk_pool_capacity_percent{{dataset=\"{}\"}} {pct}",
+            label(dataset)
+        );
+    }
     out
+}
+
+/// A label value in the text format: a tier name or dataset is anyone's text.
+fn label(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -316,7 +402,7 @@ mod tests {
             Snapshot::taken("a", "2026-11-27T11:00:00Z", Some(Status::Ok)),
             Snapshot::taken("failed-b", "2026-11-27T11:30:00Z", Some(Status::Failed)),
         ]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))]);
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
         for line in [
             "# TYPE zbk_last_good_backup_timestamp_seconds gauge",
             &format!(
@@ -329,6 +415,10 @@ mod tests {
             "zbk_snapshot_bytes{host=\"web1\"} 1024",
             "zbk_used_bytes{host=\"web1\"} 4096",
             "zbk_retired{host=\"web1\"} 0",
+            "zbk_tier_snapshots{host=\"web1\",tier=\"default\"} 2",
+            "zbk_tier_bytes{host=\"web1\",tier=\"default\"} 2",
+            "zbk_expired_snapshots{host=\"web1\"} 0",
+            "zbk_future_snapshots{host=\"web1\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -336,9 +426,11 @@ mod tests {
             );
         }
         let empty = Host::sample(vec![]);
-        let text = prometheus(&[health::summarize(&empty, t(NOW))]);
+        let text = prometheus(&[health::summarize(&empty, t(NOW))], t(NOW), Some(("tank/b", 42)));
         assert!(text.contains("zbk_last_good_backup_timestamp_seconds{host=\"web1\"} 0\n"));
         assert!(!text.contains("zbk_last_run_status{"));
+        assert!(text.contains("zbk_pool_capacity_percent{dataset=\"tank/b\"} 42\n"));
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 
     #[test]
@@ -347,7 +439,7 @@ mod tests {
         pinned.pin_reason = Some("mass change at 2026-11-27T02:00:00Z".into());
         let later = Snapshot::taken("b", "2026-11-27T11:00:00Z", Some(Status::Warning));
         let h = Host::sample(vec![pinned.clone(), later.clone()]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))]);
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
         assert!(text.contains(&format!(
             "zbk_mass_change_timestamp_seconds{{host=\"web1\"}} {}\n",
             t("2026-11-27T02:00:00Z").timestamp()
@@ -356,7 +448,7 @@ mod tests {
             "mass change at 2026-11-27T02:00:00Z; acknowledged at 2026-11-27T09:00:00Z".into(),
         );
         let acked = Host::sample(vec![pinned, later]);
-        let text = prometheus(&[health::summarize(&acked, t(NOW))]);
+        let text = prometheus(&[health::summarize(&acked, t(NOW))], t(NOW), None);
         assert!(text.contains("zbk_mass_change_timestamp_seconds{host=\"web1\"} 0\n"));
     }
 }
