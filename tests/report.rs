@@ -226,3 +226,194 @@ fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
     assert!(text(&out.stderr).contains(target.to_str().unwrap()), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
 }
+
+/// A program this test started, stopped when the test ends however it ends.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET one Prometheus API endpoint with these form parameters; its `data`.
+fn api(port: u16, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
+    let mut args = vec![
+        "-sS".to_string(),
+        "--max-time".into(),
+        "10".into(),
+        "-G".into(),
+    ];
+    for (k, v) in params {
+        args.push("--data-urlencode".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(format!("http://127.0.0.1:{port}{path}"));
+    let out = Command::new("curl")
+        .args(&args)
+        .output()
+        .expect("curl: apt-get install curl");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{path} {params:?}: not JSON ({e}): {}", text(&out.stdout)));
+    assert_eq!(body["status"], "success", "{path} {params:?}: {body}");
+    body["data"].clone()
+}
+
+fn installed(program: &str, package: &str) -> &'static str {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found, "{program} not found: apt-get install {package} (tests/run.sh installs it)");
+    Box::leak(program.to_string().into_boxed_str())
+}
+
+#[test]
+fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
+    let exporter = installed("prometheus-node-exporter", "prometheus-node-exporter");
+    let prometheus = installed("prometheus", "prometheus");
+    installed("faketime", "faketime");
+    let pool = fleet();
+    // The pool nearly full, for the capacity alert: a quota a tenth above what is used.
+    let used: u64 = common::ok("zfs", &["get", "-H", "-p", "-o", "value", "used", &pool.name])
+        .trim()
+        .parse()
+        .unwrap();
+    common::ok("zfs", &["set", &format!("quota={}", used * 11 / 10), &pool.name]);
+
+    // The textfile, written the way zbk-status(8) says, by a zbk whose clock is a day behind:
+    // its snapshots are then dated in the future too, so every alert has something to say.
+    let dir = pool.scratch("textfile");
+    let out = Command::new("faketime")
+        .args(["-f", "-1d", env!("CARGO_BIN_EXE_zbk"), "--root"])
+        .arg(&pool.root)
+        .args(["status", "--prometheus"])
+        .env_remove("ZBK_ROOT")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(dir.join("zbk.prom.tmp"), &out.stdout).unwrap();
+    std::fs::rename(dir.join("zbk.prom.tmp"), dir.join("zbk.prom")).unwrap();
+
+    let node_port = free_port();
+    let _node = Daemon(
+        Command::new(exporter)
+            .arg(format!("--web.listen-address=127.0.0.1:{node_port}"))
+            .args(["--collector.disable-defaults", "--collector.textfile"])
+            .arg(format!("--collector.textfile.directory={}", dir.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let monitoring = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/monitoring");
+    let prom_dir = pool.scratch("prometheus");
+    let config = prom_dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n",
+            monitoring.join("zbk.rules.yml").display()
+        ),
+    )
+    .unwrap();
+    let prom_port = free_port();
+    let _prom = Daemon(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", prom_dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            // Queries at a later time still find the samples: see the rules below.
+            .arg("--query.lookback-delta=30d")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    // Until Prometheus answers and has scraped every host (bounded: 60 s).
+    let mut scraped = 0;
+    for _ in 0..120 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "2", "-G", "--data-urlencode", "query=zbk_snapshots"])
+            .arg(format!("http://127.0.0.1:{prom_port}/api/v1/query"))
+            .output()
+            .unwrap();
+        if let Ok(body) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+            scraped = body["data"]["result"].as_array().map_or(0, Vec::len);
+            if scraped == 5 {
+                break;
+            }
+        }
+    }
+    assert_eq!(scraped, 5, "Prometheus did not scrape the five hosts within 60 s");
+
+    // Every rule's expression, evaluated 36 hours or three days on, when every backup is late
+    // or missing, returns data: no rule reads a metric zbk does not export, and each can fire
+    // on a real textfile.
+    let later = |hours: i64| {
+        (chrono::Utc::now() + chrono::Duration::hours(hours))
+            .timestamp()
+            .to_string()
+    };
+    let rules = api(prom_port, "/api/v1/rules", &[]);
+    let rules: Vec<(String, String)> = rules["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().clone())
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r["query"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(rules.len(), 7, "{rules:?}");
+    for (name, query) in &rules {
+        let fires = [36, 72].iter().any(|h| {
+            let data = api(prom_port, "/api/v1/query", &[("query", query), ("time", &later(*h))]);
+            !data["result"].as_array().unwrap().is_empty()
+        });
+        assert!(fires, "{name}: {query} returned nothing");
+    }
+    // The failed run fires now, for fail1 alone.
+    let data = api(
+        prom_port,
+        "/api/v1/query",
+        &[("query", &rules.iter().find(|r| r.0 == "ZbkLastRunFailed").unwrap().1)],
+    );
+    let hosts: Vec<&str> = data["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metric"]["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["fail1"]);
+
+    // Every panel's query returns data, now, with every host chosen.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(monitoring.join("zbk-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap().replace("$host", ".*");
+            let data = api(prom_port, "/api/v1/query", &[("query", &expr)]);
+            assert!(
+                !data["result"].as_array().unwrap().is_empty(),
+                "panel {:?}: {expr} returned nothing",
+                panel["title"]
+            );
+            queries += 1;
+        }
+    }
+    assert!(queries >= 15, "{queries} queries");
+}
