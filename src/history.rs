@@ -215,9 +215,17 @@ mod tests {
 
     #[test]
     fn runs_last_from_their_name_to_their_creation_and_expired_ones_wait_for_reap() {
-        let run = taken("2026-11-27T110000Z", "2026-11-27T11:02:05Z", Some(Status::Ok), 1);
+        let run = taken(
+            "2026-11-27T110000Z",
+            "2026-11-27T11:02:05Z",
+            Some(Status::Ok),
+            1,
+        );
         assert_eq!(run_seconds(&run), Some(125));
-        assert_eq!(run_seconds(&taken("manual", NOW, Some(Status::Ok), 1)), None);
+        assert_eq!(
+            run_seconds(&taken("manual", NOW, Some(Status::Ok), 1)),
+            None
+        );
         let mut old = Snapshot::taken("a", "2026-11-01T00:00:00Z", Some(Status::Ok));
         old.stamp = crate::stamp::Stamp::Valid(
             crate::expiry::Expiry::parse("2026-11-20T00:00:00Z").unwrap(),
@@ -229,10 +237,7 @@ mod tests {
     #[test]
     fn the_reason_is_the_last_line_zbk_wrote() {
         let log = "zbk: rsync runs without ACLs: zfs-fuse\nrsync: [sender] link_stat \"/x\" failed\nzbk: check_file missing\nrsync error: code 23\nzbk: result failed, finished 2026-11-27T12:00:00Z\n\n";
-        assert_eq!(
-            failure_reason(log).as_deref(),
-            Some("check_file missing")
-        );
+        assert_eq!(failure_reason(log).as_deref(), Some("check_file missing"));
         let rsync_only = "zbk: rsync runs without ACLs\nrsync: [sender] link_stat \"/x\" failed\nrsync error: some files were not transferred (code 23)\nzbk: result failed, finished 2026-11-27T12:00:00Z\n";
         assert_eq!(
             failure_reason(rsync_only).as_deref(),

@@ -152,7 +152,10 @@ impl HostRow {
             Some("WARNING") => ("WARNING", 3),
             Some("OK") => ("OK", 4),
             // An older zbk's JSON, without a judgement: judge by the last run alone.
-            _ => match (self.last_good_time.is_some(), self.last_run_status.as_deref()) {
+            _ => match (
+                self.last_good_time.is_some(),
+                self.last_run_status.as_deref(),
+            ) {
                 (false, _) | (_, Some("failed")) => ("CRITICAL", 1),
                 (_, Some("warning")) => ("WARNING", 3),
                 _ => ("OK", 4),
@@ -311,7 +314,9 @@ fn plural(n: usize, noun: &str) -> String {
 }
 
 fn legend(out: &mut String) {
-    out.push_str("<div class=\"legend\"><span>Last 60 days, one cell a day, today on the right:</span>");
+    out.push_str(
+        "<div class=\"legend\"><span>Last 60 days, one cell a day, today on the right:</span>",
+    );
     for (status, word) in [
         ("ok", "every run ok"),
         ("warning", "some runs warned or failed"),
@@ -703,7 +708,14 @@ mod tests {
             .collect();
         let order: Vec<&str> = rows
             .iter()
-            .map(|l| l.split("class=\"host\">").nth(1).unwrap().split('<').next().unwrap())
+            .map(|l| {
+                l.split("class=\"host\">")
+                    .nth(1)
+                    .unwrap()
+                    .split('<')
+                    .next()
+                    .unwrap()
+            })
             .collect();
         assert_eq!(order, ["garbled", "broke", "calm", "old"]);
         assert!(rows[0].contains("UNREADABLE") && rows[0].contains("does not parse"));
@@ -722,7 +734,11 @@ mod tests {
         let mut out = String::new();
         let days: Vec<Day> = serde_json::from_value(fleet()[0]["history"].clone()).unwrap();
         strip(&mut out, &days, now());
-        assert_eq!(out.matches("<title>").count(), 3, "two days and the baseline");
+        assert_eq!(
+            out.matches("<title>").count(),
+            3,
+            "two days and the baseline"
+        );
         assert!(out.contains("<title>2026-11-26: warning, 2 runs, 1 failed</title>"));
         assert!(out.contains("width=\"300\" height=\"18\""), "{out}");
         let mut line = String::new();

@@ -40,15 +40,15 @@ fn fleet() -> Pool {
     }
     add_config(&pool, "warn1", "[guard]\nmin_files = 1\n");
     pool.zbk_expect(0, &["run", "ok1", "warn1", "gone1"]);
-    add_config(&pool, "fail1", "[guard]\ncheck_file = \"<script>x</script>\"\n");
+    add_config(
+        &pool,
+        "fail1",
+        "[guard]\ncheck_file = \"<script>x</script>\"\n",
+    );
     pool.zbk_expect(1, &["run", "fail1"]);
     // Every file rewritten: more than guard.max_change, so the run is a warning.
     for i in 0..8 {
-        std::fs::write(
-            src.join(format!("f{i}")),
-            format!("second, longer {i}"),
-        )
-        .unwrap();
+        std::fs::write(src.join(format!("f{i}")), format!("second, longer {i}")).unwrap();
     }
     pool.zbk_expect(0, &["run", "warn1"]);
     pool.zbk_expect(0, &["run", "ok1"]);
@@ -109,8 +109,12 @@ fn the_page_of_a_real_fleet_loads_in_chromium_with_every_host() {
     pool.zbk_expect(0, &["report", "--html", page.to_str().unwrap()]);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains("<script>x"), "unescaped failure reason");
-    assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "reason not shown as text");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&page).unwrap().permissions());
+    assert!(
+        html.contains("&lt;script&gt;x&lt;/script&gt;"),
+        "reason not shown as text"
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&page).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o644);
 
     // The way console errors are seen must see one: a page with a broken script and a
@@ -123,7 +127,8 @@ fn the_page_of_a_real_fleet_loads_in_chromium_with_every_host() {
     .unwrap();
     let (_, console) = headless(&broken, &["--dump-dom"]);
     assert!(
-        console.iter().any(|l| l.contains("seen")) && console.iter().any(|l| l.contains("undefinedCall")),
+        console.iter().any(|l| l.contains("seen"))
+            && console.iter().any(|l| l.contains("undefinedCall")),
         "console errors are not visible this way: {console:?}"
     );
 
@@ -134,11 +139,18 @@ fn the_page_of_a_real_fleet_loads_in_chromium_with_every_host() {
         .skip(1)
         .map(|cell| cell.split('<').next().unwrap())
         .collect();
-    assert_eq!(hosts, ["fail1", "new1", "warn1", "ok1", "gone1"], "worst first");
+    assert_eq!(
+        hosts,
+        ["fail1", "new1", "warn1", "ok1", "gone1"],
+        "worst first"
+    );
     for word in ["CRITICAL", "WARNING", "OK", "RETIRED", "MASS CHANGE"] {
         assert!(dom.contains(word), "{word} missing");
     }
-    assert!(dom.contains("&lt;script&gt;x&lt;/script&gt;"), "the reason shows as text");
+    assert!(
+        dom.contains("&lt;script&gt;x&lt;/script&gt;"),
+        "the reason shows as text"
+    );
 
     let shot = dir.join("report.png");
     let _ = std::fs::remove_file(&shot);
@@ -152,7 +164,11 @@ fn the_page_of_a_real_fleet_loads_in_chromium_with_every_host() {
     );
     assert!(console.is_empty(), "console messages: {console:#?}");
     let png = std::fs::read(&shot).expect("a screenshot");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
 }
 
 #[test]
@@ -171,7 +187,10 @@ fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
     assert_eq!(ok1["state"], "OK");
     assert_eq!(ok1["snapshots_per_tier"]["default"], 2);
     let today = &ok1["history"][0];
-    assert_eq!((today["status"].as_str(), today["runs"].as_u64()), (Some("ok"), Some(2)));
+    assert_eq!(
+        (today["status"].as_str(), today["runs"].as_u64()),
+        (Some("ok"), Some(2))
+    );
     assert!(today["referenced_bytes"].as_u64().unwrap() > 0);
     assert_eq!(warn1["state"], "WARNING", "{warn1:#}");
     assert!(warn1["mass_change_time"].is_string());
@@ -210,7 +229,11 @@ fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
         junk.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("backup3.json"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("backup3.json"),
+        "{}",
+        text(&out.stderr)
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("<h2>backup2 ") && html.contains("<h2>backup3 "));
     assert!(html.contains("badge CRITICAL\">DEGRADED"));
@@ -223,7 +246,11 @@ fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
     let ro = pool.scratch("ro");
     let target = ro.join("missing/page.html");
     let out = pool.zbk_expect(1, &["report", "--html", target.to_str().unwrap()]);
-    assert!(text(&out.stderr).contains(target.to_str().unwrap()), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(target.to_str().unwrap()),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
 }
 
@@ -274,7 +301,10 @@ fn installed(program: &str, package: &str) -> &'static str {
         .args(["-c", &format!("command -v {program}")])
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(found, "{program} not found: apt-get install {package} (tests/run.sh installs it)");
+    assert!(
+        found,
+        "{program} not found: apt-get install {package} (tests/run.sh installs it)"
+    );
     Box::leak(program.to_string().into_boxed_str())
 }
 
@@ -285,11 +315,17 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
     installed("faketime", "faketime");
     let pool = fleet();
     // The pool nearly full, for the capacity alert: a quota a tenth above what is used.
-    let used: u64 = common::ok("zfs", &["get", "-H", "-p", "-o", "value", "used", &pool.name])
-        .trim()
-        .parse()
-        .unwrap();
-    common::ok("zfs", &["set", &format!("quota={}", used * 11 / 10), &pool.name]);
+    let used: u64 = common::ok(
+        "zfs",
+        &["get", "-H", "-p", "-o", "value", "used", &pool.name],
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    common::ok(
+        "zfs",
+        &["set", &format!("quota={}", used * 11 / 10), &pool.name],
+    );
 
     // The textfile, written the way zbk-status(8) says, by a zbk whose clock is a day behind:
     // its snapshots are then dated in the future too, so every alert has something to say.
@@ -331,7 +367,10 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
     let _prom = Daemon(
         Command::new(prometheus)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", prom_dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                prom_dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
             // Queries at a later time still find the samples: see the rules below.
             .arg("--query.lookback-delta=30d")
@@ -346,7 +385,14 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
     for _ in 0..120 {
         std::thread::sleep(std::time::Duration::from_millis(500));
         let out = Command::new("curl")
-            .args(["-sS", "--max-time", "2", "-G", "--data-urlencode", "query=zbk_snapshots"])
+            .args([
+                "-sS",
+                "--max-time",
+                "2",
+                "-G",
+                "--data-urlencode",
+                "query=zbk_snapshots",
+            ])
             .arg(format!("http://127.0.0.1:{prom_port}/api/v1/query"))
             .output()
             .unwrap();
@@ -357,7 +403,10 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
             }
         }
     }
-    assert_eq!(scraped, 5, "Prometheus did not scrape the five hosts within 60 s");
+    assert_eq!(
+        scraped, 5,
+        "Prometheus did not scrape the five hosts within 60 s"
+    );
 
     // Every rule's expression, evaluated 36 hours or three days on, when every backup is late
     // or missing, returns data: no rule reads a metric zbk does not export, and each can fire
@@ -373,12 +422,21 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
         .unwrap()
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap().clone())
-        .map(|r| (r["name"].as_str().unwrap().to_string(), r["query"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["query"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(rules.len(), 7, "{rules:?}");
     for (name, query) in &rules {
         let fires = [36, 72].iter().any(|h| {
-            let data = api(prom_port, "/api/v1/query", &[("query", query), ("time", &later(*h))]);
+            let data = api(
+                prom_port,
+                "/api/v1/query",
+                &[("query", query), ("time", &later(*h))],
+            );
             !data["result"].as_array().unwrap().is_empty()
         });
         assert!(fires, "{name}: {query} returned nothing");
@@ -387,7 +445,10 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
     let data = api(
         prom_port,
         "/api/v1/query",
-        &[("query", &rules.iter().find(|r| r.0 == "ZbkLastRunFailed").unwrap().1)],
+        &[(
+            "query",
+            &rules.iter().find(|r| r.0 == "ZbkLastRunFailed").unwrap().1,
+        )],
     );
     let hosts: Vec<&str> = data["result"]
         .as_array()
@@ -416,4 +477,100 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
         }
     }
     assert!(queries >= 15, "{queries} queries");
+}
+
+/// A tiny HTTP server on 127.0.0.1 that answers 200 to everything and records each request
+/// as `METHOD PATH BODY`, until it has seen `want` or `duration` has passed.
+fn recorder(
+    want: usize,
+    duration: std::time::Duration,
+) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let end = std::time::Instant::now() + duration;
+        while seen.len() < want && std::time::Instant::now() < end {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut reader = BufReader::new(&stream);
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut parts = first.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            seen.push(format!(
+                "{method} {path} {}",
+                String::from_utf8_lossy(&body)
+            ));
+            (&stream)
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
+                .unwrap();
+        }
+        seen
+    });
+    (port, handle)
+}
+
+#[test]
+fn the_dead_mans_switch_example_of_zbk_toml_5_pings_success_and_failure() {
+    installed("curl", "curl");
+    // The example as zbk.toml(5) prints it, roff escapes undone, pointed at the recorder.
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/zbk.toml.5"))
+            .unwrap();
+    let example = page
+        .lines()
+        .find(|l| l.starts_with("post_run = [\"/bin/sh\"") && l.contains("hc\\-ping.com"))
+        .expect("the dead man's switch example in man/zbk.toml.5")
+        .replace("\\-", "-");
+    let (port, server) = recorder(2, std::time::Duration::from_secs(60));
+    let hook = example.replace("https://hc-ping.com", &format!("http://127.0.0.1:{port}"));
+
+    let pool = Pool::initialised();
+    let src = pool.scratch("src");
+    std::fs::write(src.join("f"), "x").unwrap();
+    pool.add_host("ok1", &src);
+    let gone = pool.scratch("gone");
+    pool.add_host("fail1", &gone);
+    std::fs::remove_dir(&gone).unwrap();
+    let global = pool.root.join("etc/zbk.toml");
+    let base = std::fs::read_to_string(&global).unwrap();
+    std::fs::write(
+        &global,
+        format!("{base}\n[hooks]\n{}\n", hook.trim_start_matches("[hooks]")),
+    )
+    .unwrap();
+    pool.zbk_expect(0, &["run", "ok1"]);
+    pool.zbk_expect(1, &["run", "fail1"]);
+    let ok_snap = pool.snapshots("ok1").pop().unwrap();
+    let fail_snap = pool.snapshots("fail1").pop().unwrap();
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen,
+        [
+            format!("POST /PING_KEY/ok1 default {ok_snap}"),
+            format!("POST /PING_KEY/fail1/fail default {fail_snap}"),
+        ]
+    );
 }

@@ -3,10 +3,10 @@
 
 use crate::cli::CheckArgs;
 use crate::config::{CheckSettings, Global};
-use crate::inventory::Host;
 use crate::ctx::Ctx;
 use crate::expiry::Retention;
 use crate::health::{self, Judged, State};
+use crate::inventory::Host;
 use crate::layout::hosts_dataset;
 use crate::text::counted;
 use anyhow::{anyhow, Result};

@@ -20,7 +20,8 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> Result<u8> {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "this server".to_string());
     let mut here = Server::from_json(&name, "this server", &rows);
-    here.pool.insert("dataset".into(), global.dataset.clone().into());
+    here.pool
+        .insert("dataset".into(), global.dataset.clone().into());
     match ctx.zfs.capacity(&global.dataset) {
         Ok(pct) => {
             here.pool.insert("capacity_percent".into(), pct.into());
@@ -36,9 +37,10 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> Result<u8> {
     let mut servers = vec![here];
     let mut unreadable = Vec::new();
     for file in &args.from {
-        let stem = file
-            .file_stem()
-            .map_or_else(|| file.display().to_string(), |s| s.to_string_lossy().into());
+        let stem = file.file_stem().map_or_else(
+            || file.display().to_string(),
+            |s| s.to_string_lossy().into(),
+        );
         let source = file.display().to_string();
         match read_json(file) {
             Ok(json) => servers.push(Server::from_json(&stem, &source, &json)),

@@ -3,14 +3,14 @@
 
 use super::list::{human_bytes, print_table};
 use crate::cli::StatusArgs;
+use crate::config::Global;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
-use crate::config::Global;
 use crate::health::{self, Summary};
 use crate::history;
 use crate::inventory::{Inventory, Snapshot};
-use crate::names::HostName;
 use crate::layout::hosts_dataset;
+use crate::names::HostName;
 use crate::stamp::Status;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -171,7 +171,11 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         let capacity = ctx.zfs.capacity(&global.dataset).ok();
         print!(
             "{}",
-            prometheus(&summaries, ctx.now, capacity.map(|c| (global.dataset.as_str(), c)))
+            prometheus(
+                &summaries,
+                ctx.now,
+                capacity.map(|c| (global.dataset.as_str(), c))
+            )
         );
         return Ok(EXIT_OK);
     }
@@ -230,11 +234,7 @@ fn epoch(s: Option<&Snapshot>) -> f64 {
 
 /// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host
 /// (per host and tier for the tier families), and the pool's capacity.
-fn prometheus(
-    summaries: &[Summary],
-    now: DateTime<Utc>,
-    capacity: Option<(&str, u8)>,
-) -> String {
+fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str, u8)>) -> String {
     type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
     let metrics: [Metric; 13] = [
         (
@@ -426,7 +426,11 @@ mod tests {
             );
         }
         let empty = Host::sample(vec![]);
-        let text = prometheus(&[health::summarize(&empty, t(NOW))], t(NOW), Some(("tank/b", 42)));
+        let text = prometheus(
+            &[health::summarize(&empty, t(NOW))],
+            t(NOW),
+            Some(("tank/b", 42)),
+        );
         assert!(text.contains("zbk_last_good_backup_timestamp_seconds{host=\"web1\"} 0\n"));
         assert!(!text.contains("zbk_last_run_status{"));
         assert!(text.contains("zbk_pool_capacity_percent{dataset=\"tank/b\"} 42\n"));
