@@ -230,20 +230,23 @@ section>h2 small{color:var(--mute);font-weight:400;font-size:12px}
 .problem{margin:0;padding:8px 16px;background:#fdecea;color:#8e1b1b;border-bottom:1px solid var(--line)}
 .wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%}
-th{position:sticky;top:0;text-align:left;font-size:11px;text-transform:uppercase;letter-spacing:.5px;color:var(--mute);font-weight:600;padding:8px 10px;border-bottom:2px solid var(--line);background:#fff;white-space:nowrap}
-td{padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+th{position:sticky;top:0;text-align:left;font-size:11px;text-transform:uppercase;letter-spacing:.5px;color:var(--mute);font-weight:600;padding:8px 8px;border-bottom:2px solid var(--line);background:#fff;white-space:nowrap}
+td{padding:8px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 tr.RETIRED td{color:var(--mute)}
 tr:last-child td{border-bottom:0}
-.host{font-weight:600;white-space:nowrap}
-.why{display:block;color:var(--mute);font-size:12px;font-weight:400;min-width:16em;max-width:24em;white-space:normal}
+.host .name{font-size:15px;margin-left:8px;vertical-align:middle}
+.host .badge{vertical-align:middle}
+.why{display:block;color:var(--mute);font-size:12px;font-weight:400;min-width:15em;max-width:22em;white-space:normal;margin-top:3px}
 .n{white-space:nowrap;font-variant-numeric:tabular-nums}
 .sub{display:block;color:var(--mute);font-size:12px}
-.reason{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px;min-width:16em;max-width:24em;overflow-wrap:anywhere;display:block}
-.badge{display:inline-block;min-width:84px;text-align:center;padding:2px 8px;border-radius:4px;font-size:11px;font-weight:700;letter-spacing:.6px;color:#fff;background:var(--ret);white-space:nowrap}
+.reason{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px;min-width:13em;max-width:19em;overflow-wrap:anywhere;display:block}
+.badge{display:inline-block;min-width:78px;text-align:center;padding:2px 8px;border-radius:4px;font-size:11px;font-weight:700;letter-spacing:.6px;color:#fff;background:var(--ret);white-space:nowrap}
 .badge.OK{background:var(--ok)}.badge.WARNING{background:var(--warn);color:#1d2327}.badge.CRITICAL,.badge.UNREADABLE{background:var(--crit)}.badge.UNKNOWN{background:var(--unk)}
 .word{font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.4px}
 .word.ok{color:var(--ok)}.word.warning{color:#8a6400}.word.failed{color:var(--crit)}
-.tiers{display:flex;flex-wrap:wrap;gap:3px;max-width:15em}
+.tiers{display:flex;flex-wrap:wrap;gap:3px;min-width:9em;max-width:13em}
+.days{white-space:nowrap}
+.size{display:flex;gap:6px;align-items:center;margin-top:4px;font-variant-numeric:tabular-nums}
 .chip{background:#eef2f4;border-radius:3px;padding:0 5px;font-size:12px;white-space:nowrap}
 .pin{display:inline-block;background:#fff4d6;border:1px solid #e0a800;color:#5c4400;border-radius:3px;padding:0 5px;font-size:11px;font-weight:700;white-space:nowrap}
 .legend{display:flex;flex-wrap:wrap;gap:14px;align-items:center;color:var(--mute);font-size:12px;margin:-6px 0 16px}
@@ -327,7 +330,7 @@ fn legend(out: &mut String) {
         strip_cell(&mut cell, 0, status, "");
         let _ = write!(
             out,
-            "<span><svg width=\"5\" height=\"18\" role=\"img\" aria-label=\"{word}\">{cell}</svg>{word}</span>"
+            "<span><svg width=\"4\" height=\"18\" role=\"img\" aria-label=\"{word}\">{cell}</svg>{word}</span>"
         );
     }
     out.push_str("</div>\n");
@@ -346,9 +349,9 @@ fn section(out: &mut String, server: &Server, now: DateTime<Utc>) {
         let _ = writeln!(out, "<p class=\"problem\">{}</p>", escape(p));
     }
     out.push_str(
-        "<div class=\"wrap\"><table>\n<thead><tr><th>State</th><th>Host</th><th>Last good</th>\
+        "<div class=\"wrap\"><table>\n<thead><tr><th>State, host</th><th>Last good</th>\
          <th>Last run</th><th>Last failure</th><th>Snapshots</th><th>Space</th><th>Pins</th>\
-         <th>Replica lag</th><th>Last 60 days</th><th>Size, 60 days</th></tr></thead>\n<tbody>\n",
+         <th>Replica lag</th><th>Last 60 days: runs, size</th></tr></thead>\n<tbody>\n",
     );
     for h in sorted(&server.hosts) {
         host_row(out, h, now);
@@ -406,7 +409,7 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
     let dash = "<span class=\"sub\">&ndash;</span>";
     let _ = write!(
         out,
-        "<tr class=\"{word}\"><td><span class=\"badge {word}\">{word}</span></td><td class=\"host\">{}",
+        "<tr class=\"{word}\"><td class=\"host\"><span class=\"badge {word}\">{word}</span><b class=\"name\">{}</b>",
         escape(&h.host)
     );
     if let Some(why) = &h.unreadable {
@@ -414,7 +417,7 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
             out,
             "<span class=\"why\">its status does not parse: {}</span></td>{}</tr>\n",
             escape(why),
-            "<td></td>".repeat(9)
+            "<td></td>".repeat(8)
         );
         return;
     }
@@ -489,7 +492,7 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
         .last_run_changes
         .as_ref()
         .and_then(|c| c.bytes)
-        .map(|b| format!("{} written last run", human_bytes(b)))
+        .map(|b| format!("last run wrote {}", human_bytes(b)))
         .unwrap_or_default();
     let _ = write!(
         out,
@@ -528,9 +531,8 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
         }
         (None, _) => out.push_str(&format!("<td>{dash}</td>")),
     }
-    out.push_str("<td>");
+    out.push_str("<td class=\"days\">");
     strip(out, &h.history, now);
-    out.push_str("</td><td>");
     sparkline(out, &h.history, now);
     out.push_str("</td></tr>\n");
 }
@@ -544,7 +546,7 @@ fn strip_dates(now: DateTime<Utc>) -> Vec<NaiveDate> {
         .collect()
 }
 
-const CELL: usize = 5;
+const CELL: usize = 4;
 
 /// One cell: ok a full green bar, warning a full amber bar with a notch, failed a red bar
 /// broken in the middle, none a low grey tick; told apart by shape as well as colour.
@@ -558,19 +560,19 @@ fn strip_cell(out: &mut String, i: usize, status: &str, title: &str) {
     let _ = match status {
         "ok" => write!(
             out,
-            "<rect x=\"{x}\" y=\"0\" width=\"4\" height=\"18\" fill=\"#2e7d32\">{title}</rect>"
+            "<rect x=\"{x}\" y=\"0\" width=\"3\" height=\"18\" fill=\"#2e7d32\">{title}</rect>"
         ),
         "warning" => write!(
             out,
-            "<g><rect x=\"{x}\" y=\"4\" width=\"4\" height=\"14\" fill=\"#e0a800\"/>{title}</g>"
+            "<g><rect x=\"{x}\" y=\"4\" width=\"3\" height=\"14\" fill=\"#e0a800\"/>{title}</g>"
         ),
         "failed" => write!(
             out,
-            "<g><rect x=\"{x}\" y=\"0\" width=\"4\" height=\"7\" fill=\"#c62828\"/><rect x=\"{x}\" y=\"11\" width=\"4\" height=\"7\" fill=\"#c62828\"/>{title}</g>"
+            "<g><rect x=\"{x}\" y=\"0\" width=\"3\" height=\"7\" fill=\"#c62828\"/><rect x=\"{x}\" y=\"11\" width=\"3\" height=\"7\" fill=\"#c62828\"/>{title}</g>"
         ),
         _ => write!(
             out,
-            "<rect x=\"{x}\" y=\"15\" width=\"4\" height=\"3\" fill=\"#dfe4e8\">{title}</rect>"
+            "<rect x=\"{x}\" y=\"15\" width=\"3\" height=\"3\" fill=\"#dfe4e8\">{title}</rect>"
         ),
     };
 }
@@ -628,15 +630,15 @@ fn sparkline(out: &mut String, history: &[Day], now: DateTime<Utc>) {
         })
         .collect();
     let Some(&(_, last)) = points.last() else {
-        out.push_str("<span class=\"sub\">&ndash;</span>");
+        out.push_str("<div class=\"size sub\">no size known</div>");
         return;
     };
-    let (w, h) = (120.0, 24.0);
+    let (w, h) = (STRIP_DAYS as f64 * CELL as f64, 24.0);
     let max = points.iter().map(|p| p.1).max().unwrap_or(1).max(1) as f64;
     let min = points.iter().map(|p| p.1).min().unwrap_or(0) as f64;
     let span = (max - min).max(max * 0.05).max(1.0);
     let xy = |(i, b): (usize, u64)| {
-        let x = i as f64 * (w - 4.0) / (STRIP_DAYS - 1) as f64 + 2.0;
+        let x = i as f64 * CELL as f64 + 1.5;
         let y = h - 3.0 - (b as f64 - min) / span * (h - 6.0);
         (x, y)
     };
@@ -650,8 +652,8 @@ fn sparkline(out: &mut String, history: &[Day], now: DateTime<Utc>) {
     let (lx, ly) = xy(*points.last().expect("not empty"));
     let _ = write!(
         out,
-        "<div class=\"n\" style=\"display:flex;gap:6px;align-items:center\"><svg width=\"120\" height=\"24\" role=\"img\" aria-label=\"backup size over the last {STRIP_DAYS} days\">\
-         <title>from {} to {}</title><line x1=\"0\" y1=\"23.5\" x2=\"120\" y2=\"23.5\" stroke=\"#e3e7ea\"/>\
+        "<div class=\"size\"><svg width=\"{w}\" height=\"24\" role=\"img\" aria-label=\"backup size over the last {STRIP_DAYS} days\">\
+         <title>from {} to {}</title><line x1=\"0\" y1=\"23.5\" x2=\"{w}\" y2=\"23.5\" stroke=\"#e3e7ea\"/>\
          <polyline points=\"{}\" fill=\"none\" stroke=\"#3b6ea8\" stroke-width=\"1.5\" stroke-linejoin=\"round\"/>\
          <circle cx=\"{lx:.1}\" cy=\"{ly:.1}\" r=\"2.2\" fill=\"#3b6ea8\"/></svg><span class=\"sub\">{}</span></div>",
         human_bytes(points[0].1),
@@ -709,7 +711,7 @@ mod tests {
         let order: Vec<&str> = rows
             .iter()
             .map(|l| {
-                l.split("class=\"host\">")
+                l.split("class=\"name\">")
                     .nth(1)
                     .unwrap()
                     .split('<')
@@ -722,7 +724,7 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(html.contains(">CRITICAL<") && html.contains(">RETIRED<"));
-        assert!(html.contains("4.0K written last run"));
+        assert!(html.contains("last run wrote 4.0K"));
         assert!(html.contains("1h behind"));
         assert!(html.contains("generated 2026-11-27T12:00:00Z") && html.contains("zbk 0.1.0"));
         assert!(!html.contains("http://") && !html.contains("https://"));
@@ -740,7 +742,7 @@ mod tests {
             "two days and the baseline"
         );
         assert!(out.contains("<title>2026-11-26: warning, 2 runs, 1 failed</title>"));
-        assert!(out.contains("width=\"300\" height=\"18\""), "{out}");
+        assert!(out.contains("width=\"240\" height=\"18\""), "{out}");
         let mut line = String::new();
         sparkline(&mut line, &days, now());
         assert!(line.contains("<polyline") && line.contains("from 1000 to 2.0K"));

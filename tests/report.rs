@@ -135,7 +135,7 @@ fn the_page_of_a_real_fleet_loads_in_chromium_with_every_host() {
     let (dom, console) = headless(&page, &["--dump-dom"]);
     assert!(console.is_empty(), "console messages: {console:#?}");
     let hosts: Vec<&str> = dom
-        .split("<td class=\"host\">")
+        .split("<b class=\"name\">")
         .skip(1)
         .map(|cell| cell.split('<').next().unwrap())
         .collect();
@@ -169,6 +169,90 @@ fn the_page_of_a_real_fleet_loads_in_chromium_with_every_host() {
         "{} bytes",
         png.len()
     );
+
+    // The sample of README.md: this fleet beside a made-up server with 60 days behind it.
+    let backup2 = dir.join("backup2.json");
+    std::fs::write(&backup2, sample_server().to_string()).unwrap();
+    let sample = dir.join("sample.html");
+    pool.zbk_expect(
+        0,
+        &[
+            "report",
+            "--html",
+            sample.to_str().unwrap(),
+            "--from",
+            backup2.to_str().unwrap(),
+        ],
+    );
+    let shot = dir.join("sample.png");
+    let (_, console) = headless(
+        &sample,
+        &[
+            "--hide-scrollbars",
+            "--window-size=1600,1300",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    assert!(console.is_empty(), "console messages: {console:#?}");
+}
+
+/// A made-up second server's `status --json` with 60 days of history, for the sample
+/// screenshot beside the real pool (README.md shows it): a server the suite cannot age.
+fn sample_server() -> serde_json::Value {
+    use serde_json::json;
+    let now = chrono::Utc::now();
+    let at = |hours: i64| {
+        (now - chrono::Duration::hours(hours))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    // (host, state, why, last good hours ago, days failing, warning days, base size GiB, growth)
+    let hosts = [
+        ("mail1", "CRITICAL", "last good backup 3d 2h ago (critical after 50h), 74 failed runs since", 74, 3, vec![], 38.0, 0.02),
+        ("files1", "WARNING", "last good backup 1h ago, mass change at 2026-12-06T05:17:05Z (last clean backup pinned; zbk keep or zbk restamp acknowledges)", 1, 0, vec![0, 17, 18], 412.0, 0.15),
+        ("db1", "OK", "last good backup 0h 40m ago", 1, 0, vec![9], 96.0, 0.6),
+        ("web1", "OK", "last good backup 0h 40m ago", 1, 0, vec![], 12.0, 0.01),
+        ("web2", "OK", "last good backup 0h 40m ago", 1, 0, vec![31, 32], 12.5, 0.01),
+    ];
+    let mut rows = Vec::new();
+    for (host, state, why, good, failing, warnings, base, growth) in hosts {
+        let history: Vec<serde_json::Value> = (0..60)
+            .rev()
+            .map(|back: i64| {
+                let date = (now - chrono::Duration::days(back))
+                    .format("%Y-%m-%d")
+                    .to_string();
+                let failed = back < failing;
+                let warned = warnings.contains(&back);
+                let size = ((base + growth * (60 - back) as f64) * 1073741824.0) as u64;
+                json!({"date": date, "runs": 24,
+                       "status": if failed { "failed" } else if warned { "warning" } else { "ok" },
+                       "failed_runs": if failed { 24 } else if warned { 2 } else { 0 },
+                       "referenced_bytes": if failed { None } else { Some(size) }})
+            })
+            .collect();
+        let mut tiers = json!({"default": 168, "weekly": 5, "monthly": 13, "yearly": 2});
+        if host == "files1" {
+            tiers["quarterly"] = json!(8);
+        }
+        rows.push(json!({
+            "host": host, "retired": false, "state": state, "state_reason": why,
+            "last_good_snapshot": "2026-12-06T061705Z", "last_good_time": at(good),
+            "last_run_time": at(1), "last_run_status": if failing > 0 { "failed" } else if state == "WARNING" { "warning" } else { "ok" },
+            "last_run_changes": {"files": 120000, "created": 40, "deleted": 3, "changed": 210, "bytes": 734003200},
+            "consecutive_failures": failing * 24,
+            "last_failure_time": if failing > 0 { Some(at(1)) } else if host == "db1" { Some(at(24 * 9)) } else { None },
+            "last_failure_reason": if failing > 0 { Some("rsync: connection unexpectedly closed (0 bytes received so far) [Receiver]") } else if host == "db1" { Some("pre_run [\"dump-databases\"] exited with 1") } else { None },
+            "mass_change_time": if host == "files1" { Some(at(2)) } else { None },
+            "snapshots": 188, "pinned_snapshots": if host == "files1" { 1 } else { 0 },
+            "snapshots_per_tier": tiers,
+            "used_bytes": ((base * 1.4) * 1073741824.0) as u64,
+            "replication_lag_seconds": if host == "mail1" { None } else { Some(if host == "db1" { 7200 } else { 0 }) },
+            "last_replicated_time": if host == "mail1" { None } else { Some(at(3)) },
+            "history": history,
+        }));
+    }
+    json!({"server": "backup2 (sample)", "pool": {"name": "tank", "health": "ONLINE", "capacity_percent": 63, "last_scrub": at(24 * 9)}, "hosts": rows})
 }
 
 #[test]
@@ -238,7 +322,7 @@ fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
     assert!(html.contains("<h2>backup2 ") && html.contains("<h2>backup3 "));
     assert!(html.contains("badge CRITICAL\">DEGRADED"));
     assert!(html.contains("UNREADABLE") && html.contains("its status does not parse"));
-    assert_eq!(html.matches("<td class=\"host\">").count(), 10);
+    assert_eq!(html.matches("<b class=\"name\">").count(), 10);
 
     // To stdout, and an unwritable path named, with nothing left behind.
     let out = pool.zbk_expect(0, &["report"]);
