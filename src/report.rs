@@ -413,9 +413,9 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
         escape(&h.host)
     );
     if let Some(why) = &h.unreadable {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<span class=\"why\">its status does not parse: {}</span></td>{}</tr>\n",
+            "<span class=\"why\">its status does not parse: {}</span></td>{}</tr>",
             escape(why),
             "<td></td>".repeat(8)
         );
