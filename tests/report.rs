@@ -258,6 +258,16 @@ fn sample_server() -> serde_json::Value {
 #[test]
 fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
     let pool = fleet();
+    // A stamp nobody can read, on ok1's first snapshot: counted, shown, and nothing breaks.
+    let first = pool.snapshots("ok1")[0].clone();
+    common::ok(
+        "zfs",
+        &[
+            "set",
+            "zbk:expires=soon",
+            &common::full(&pool, "ok1", &first),
+        ],
+    );
     let rows = json(&pool.zbk_expect(0, &["status", "--json"]));
     let by = |h: &str| {
         rows.as_array()
@@ -287,6 +297,7 @@ fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
         "{fail1}"
     );
     assert_eq!(by("gone1")["state_reason"], "retired");
+    assert_eq!(ok1["unreadable_stamps"], 1);
 
     // Another server's JSON, one host of it broken, and a file that is not JSON at all.
     let dir = pool.scratch("servers");
@@ -322,6 +333,7 @@ fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
     assert!(html.contains("<h2>backup2 ") && html.contains("<h2>backup3 "));
     assert!(html.contains("badge CRITICAL\">DEGRADED"));
     assert!(html.contains("UNREADABLE") && html.contains("its status does not parse"));
+    assert!(html.contains("1 snapshot with an unreadable zbk:expires (kept)"));
     assert_eq!(html.matches("<b class=\"name\">").count(), 10);
 
     // To stdout, and an unwritable path named, with nothing left behind.
