@@ -17,6 +17,10 @@ use std::time::Duration;
 /// user property may hold.
 pub const MAX_SLICES: u32 = 366;
 
+/// The most unacknowledged silent differences a stamp remembers by path (as hashes), so that a
+/// file found again by a later verify is not counted twice; past these, each is counted anew.
+pub const MAX_PENDING: usize = 64;
+
 /// FNV-1a (64 bits) of a path's bytes. Written out here, never taken from a library, so that a
 /// path's slice is the same in every version of zbk and on every machine.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
@@ -173,6 +177,21 @@ pub fn source_root(source: &str, relative: bool) -> SourceRoot {
     }
 }
 
+impl SourceRoot {
+    /// A name as rsync itemizes it, as a path on the client: with `--relative` rsync names
+    /// files by their full path already, otherwise relative to the source's base.
+    pub fn client_path(&self, name: &str) -> String {
+        if name.starts_with('/') {
+            return name.to_string();
+        }
+        let base = match self.base.split_once(':') {
+            Some((_, path)) if crate::sys::rsync_args::is_remote(&self.base) => path,
+            _ => self.base.as_str(),
+        };
+        format!("{base}{name}")
+    }
+}
+
 /// A path as rsync names it inside a transfer: no leading slash, no `.` components.
 fn clean(path: &str) -> PathBuf {
     Path::new(path)
@@ -215,6 +234,8 @@ pub struct Verified {
     pub unacked: u64,
     /// When `zbk verify --ack` last acknowledged some.
     pub acked: Option<DateTime<Utc>>,
+    /// The FNV-1a hashes of the unacknowledged ones' paths, at most `MAX_PENDING`.
+    pub pending: Vec<u64>,
     /// When each slice was last verified, as of this stamp (`None`: never).
     pub seen: Vec<Option<DateTime<Utc>>>,
 }
@@ -242,16 +263,27 @@ impl Verified {
                 }
             }
         }
-        let silent = found.silent.len() as u64;
+        let mut pending = last.map_or_else(Vec::new, |l| l.pending.clone());
+        let mut unacked = last.map_or(0, |l| l.unacked);
+        for path in &found.silent {
+            let hash = fnv1a(path.as_bytes());
+            if !pending.contains(&hash) {
+                unacked += 1;
+                if pending.len() < MAX_PENDING {
+                    pending.push(hash);
+                }
+            }
+        }
         Verified {
             at: now,
             part,
             slices,
             files: found.files,
             changed: found.ordinary(),
-            silent,
-            unacked: last.map_or(0, |l| l.unacked) + silent,
+            silent: found.silent.len() as u64,
+            unacked,
             acked: last.and_then(|l| l.acked),
+            pending,
             seen,
         }
     }
@@ -259,8 +291,7 @@ impl Verified {
     /// The slice the next verify takes: the one verified longest ago, a never-verified one
     /// first, the lowest on a tie; the first one when nothing (or another slice count) was.
     pub fn next(last: Option<&Verified>, slices: u32) -> u32 {
-        let Some(l) = last.filter(|l| l.slices == slices && l.seen.len() == slices as usize)
-        else {
+        let Some(l) = last.filter(|l| l.slices == slices && l.seen.len() == slices as usize) else {
             return 0;
         };
         let oldest = l
@@ -278,7 +309,10 @@ impl Verified {
         if self.seen.is_empty() {
             return None;
         }
-        self.seen.iter().copied().try_fold(self.at, |oldest, s| Some(oldest.min(s?)))
+        self.seen
+            .iter()
+            .copied()
+            .try_fold(self.at, |oldest, s| Some(oldest.min(s?)))
     }
 
     /// The same stamp with its silent differences acknowledged at `now`.
@@ -286,6 +320,7 @@ impl Verified {
         Verified {
             unacked: 0,
             acked: Some(now),
+            pending: Vec::new(),
             ..self.clone()
         }
     }
@@ -299,8 +334,8 @@ impl Verified {
     }
 
     /// The property's value: `at=TIME slice=K/N files=N changed=N silent=N unacked=N
-    /// [acked=TIME] seen=S,S,…`, each `S` the seconds before `at` that slice was last
-    /// verified, `-` for never.
+    /// [acked=TIME] [pending=H,H,…] seen=S,S,…`, each `H` a path's hash in hex, each `S` the
+    /// seconds before `at` that slice was last verified, `-` for never.
     pub fn to_property(&self) -> String {
         let seen: Vec<String> = self
             .seen
@@ -311,8 +346,14 @@ impl Verified {
             .acked
             .map(|t| format!(" acked={}", Expiry::At(t)))
             .unwrap_or_default();
+        let pending = if self.pending.is_empty() {
+            String::new()
+        } else {
+            let hashes: Vec<String> = self.pending.iter().map(|h| format!("{h:016x}")).collect();
+            format!(" pending={}", hashes.join(","))
+        };
         format!(
-            "at={} slice={} files={} changed={} silent={} unacked={}{acked} seen={}",
+            "at={} slice={} files={} changed={} silent={} unacked={}{acked}{pending} seen={}",
             Expiry::At(self.at),
             self.slice_shown(),
             self.files,
@@ -337,7 +378,10 @@ impl Verified {
         let number = |k: &str| fields.get(k)?.parse::<u64>().ok();
         let at = time(fields.get("at")?)?;
         let (part, slices) = fields.get("slice")?.split_once('/')?;
-        let slices: u32 = slices.parse().ok().filter(|n| (1..=MAX_SLICES).contains(n))?;
+        let slices: u32 = slices
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_SLICES).contains(n))?;
         let part = match part {
             "all" => Part::Full,
             k => {
@@ -363,7 +407,21 @@ impl Verified {
             Some(v) => Some(time(v)?),
             None => None,
         };
-        let known = ["at", "slice", "files", "changed", "silent", "unacked", "acked", "seen"];
+        let pending = match fields.get("pending") {
+            Some(v) => v
+                .split(',')
+                .map(|h| {
+                    (h.len() == 16)
+                        .then(|| u64::from_str_radix(h, 16).ok())
+                        .flatten()
+                })
+                .collect::<Option<Vec<u64>>>()
+                .filter(|p| p.len() <= MAX_PENDING)?,
+            None => Vec::new(),
+        };
+        let known = [
+            "at", "slice", "files", "changed", "silent", "unacked", "acked", "pending", "seen",
+        ];
         if fields.keys().any(|k| !known.contains(k)) {
             return None;
         }
@@ -376,6 +434,7 @@ impl Verified {
             silent: number("silent")?,
             unacked: number("unacked")?,
             acked,
+            pending,
             seen,
         })
     }
@@ -394,10 +453,13 @@ pub fn judge(
     verify_age: Duration,
     host: &str,
     now: DateTime<Utc>,
-) -> Option<(State, String)> {
-    let last = last?;
+) -> Vec<(State, String)> {
+    let Some(last) = last else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
     if last.unacked > 0 {
-        return Some((
+        out.push((
             State::Critical,
             format!(
                 "{} found by zbk verify (content changed while size and mtime did not; `zbk verify {host}` lists them, `zbk verify --ack {host}` acknowledges)",
@@ -407,8 +469,8 @@ pub fn judge(
     }
     let limit = chrono::TimeDelta::from_std(verify_age).unwrap_or(chrono::TimeDelta::MAX);
     match last.covered() {
-        Some(t) if now - t <= limit => None,
-        Some(t) => Some((
+        Some(t) if now - t <= limit => {}
+        Some(t) => out.push((
             State::Warning,
             format!(
                 "not fully verified within {} (every file last verified by {})",
@@ -418,15 +480,16 @@ pub fn judge(
         )),
         None => {
             let done = last.seen.iter().filter(|s| s.is_some()).count();
-            Some((
+            out.push((
                 State::Warning,
                 format!(
                     "not fully verified yet ({done} of {} slices verified; zbk verify --full does all)",
                     last.slices
                 ),
-            ))
+            ));
         }
     }
+    out
 }
 
 /// A limit as an admin writes one: `35d`, `36h`, else humantime's words.
@@ -456,7 +519,10 @@ mod tests {
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
         // And so the slices of the paths a user sees never move between versions.
-        assert_eq!(slice_of(b"etc/passwd", 30), (fnv1a(b"etc/passwd") % 30) as u32);
+        assert_eq!(
+            slice_of(b"etc/passwd", 30),
+            (fnv1a(b"etc/passwd") % 30) as u32
+        );
         assert_eq!(slice_of(b"x", 1), 0);
     }
 
@@ -503,13 +569,26 @@ sent 222 bytes  received 25 bytes  494.00 bytes/sec\n";
             ("web1:/srv/".into(), "www".into())
         );
         assert_eq!(root("/srv/share/", true), ("/".into(), "srv/share".into()));
-        assert_eq!(root("/srv/share/", false), ("/srv/share/".into(), "".into()));
+        assert_eq!(
+            root("/srv/share/", false),
+            ("/srv/share/".into(), "".into())
+        );
         assert_eq!(root("/srv/share", false), ("/srv/".into(), "share".into()));
         assert_eq!(root("h:/srv/www", false), ("h:/srv/".into(), "www".into()));
+        let www = source_root("root@web1:/srv/www/", true);
+        assert_eq!(www.client_path("srv/www/x"), "/srv/www/x");
+        assert_eq!(www.client_path("/srv/www/x"), "/srv/www/x");
+        assert_eq!(
+            source_root("/srv/share", false).client_path("share/x"),
+            "/srv/share/x"
+        );
         assert!(copies_relative(&["--archive".into(), "--relative".into()]));
         assert!(copies_relative(&["-aR".into()]));
         assert!(!copies_relative(&["-a".into()]));
-        assert!(!copies_relative(&["--relative".into(), "--no-relative".into()]));
+        assert!(!copies_relative(&[
+            "--relative".into(),
+            "--no-relative".into()
+        ]));
     }
 
     fn found(silent: usize) -> Found {
@@ -557,17 +636,30 @@ sent 222 bytes  received 25 bytes  494.00 bytes/sec\n";
         let day1 = t("2026-12-01T03:00:00Z");
         let age = Duration::from_secs(35 * DAY as u64);
         let first = Verified::record(None, Part::Full, 2, day1, &found(2));
-        let (state, why) = judge(Some(&first), age, "web1", day1).unwrap();
+        let (state, why) = judge(Some(&first), age, "web1", day1).remove(0);
         assert_eq!(state, State::Critical);
-        assert!(why.starts_with("2 silent differences found by zbk verify"), "{why}");
+        assert!(
+            why.starts_with("2 silent differences found by zbk verify"),
+            "{why}"
+        );
         // A clean verify later does not clear them.
         let day2 = day1 + chrono::TimeDelta::seconds(DAY);
         let second = Verified::record(Some(&first), Part::Slice(0), 2, day2, &found(0));
         assert_eq!(second.unacked, 2);
-        assert_eq!(judge(Some(&second), age, "web1", day2).unwrap().0, State::Critical);
+        assert_eq!(second.pending, first.pending);
+        assert_eq!(
+            judge(Some(&second), age, "web1", day2)[0].0,
+            State::Critical
+        );
+        // The same file found again is still one silent difference.
+        let again = Verified::record(Some(&second), Part::Full, 2, day2, &found(2));
+        assert_eq!(again.unacked, 2);
         let acked = second.acknowledged(day2);
-        assert_eq!(judge(Some(&acked), age, "web1", day2), None);
-        assert_eq!(Verified::from_property(&acked.to_property()), Some(acked.clone()));
+        assert_eq!(judge(Some(&acked), age, "web1", day2), []);
+        assert_eq!(
+            Verified::from_property(&acked.to_property()),
+            Some(acked.clone())
+        );
         let third = Verified::record(Some(&acked), Part::Slice(1), 2, day2, &found(1));
         assert_eq!((third.unacked, third.acked), (1, Some(day2)));
     }
@@ -576,18 +668,32 @@ sent 222 bytes  received 25 bytes  494.00 bytes/sec\n";
     fn check_warns_when_some_slice_is_older_than_verify_age() {
         let day1 = t("2026-12-01T03:00:00Z");
         let age = Duration::from_secs(35 * DAY as u64);
-        assert_eq!(judge(None, age, "web1", day1), None, "never verified: not set up");
+        assert_eq!(
+            judge(None, age, "web1", day1),
+            [],
+            "never verified: not set up"
+        );
         let one = Verified::record(None, Part::Slice(0), 2, day1, &found(0));
-        let (state, why) = judge(Some(&one), age, "web1", day1).unwrap();
+        let (state, why) = judge(Some(&one), age, "web1", day1).remove(0);
         assert_eq!(state, State::Warning);
         assert!(why.contains("1 of 2 slices verified"), "{why}");
         let full = Verified::record(None, Part::Full, 2, day1, &found(0));
-        assert_eq!(judge(Some(&full), age, "web1", day1 + chrono::TimeDelta::seconds(35 * DAY)), None);
+        assert_eq!(
+            judge(
+                Some(&full),
+                age,
+                "web1",
+                day1 + chrono::TimeDelta::seconds(35 * DAY)
+            ),
+            []
+        );
         let late = day1 + chrono::TimeDelta::seconds(35 * DAY + 1);
-        let (state, why) = judge(Some(&full), age, "web1", late).unwrap();
+        let (state, why) = judge(Some(&full), age, "web1", late).remove(0);
         assert_eq!(state, State::Warning);
         assert!(
-            why.starts_with("not fully verified within 35d (every file last verified by 2026-12-01T03:00:00Z)"),
+            why.starts_with(
+                "not fully verified within 35d (every file last verified by 2026-12-01T03:00:00Z)"
+            ),
             "{why}"
         );
     }

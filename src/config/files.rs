@@ -25,6 +25,13 @@ pub(super) struct FileConfig {
     pub(super) hooks: Option<HooksFile>,
     pub(super) check: Option<CheckFile>,
     pub(super) guard: Option<GuardFile>,
+    pub(super) verify: Option<VerifyFile>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub(super) struct VerifyFile {
+    pub(super) slices: Option<u32>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -52,6 +59,7 @@ pub(super) struct CheckFile {
     pub(super) warn: Option<String>,
     pub(super) crit: Option<String>,
     pub(super) mass_change: Option<String>,
+    pub(super) verify_age: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]

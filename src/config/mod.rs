@@ -232,6 +232,9 @@ pub fn template(dataset: &str) -> String {
     text.push_str(
         "]\n# Added after them:\n#extra_args = []\n#ok_codes = [0]\n#warning_codes = [24]\n",
     );
+    text.push_str(
+        "\n[verify]\n# Slices of each host's tree: a plain `zbk verify` compares the next one with the client.\n#slices = 30\n",
+    );
     text
 }
 
