@@ -426,10 +426,7 @@ fn the_field_checker_rejects_what_cron_rejects() {
 #[test]
 fn the_verify_line_is_a_commented_daily_line_with_its_own_minute_and_timer() {
     let text = cron_text();
-    let verify: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("zbk verify"))
-        .collect();
+    let verify: Vec<&str> = text.lines().filter(|l| l.contains("zbk verify")).collect();
     assert_eq!(verify.len(), 1, "one verify line: {verify:?}");
     let line = verify[0].trim_start().strip_prefix('#').unwrap_or_else(|| {
         panic!("the verify line reads every byte of a slice of each client: commented out")
@@ -451,7 +448,11 @@ fn the_verify_line_is_a_commented_daily_line_with_its_own_minute_and_timer() {
     );
     let (_, active) = parse(&text);
     for other in &active {
-        assert_ne!(other.fields[0], job.fields[0], "line {} shares its minute", other.line);
+        assert_ne!(
+            other.fields[0], job.fields[0],
+            "line {} shares its minute",
+            other.line
+        );
     }
     let timer = std::fs::read_to_string(packaging().join("systemd/zbk-verify.timer")).unwrap();
     assert!(
@@ -464,5 +465,8 @@ fn the_verify_line_is_a_commented_daily_line_with_its_own_minute_and_timer() {
     );
     assert!(timer.contains("\nUnit=zbk-verify.service\n") && timer.contains("\nPersistent="));
     let service = std::fs::read_to_string(packaging().join("systemd/zbk-verify.service")).unwrap();
-    assert!(service.contains("\nExecStart=/usr/sbin/zbk verify --all\n"), "{service}");
+    assert!(
+        service.contains("\nExecStart=/usr/sbin/zbk verify --all\n"),
+        "{service}"
+    );
 }
