@@ -5,7 +5,7 @@
 
 use super::restore::SnapshotView;
 use crate::cli::VerifyArgs;
-use crate::config::Global;
+use crate::config::{Global, HostConfig};
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::dataset::Snapshot;
 use crate::inventory::{Host, Inventory};
@@ -18,6 +18,7 @@ use crate::stamp::PROP_VERIFIED;
 use crate::sys::rsync::Rsync;
 use crate::sys::rsync_args::{self, Call};
 use crate::sys::ssh::{self, Ssh};
+use crate::sys::zfs::Flavour;
 use crate::text::counted;
 use crate::verify::{self, Found, Part, Verified};
 use anyhow::{anyhow, bail, Context, Result};
@@ -51,22 +52,22 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<u8> {
         return ack(ctx, &global, &inv, &names);
     }
     let rsync = Rsync::find()?;
-    let facts = ctx.zfs.run_facts(&global.dataset)?;
     let mut failed = false;
     for name in &names {
         let host = &inv.hosts[name];
-        let replica = ctx.zfs.is_replica(&host.dataset);
-        if replica && args.all {
-            continue;
-        }
         let mut log = String::new();
-        let storable = facts.storable(name);
-        let done = if replica {
-            Err(anyhow!(
-                "a copy received by zbk replicate has no client to compare with"
-            ))
-        } else {
-            verify_host(ctx, &global, &rsync, &storable, host, args.full, &mut log)
+        let done = match global.load_host(&ctx.layout.host_config(name)) {
+            Ok(config) => verify_host(ctx, &global, &rsync, &config, host, args.full, &mut log),
+            // A copy received by `zbk replicate` is never mounted, so its c/ cannot be read.
+            Err(_) if ctx.zfs.is_replica(&host.dataset) => {
+                if args.all {
+                    continue;
+                }
+                Err(anyhow!(
+                    "a copy received by zbk replicate has no client to compare with"
+                ))
+            }
+            Err(e) => Err(usage(e)),
         };
         let written = write_log(ctx, &global, name, &log);
         match done {
@@ -100,7 +101,7 @@ fn verify_host(
     ctx: &Ctx,
     global: &Global,
     rsync: &Rsync,
-    storable: &Storable,
+    config: &HostConfig,
     host: &Host,
     full: bool,
     log: &mut String,
@@ -112,9 +113,6 @@ fn verify_host(
             key.load_hint()
         );
     }
-    let config = global
-        .load_host(&ctx.layout.host_config(name))
-        .map_err(usage)?;
     if config.sources.is_empty() {
         return Err(usage(format!(
             "{}: sources: none, so there is no client to compare with",
@@ -139,13 +137,14 @@ fn verify_host(
         .layout
         .config_dir(name)
         .join(&config.settings.rsync.exclude_file);
+    let storable = storable(ctx, &host.dataset);
     let call = Call {
         settings: &config.settings.rsync,
         rsh: rsh.as_deref(),
         exclude_from: exclude.is_file().then_some(exclude.as_path()),
         progress: false,
         max_delete: None,
-        storable,
+        storable: &storable,
     };
     let all_args: Vec<String> = config
         .settings
@@ -169,13 +168,19 @@ fn verify_host(
     );
     let view = SnapshotView::open(ctx, &global.dataset, host, snap)?;
     let data = view.data();
+    // A slice's files are listed from the live d/, which holds the newest snapshot's tree
+    // unless a run changed it since, and which the kernel has cached: a fresh clone on
+    // zfs-fuse is read file by file through its daemon. Only what rsync compares against is
+    // read from the snapshot.
+    let live = ctx.layout.data(name);
+    let listed_from = if live.is_dir() { live } else { data.clone() };
     let mut found = Found::default();
     for source in &config.sources {
         let root = verify::source_root(source, relative);
         let (cmd, list) = match part {
             Part::Full => (rsync.verify(&call, source, user, &data, None), None),
             Part::Slice(k) => {
-                let list = slice_list(&data, &root.under, slices, k)
+                let list = slice_list(&listed_from, &root.under, slices, k)
                     .with_context(|| format!("cannot read {shown_part} of {name}@{}", snap.name))?;
                 let cmd = rsync.verify(&call, &root.base, user, &data, Some(list.0.path()));
                 (cmd, Some(list))
@@ -244,7 +249,19 @@ fn verify_host(
     })
 }
 
-/// The files of slice `k` of `slices` under `data/under` (a snapshot's tree), as a temporary
+/// What the host's dataset keeps of rsync's `--acls` and `--xattrs`, as a run judges it, so
+/// that the comparison asks for no more than the run copied; no zfs call on zfs-fuse, which
+/// keeps neither.
+fn storable(ctx: &Ctx, dataset: &str) -> Storable {
+    let flavour = ctx.zfs.flavour();
+    if flavour == Flavour::Legacy {
+        return Storable::judge(flavour, None, None);
+    }
+    let value = |prop: &str| ctx.zfs.get(dataset, prop).ok().map(|(v, _)| v);
+    Storable::judge(flavour, value("acltype").as_deref(), value("xattr").as_deref())
+}
+
+/// The files of slice `k` of `slices` under `data/under` (a host's tree), as a temporary
 /// NUL-separated list of paths relative to `data`, for rsync's `--files-from`. Directories are
 /// left out: rsync creates the ones the files need and compares only what is named. Returns
 /// the list and how many paths it names.
