@@ -30,6 +30,7 @@ mod stamp;
 mod sys;
 mod text;
 mod verify;
+mod watchdog;
 
 use std::process::ExitCode;
 

@@ -258,7 +258,11 @@ fn storable(ctx: &Ctx, dataset: &str) -> Storable {
         return Storable::judge(flavour, None, None);
     }
     let value = |prop: &str| ctx.zfs.get(dataset, prop).ok().map(|(v, _)| v);
-    Storable::judge(flavour, value("acltype").as_deref(), value("xattr").as_deref())
+    Storable::judge(
+        flavour,
+        value("acltype").as_deref(),
+        value("xattr").as_deref(),
+    )
 }
 
 /// The files of slice `k` of `slices` under `data/under` (a host's tree), as a temporary
