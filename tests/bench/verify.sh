@@ -142,7 +142,10 @@ measure() {
     printf '%s\t%s\t%s\t%s\n' "$name" "${times[0]}" "$best" "$median" >>"$results"
     say "$name: first ${times[0]}s, best ${best}s, median ${median}s"
 }
-plain=(rsync -n -c -a -H --numeric-ids --delete --itemize-changes "$work/src/" "$dest")
+# The same rsync arguments as the host's: on OpenZFS its defaults keep ACLs and xattrs too.
+keep=()
+[ "$openzfs" = 1 ] && keep=(-A -X)
+plain=(rsync -n -c -a -H "${keep[@]}" --numeric-ids --delete --itemize-changes "$work/src/" "$dest")
 # The source's pages are warm for every pass alike: one untimed pass reads them first.
 [ "$openzfs" = 0 ] && clone
 rsync -n -c -a -H --numeric-ids "$work/src/" "$dest" >/dev/null
