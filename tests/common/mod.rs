@@ -157,11 +157,10 @@ impl Pool {
         };
         let root = dir.path().join("root");
         ok("truncate", &["-s", size, file.to_str().unwrap()]);
-        let mut args = vec!["create"];
-        if flavour() == Flavour::OpenZfs {
-            // No cache file: the pool belongs to this test alone and must not be imported again.
-            args.extend(["-o", "cachefile=none"]);
-        }
+        // No cache file: the pool belongs to this test alone and must not be imported again.
+        // A zfs-fuse daemon restarted after a wedge would otherwise bring back every cached test
+        // pool, FAULTED where the test had gone and taken its backing file with it.
+        let mut args = vec!["create", "-o", "cachefile=none"];
         args.extend(["-m", root.to_str().unwrap(), &name, file.to_str().unwrap()]);
         let serial = mount_lock();
         ok("zpool", &args);
@@ -321,20 +320,44 @@ impl Drop for Pool {
     fn drop(&mut self) {
         // zfs-fuse may still be busy with a just-finished unmount: retry a little. Destroying
         // the pool unmounts it, which must not meet a mount elsewhere: the mount lock.
-        for _ in 0..20 {
+        let destroy = |args: &[&str]| {
             let out = {
                 let _serial = mount_lock();
-                sh("zpool", &["destroy", "-f", &self.name])
+                sh("zpool", args)
             };
-            let err = text(&out.stderr);
-            if out.status.success() || err.contains("no such pool") {
+            out.status.success() || text(&out.stderr).contains("no such pool")
+        };
+        for attempt in 0..40 {
+            if destroy(&["destroy", "-f", &self.name]) {
                 // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR).
                 let _ = std::fs::remove_file(&self.file);
                 return;
             }
+            if attempt == 20 {
+                // A pool whose device failed (FAULTED, SUSPENDED) is destroyed only once its
+                // errors are cleared.
+                let _ = sh("zpool", &["clear", &self.name]);
+            }
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
-        eprintln!("warning: could not destroy test pool {}", self.name);
+        // The last way to make ZFS forget the pool.
+        if destroy(&["export", "-f", &self.name]) {
+            let _ = std::fs::remove_file(&self.file);
+            return;
+        }
+        // The pool stays: so must its backing file, or the pool turns FAULTED and outlives every
+        // later sweep. tests/run.sh destroys it once this process has ended.
+        self.dir.disable_cleanup(true);
+        let msg = format!(
+            "could not destroy test pool {} (kept its file {}; tests/run.sh removes the pool)",
+            self.name,
+            self.file.display()
+        );
+        if std::thread::panicking() {
+            eprintln!("warning: {msg}");
+        } else {
+            panic!("{msg}");
+        }
     }
 }
 
