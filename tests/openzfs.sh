@@ -130,41 +130,43 @@ inner=$work/inner.sh
         printf 'suite run.sh tests/run.sh'
         [ ${#filter[@]} -eq 0 ] || printf ' %q' "${filter[@]}"
         printf '\n'
-        suites=(run.sh)
+    else
+        for s in "${suites[@]}"; do
+            exe=${binary[$s]:-}
+            if [ -z "$exe" ]; then
+                echo "tests/openzfs.sh: no test suite named $s (tests/$s.rs)" >&2
+                exit 1
+            fi
+            printf '[ -x %q ] || { echo "@@error the guest cannot reach the test binary %q"; exit 124; }\n' "$exe" "$exe"
+            printf 'while [ "$(jobs -rp | wc -l)" -ge %q ]; do wait -n; done\n' "${OPENZFS_LANES:-2}"
+            printf 'suite %q %q --test-threads=%q' "$s" "$exe" "${OPENZFS_TEST_THREADS:-2}"
+            [ ${#filter[@]} -eq 0 ] || printf ' %q' "${filter[@]}"
+            printf ' &\n'
+        done
     fi
-    for s in "${suites[@]}"; do
-        [ -z "$run_sh" ] || break
-        exe=${binary[$s]:-}
-        if [ -z "$exe" ]; then
-            echo "tests/openzfs.sh: no test suite named $s (tests/$s.rs)" >&2
-            exit 1
-        fi
-        printf '[ -x %q ] || { echo "@@error the guest cannot reach the test binary %q"; exit 124; }\n' "$exe" "$exe"
-        printf 'while [ "$(jobs -rp | wc -l)" -ge %q ]; do wait -n; done\n' "${OPENZFS_LANES:-2}"
-        printf 'suite %q %q --test-threads=%q' "$s" "$exe" "${OPENZFS_TEST_THREADS:-2}"
-        [ ${#filter[@]} -eq 0 ] || printf ' %q' "${filter[@]}"
-        printf ' &\n'
-    done
     echo 'wait'
 } >"$inner"
+[ -z "$run_sh" ] || suites=(run.sh)
 
 # Run first in the guest: each host path hidden there under a tmpfs comes back at its own path,
 # as an overlay of the host's copy at /run/host (read-only) whose writes stay in the guest.
-guest='set -u'
-for path in "${reach[@]}"; do
-    guest+=$(printf '\nreach %q' "$path")
-done
-guest="reach() {
-    case \$1/ in /tmp/*|/var/tmp/*|/run/*|/root/*) ;; *) return 0 ;; esac
-    local host=/run/host\$1 layer=/run/zbk-reach/\$(echo \"\$1\" | tr / _)
-    [ -d \"\$host\" ] || { echo \"@@error the guest cannot reach \$1: not at \$host either\"; exit 124; }
-    mkdir -p \"\$1\" \"\$layer/upper\" \"\$layer/work\" &&
-        mount -t overlay -o \"lowerdir=\$host,upperdir=\$layer/upper,workdir=\$layer/work\" zbk-reach \"\$1\" ||
-        { echo \"@@error the guest cannot mount \$host at \$1\"; exit 124; }
+guest=$(cat <<'EOF'
+set -u
+reach() {
+    case $1/ in /tmp/*|/var/tmp/*|/run/*|/root/*) ;; *) return 0 ;; esac
+    local host=/run/host$1 layer=/run/zbk-reach/${1//\//_}
+    [ -d "$host" ] || { echo "@@error the guest cannot reach $1: not at $host either"; exit 124; }
+    mkdir -p "$1" "$layer/upper" "$layer/work" &&
+        mount -t overlay -o "lowerdir=$host,upperdir=$layer/upper,workdir=$layer/work" zbk-reach "$1" ||
+        { echo "@@error the guest cannot mount $host at $1"; exit 124; }
 }
-$guest
-[ -f $(printf %q "$inner") ] || { echo $(printf %q "@@error the guest cannot reach $inner"); exit 124; }
-exec bash $(printf %q "$inner")"
+EOF
+)
+for path in "${reach[@]}"; do
+    guest+=$'\n'"reach $(printf %q "$path")"
+done
+guest+=$'\n'"[ -f $(printf %q "$inner") ] || { echo $(printf %q "@@error the guest cannot reach $inner"); exit 124; }"
+guest+=$'\n'"exec bash $(printf %q "$inner")"
 
 # A VM that hangs without output is rare and unexplained: the kit advises one retry.
 log=$work/output.log

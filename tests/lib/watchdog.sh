@@ -14,6 +14,26 @@ zfs_answers() {
     done
 }
 
+# zfs_stalled_calls ROOT SECS: the real zfs and zpool processes below process ROOT (at any depth,
+# in any process group) that have run for SECS seconds or more, as "pid seconds command" lines.
+# A wedge can hold one dataset's callers while the daemon still answers the probes; a test's fake
+# zfs on PATH (a script, or one that execs sleep) is not one of these binaries.
+zfs_stalled_calls() {
+    local root=$1 secs=$2 real pid age args
+    real=" $(readlink -f "$(command -v zfs)") $(readlink -f "$(command -v zpool)") "
+    ps -eo pid=,ppid=,etimes=,comm=,args= | awk -v root="$root" -v secs="$secs" '
+        { parent[$1] = $2; age[$1] = $3; comm[$1] = $4; line = $0; sub(/^ *[0-9]+ +[0-9]+ +[0-9]+ +[^ ]+ +/, "", line); args[$1] = line }
+        END {
+            for (p in comm) {
+                if ((comm[p] != "zfs" && comm[p] != "zpool") || age[p] < secs) continue
+                for (q = p; q > 1 && n++ < 64; q = parent[q]) if (q == root) { print p, age[p], args[p]; break }
+                n = 0
+            }
+        }' | while read -r pid age args; do
+        [[ $real == *" $(readlink "/proc/$pid/exe" 2>/dev/null) "* ]] && echo "$pid $age $args"
+    done
+}
+
 # zfs_diagnosis: what a wedge looks like from outside: the zfs-fuse daemon's threads (state,
 # kernel wait channel, kernel stack; user stacks when gdb is installed) and the processes stuck
 # in ZFS, FUSE or uninterruptible sleep, with their wait channels.
@@ -53,11 +73,11 @@ zfs_diagnosis() (
 )
 
 # zfs_watchdog WHO PGID LIMIT POLL FIRED: while process group PGID runs, probes ZFS every POLL
-# seconds; when no probe has answered for LIMIT seconds, prints the diagnosis, writes it to the
-# file FIRED too, and ends the whole group (TERM, then KILL: a process waiting on a FUSE request
-# dies only of KILL).
+# seconds; when no probe has answered for LIMIT seconds, or a zfs or zpool call of the tests has
+# waited that long, prints the diagnosis, writes it to the file FIRED too, and ends the whole
+# group (TERM, then KILL: a process waiting on a FUSE request dies only of KILL).
 zfs_watchdog() {
-    local who=$1 pgid=$2 limit=$3 poll=$4 fired=$5 last now
+    local who=$1 pgid=$2 limit=$3 poll=$4 fired=$5 last now stalled why
     set +e
     # Ended by the caller when the tests end: at once, not after the current sleep.
     local nap=
@@ -68,14 +88,19 @@ zfs_watchdog() {
         nap=$!
         wait "$nap"
         nap=
-        if zfs_answers "$poll"; then
-            last=$(date +%s)
+        ! zfs_answers "$poll" || last=$(date +%s)
+        now=$(date +%s)
+        stalled=$(zfs_stalled_calls "$pgid" "$limit")
+        if [ $((now - last)) -ge "$limit" ]; then
+            why="no zfs command has answered for $((now - last)) s"
+        elif [ -n "$stalled" ]; then
+            why="a zfs call of the tests has waited $(echo "$stalled" | awk '{print $2}' | sort -n | tail -n 1) s for an answer"
+        else
             continue
         fi
-        now=$(date +%s)
-        [ $((now - last)) -ge "$limit" ] || continue
         {
-            echo "$who: watchdog: no zfs command has answered for $((now - last)) s (limit $limit s, ZBK_WATCHDOG_SECS); ZFS is wedged:"
+            echo "$who: watchdog: $why (limit $limit s, ZBK_WATCHDOG_SECS); ZFS is wedged:"
+            [ -z "$stalled" ] || { echo "== the waiting calls: pid, seconds, command"; echo "$stalled" | awk '{print "   " $0}'; }
             zfs_diagnosis
             echo "$who: watchdog: stopping the tests. To recover zfs-fuse: pkill -9 -x zfs-fuse; rm -f /run/zfs-fuse.pid; then run tests/run.sh again."
         } | tee "$fired" >&2
