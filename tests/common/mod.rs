@@ -104,6 +104,9 @@ fn require_zfs() {
     assert!(out.status.success(), "zpool list failed: {text}\n{fix}");
 }
 
+/// The machine-wide lock file of zfs-fuse's mounting calls (src/sys/zfs.rs MOUNT_LOCK).
+pub const MOUNT_LOCK: &str = "/run/lock/zbk-zfs-fuse-mount.lock";
+
 /// The lock zbk takes around every zfs call that mounts or unmounts on zfs-fuse (src/sys/zfs.rs
 /// MOUNT_LOCK): two at once can wedge the zfs-fuse daemon, so pool creation and destruction
 /// take it too. OpenZFS needs none, and zbk takes none there.
@@ -111,7 +114,7 @@ pub fn mount_lock() -> Option<std::fs::File> {
     if flavour() == Flavour::OpenZfs {
         return None;
     }
-    let path = "/run/lock/zbk-zfs-fuse-mount.lock";
+    let path = MOUNT_LOCK;
     std::fs::create_dir_all("/run/lock").unwrap();
     let file = std::fs::OpenOptions::new()
         .create(true)
