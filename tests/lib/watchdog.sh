@@ -105,7 +105,10 @@ zfs_watchdog() {
             echo "$who: watchdog: stopping the tests. To recover zfs-fuse: pkill -9 -x zfs-fuse; rm -f /run/zfs-fuse.pid; then run tests/run.sh again."
         } | tee "$fired" >&2
         kill -TERM -- "-$pgid" 2>/dev/null || true
-        sleep 10
+        for _ in $(seq 20); do
+            kill -0 -- "-$pgid" 2>/dev/null || return 0
+            sleep 0.5
+        done
         kill -KILL -- "-$pgid" 2>/dev/null || true
         return 0
     done
