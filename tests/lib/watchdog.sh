@@ -77,7 +77,7 @@ zfs_diagnosis() (
 # waited that long, prints the diagnosis, writes it to the file FIRED too, and ends the whole
 # group (TERM, then KILL: a process waiting on a FUSE request dies only of KILL).
 zfs_watchdog() {
-    local who=$1 pgid=$2 limit=$3 poll=$4 fired=$5 last now stalled why
+    local who=$1 pgid=$2 limit=$3 poll=$4 fired=$5 last now stalled why pid
     set +e
     # Ended by the caller when the tests end: at once, not after the current sleep.
     local nap=
@@ -104,6 +104,10 @@ zfs_watchdog() {
             zfs_diagnosis
             echo "$who: watchdog: stopping the tests. To recover zfs-fuse: pkill -9 -x zfs-fuse; rm -f /run/zfs-fuse.pid; then run tests/run.sh again."
         } | tee "$fired" >&2
+        # The zfs calls of ssh sessions (the test sshd's) run in sessions of their own.
+        for pid in $(zfs_stalled_calls "$pgid" 0 | awk '{print $1}'); do
+            kill -KILL "$pid" 2>/dev/null
+        done
         kill -TERM -- "-$pgid" 2>/dev/null || true
         for _ in $(seq 20); do
             kill -0 -- "-$pgid" 2>/dev/null || return 0
