@@ -203,8 +203,9 @@ for line in lines:
     elif line.startswith("@@end ") and current:
         _, name, status, secs = line.split()
         seen[name]["status"], seen[name]["secs"] = int(status), secs
-    elif current and line.startswith("SKIPPED "):
-        seen[current]["skipped"] += 1
+    elif current and "SKIPPED " in line:
+        # Counted as words: a test's line on stderr can land inside the harness's stdout line.
+        seen[current]["skipped"] += line.count("SKIPPED ")
     elif current and (m := re.match(r"test result: (\w+)\. (\d+) passed; (\d+) failed; (\d+) ignored", line)):
         # tests/run.sh prints one per suite: add them up.
         old = seen[current]["result"] or (0, 0, 0)
