@@ -32,6 +32,7 @@ pub enum Command {
     Authorize(AuthorizeArgs),
     Replicate(ReplicateArgs),
     Status(StatusArgs),
+    Report(ReportArgs),
     Check(CheckArgs),
     Doctor(DoctorArgs),
     Keep(KeepArgs),
@@ -227,6 +228,19 @@ pub struct StatusArgs {
     pub prometheus: bool,
 }
 
+/// the fleet as one self-contained HTML page: every host's state, last 60 days and space
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "report")]
+pub struct ReportArgs {
+    /// write the page to this file, atomically (default: standard output)
+    #[argh(option)]
+    pub html: Option<PathBuf>,
+
+    /// another server's `zbk status --json`, shown as its own group (repeatable)
+    #[argh(option)]
+    pub from: Vec<PathBuf>,
+}
+
 /// a Nagios/Icinga plugin: is every host's last good backup recent enough?
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "check")]
@@ -242,6 +256,10 @@ pub struct CheckArgs {
     /// critical when the last good backup is older than this (default: config, 50h)
     #[argh(option)]
     pub crit: Option<String>,
+
+    /// answer UNKNOWN when the check itself takes longer than this many seconds (default 10)
+    #[argh(option, short = 't', default = "10")]
+    pub timeout: u64,
 }
 
 /// check what breaks installs: programs, PATH, the root, the config, datasets, ssh

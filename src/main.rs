@@ -13,6 +13,7 @@ mod expiry;
 mod fuzz;
 mod guard;
 mod health;
+mod history;
 mod inventory;
 mod layout;
 mod listing;
@@ -21,6 +22,7 @@ mod names;
 mod parallel;
 mod progress;
 mod replicate;
+mod report;
 mod restamp;
 mod restore;
 mod retention;
@@ -29,6 +31,7 @@ mod run_facts;
 mod stamp;
 mod sys;
 mod text;
+mod watchdog;
 
 use std::process::ExitCode;
 

@@ -2,8 +2,9 @@
 # tests/run.sh: runs zbk's whole test suite on Debian as root, on the ZFS this machine has:
 # OpenZFS where its kernel module is loaded (pools on files in ZBK_TEST_POOL_DIR), zfs-fuse
 # elsewhere (installed and its daemon started when missing). Installs what the tests use when
-# missing, clears test pools left by a killed run, then runs `cargo test` under a watchdog that
-# ends the run with a diagnosis when ZFS stops answering. Extra arguments go to cargo test.
+# missing, clears test pools left by a killed run, then runs `cargo test`, and the hang suite
+# (tests/hang.rs) on its own after it, under a watchdog that ends the run with a diagnosis when
+# ZFS stops answering. Extra arguments go to cargo test instead.
 #
 # Environment: ZBK_TEST_POOL_DIR (OpenZFS: where pool files go; default /var/tmp/zbk-test-pools,
 # never tmpfs), ZBK_WATCHDOG_SECS (how long ZFS may go without answering; default 300),
@@ -38,12 +39,22 @@ fi
 
 need=()
 [ "$zfs" != zfs-fuse ] || command -v zfs-fuse >/dev/null || need+=(zfs-fuse)
+# tests/hang.rs suspends an OpenZFS pool's device-mapper device.
+[ "$zfs" != openzfs ] || command -v dmsetup >/dev/null || need+=(dmsetup)
 command -v rsync >/dev/null || need+=(rsync)
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v mandoc >/dev/null || need+=(mandoc)
 command -v setfattr >/dev/null || need+=(attr)
 command -v setfacl >/dev/null || need+=(acl)
+# tests/report.rs: the page in a real browser, the textfile through real node_exporter and
+# Prometheus, zbk's clock moved with faketime.
+command -v chromium >/dev/null || need+=(chromium)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
+command -v faketime >/dev/null || need+=(faketime)
+command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need[*]}"
     apt-get update -qq
@@ -83,20 +94,34 @@ mkdir -p "$work"
 log=$work/output.log
 fired=$work/watchdog.txt
 rm -f "$fired"
+: >"$log"
 started=$(date +%s)
-set -m
-cargo test --locked "$@" >"$log" 2>&1 &
-tests=$!
-set +m
-zfs_watchdog tests/run.sh "$tests" "${ZBK_WATCHDOG_SECS:-300}" "${ZBK_WATCHDOG_POLL:-20}" "$fired" &
-watchdog=$!
-trap 'kill -TERM -- "-$tests" "$watchdog" 2>/dev/null; exit 130' INT TERM
-tail -n +1 -f --pid="$tests" "$log"
 status=0
-wait "$tests" || status=$?
-kill "$watchdog" 2>/dev/null || true
-wait "$watchdog" 2>/dev/null || true
-trap - INT TERM
+# under_watchdog ARGS: `cargo test ARGS` with its output shown and kept in the log; sets status
+# when it fails.
+under_watchdog() {
+    local tests watchdog code=0
+    set -m
+    cargo test --locked "$@" >>"$log" 2>&1 &
+    tests=$!
+    set +m
+    zfs_watchdog tests/run.sh "$tests" "${ZBK_WATCHDOG_SECS:-300}" "${ZBK_WATCHDOG_POLL:-20}" "$fired" &
+    watchdog=$!
+    trap 'kill -TERM -- "-$tests" "$watchdog" 2>/dev/null; exit 130' INT TERM
+    tail -n +"$(($(wc -l <"$log") + 1))" -f --pid="$tests" "$log"
+    wait "$tests" || code=$?
+    kill "$watchdog" 2>/dev/null || true
+    wait "$watchdog" 2>/dev/null || true
+    trap - INT TERM
+    [ "$code" -eq 0 ] || status=$code
+}
+
+under_watchdog "$@"
+# The hang suite stops the zfs-fuse daemon: alone, after the rest, one test at a time. Given
+# arguments, only what they name runs (`tests/run.sh --test hang`).
+if [ $# -eq 0 ] && [ ! -s "$fired" ]; then
+    under_watchdog --test hang -- --test-threads=1
+fi
 
 # The summary: every suite's counts added up, and which ZFS they ran on.
 read -r passed failed ignored < <(awk '/^test result:/ {p += $4; f += $6; i += $8} END {print p + 0, f + 0, i + 0}' "$log")

@@ -144,6 +144,24 @@ impl Pool {
 
     /// A pool on a file of `size` (as truncate(1) reads it: 128M, 1G).
     pub fn sized(size: &str) -> Pool {
+        let (dir, name) = Pool::named();
+        let file = match std::env::var_os("ZBK_TEST_POOL_DIR") {
+            Some(d) => PathBuf::from(d).join(format!("{name}.img")),
+            None => dir.path().join("pool.img"),
+        };
+        ok("truncate", &["-s", size, file.to_str().unwrap()]);
+        Pool::made(dir, name, file.clone(), &file)
+    }
+
+    /// A pool on `device`, a block device the caller made and removes after the pool is gone
+    /// (a device-mapper device that a test suspends).
+    pub fn on_device(device: &Path) -> Pool {
+        let (dir, name) = Pool::named();
+        Pool::made(dir, name, PathBuf::new(), device)
+    }
+
+    /// A temporary directory for a new pool, and the pool's name (zbkt<pid>x<n>).
+    fn named() -> (tempfile::TempDir, String) {
         require_zfs();
         let dir = tempfile::Builder::new()
             .prefix("zbk-test-")
@@ -154,17 +172,17 @@ impl Pool {
             std::process::id(),
             POOLS.fetch_add(1, Ordering::SeqCst)
         );
-        let file = match std::env::var_os("ZBK_TEST_POOL_DIR") {
-            Some(d) => PathBuf::from(d).join(format!("{name}.img")),
-            None => dir.path().join("pool.img"),
-        };
+        (dir, name)
+    }
+
+    /// Creates the pool `name` on `vdev`, its root dataset mounted in `dir`.
+    fn made(dir: tempfile::TempDir, name: String, file: PathBuf, vdev: &Path) -> Pool {
         let root = dir.path().join("root");
-        ok("truncate", &["-s", size, file.to_str().unwrap()]);
         // No cache file: the pool belongs to this test alone and must not be imported again.
         // A zfs-fuse daemon restarted after a wedge would otherwise bring back every cached test
         // pool, FAULTED where the test had gone and taken its backing file with it.
         let mut args = vec!["create", "-o", "cachefile=none"];
-        args.extend(["-m", root.to_str().unwrap(), &name, file.to_str().unwrap()]);
+        args.extend(["-m", root.to_str().unwrap(), &name, vdev.to_str().unwrap()]);
         let serial = mount_lock();
         ok("zpool", &args);
         drop(serial);
@@ -178,7 +196,12 @@ impl Pool {
 
     /// A pool with `zbk init` done.
     pub fn initialised() -> Pool {
-        let pool = Pool::new();
+        Pool::new().init()
+    }
+
+    /// Runs `zbk init` on this pool.
+    pub fn init(self) -> Pool {
+        let pool = self;
         let out = pool.zbk(&["init", &pool.name]);
         assert_eq!(out.status.code(), Some(0), "init: {}", text(&out.stderr));
         pool
@@ -330,22 +353,28 @@ impl Drop for Pool {
             };
             out.status.success() || text(&out.stderr).contains("no such pool")
         };
+        // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR); a pool
+        // on a device has none.
+        let remove_file = || {
+            if !self.file.as_os_str().is_empty() {
+                let _ = std::fs::remove_file(&self.file);
+            }
+        };
         for attempt in 0..40 {
             if destroy(&["destroy", "-f", &self.name]) {
-                // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR).
-                let _ = std::fs::remove_file(&self.file);
+                remove_file();
                 return;
             }
             if attempt == 20 {
-                // A pool whose device failed (FAULTED, SUSPENDED) is destroyed only once its
-                // errors are cleared.
+                // A pool whose device failed (FAULTED, SUSPENDED) may refuse until its errors
+                // are cleared.
                 let _ = sh("zpool", &["clear", &self.name]);
             }
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
         // The last way to make ZFS forget the pool.
         if destroy(&["export", "-f", &self.name]) {
-            let _ = std::fs::remove_file(&self.file);
+            remove_file();
             return;
         }
         // The pool stays: so must its backing file, or the pool turns FAULTED and outlives every
