@@ -24,6 +24,14 @@ pub struct Settings {
     pub hooks: Hooks,
     pub check: CheckSettings,
     pub guard: Guard,
+    pub verify: VerifySettings,
+}
+
+/// How `zbk verify` cuts a host's tree.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VerifySettings {
+    /// Slices of the tree: a plain verify compares one of them with the client.
+    pub slices: u32,
 }
 
 /// What keeps an empty, unmounted or shrunken source from becoming the newest good backup.
@@ -49,6 +57,8 @@ pub struct CheckSettings {
     pub crit: Duration,
     /// How long `zbk check` warns after a mass change that nobody has acknowledged.
     pub mass_change: Duration,
+    /// How long a file may go without `zbk verify` comparing it, once a host is verified.
+    pub verify_age: Duration,
 }
 
 /// How rsync reaches a remote client. Every value ends up as one word of rsync's `--rsh`
@@ -129,6 +139,8 @@ impl Default for Settings {
                 warn: Duration::from_secs(26 * 3600),
                 crit: Duration::from_secs(50 * 3600),
                 mass_change: Duration::from_secs(7 * 86400),
+                // A daily verify of 30 slices covers a tree in 30 days; five days of slack.
+                verify_age: Duration::from_secs(35 * 86400),
             },
             guard: Guard {
                 check_file: None,
@@ -140,6 +152,7 @@ impl Default for Settings {
                 },
                 pin_for: Retention::parse("30days").expect("built-in duration"),
             },
+            verify: VerifySettings { slices: 30 },
         }
     }
 }
