@@ -19,6 +19,7 @@ mod listing;
 mod lock;
 mod names;
 mod parallel;
+mod pool;
 mod progress;
 mod replicate;
 mod restamp;

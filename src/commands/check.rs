@@ -7,6 +7,7 @@ use crate::ctx::Ctx;
 use crate::expiry::Retention;
 use crate::health::{self, Judged, State};
 use crate::layout::hosts_dataset;
+use crate::pool::{PoolHealth, PoolLimits, Verdict};
 use crate::text::counted;
 use anyhow::{anyhow, Result};
 use std::fmt::Write as _;
@@ -79,16 +80,39 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
         };
         results.push((name.as_str(), judged, limits));
     }
-    Ok(plugin_line(&results))
+    let pool = super::pool::health(ctx, &global.dataset);
+    Ok(plugin_line(
+        &pool_verdict(&pool, global.pool, ctx.now),
+        &results,
+    ))
 }
 
-/// The Nagios plugin output: one status line with perfdata, worst hosts named first.
-fn plugin_line(results: &[(&str, Judged, CheckSettings)]) -> (State, String) {
+/// The pool's part of the line: its name, verdict and capacity; UNKNOWN with the reason when
+/// its health cannot be read.
+fn pool_verdict(
+    pool: &Result<PoolHealth>,
+    limits: PoolLimits,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Verdict, Option<u8>, PoolLimits) {
+    let mut v = super::pool::verdict(pool, limits, now);
+    if let Ok(p) = pool {
+        v.why.insert(0, format!("pool {}", p.name));
+    }
+    (v, pool.as_ref().ok().and_then(|p| p.capacity), limits)
+}
+
+/// The Nagios plugin output: one status line with perfdata, the pool's problems first, then
+/// the worst hosts.
+fn plugin_line(
+    (pool, capacity, pool_limits): &(Verdict, Option<u8>, PoolLimits),
+    results: &[(&str, Judged, CheckSettings)],
+) -> (State, String) {
     let worst = results
         .iter()
         .map(|(_, j, _)| j.state)
         .max()
-        .unwrap_or(State::Unknown);
+        .unwrap_or(State::Unknown)
+        .max(pool.state);
     let mut problems: Vec<&(&str, Judged, CheckSettings)> = results
         .iter()
         .filter(|(_, j, _)| j.state != State::Ok)
@@ -105,7 +129,21 @@ fn plugin_line(results: &[(&str, Judged, CheckSettings)]) -> (State, String) {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    let text = if pool.state == State::Ok {
+        text
+    } else if pool.why.len() > 1 && pool.why[0].starts_with("pool ") {
+        format!("{}: {}; {text}", pool.why[0], pool.why[1..].join(", "))
+    } else {
+        format!("{}; {text}", pool.why.join(", "))
+    };
     let mut perf = String::new();
+    if let Some(c) = capacity {
+        let _ = write!(
+            perf,
+            " 'pool capacity'={c}%;{};;0;100",
+            pool_limits.capacity_warn
+        );
+    }
     for (host, j, limits) in results {
         let age = j.age.map_or("U".to_string(), |a| format!("{a}s"));
         let _ = write!(
@@ -161,19 +199,88 @@ mod tests {
             )]),
             NOW,
         );
-        let (worst, line) =
-            plugin_line(&[("a", ok, LIMITS), ("b", warn, LIMITS), ("c", crit, LIMITS)]);
+        let (worst, line) = plugin_line(
+            &healthy_pool(),
+            &[("a", ok, LIMITS), ("b", warn, LIMITS), ("c", crit, LIMITS)],
+        );
         assert_eq!(worst, State::Critical);
         assert!(
             line.starts_with("ZBK CRITICAL - c: no backup yet; b: last good backup 1d 4h ago"),
             "{line}"
         );
-        assert!(line.ends_with("| 'a age'=3600s;93600;180000;0 'b age'=100800s;93600;180000;0 'c age'=U;93600;180000;0"), "{line}");
+        assert!(line.ends_with("| 'pool capacity'=40%;80;;0;100 'a age'=3600s;93600;180000;0 'b age'=100800s;93600;180000;0 'c age'=U;93600;180000;0"), "{line}");
         assert_eq!(line.lines().count(), 1);
-        let (state, line) = plugin_line(&[]);
+        let (state, line) = plugin_line(&healthy_pool(), &[]);
         assert_eq!(
             (state, line.as_str()),
-            (State::Unknown, "ZBK UNKNOWN - no hosts to check")
+            (
+                State::Unknown,
+                "ZBK UNKNOWN - no hosts to check | 'pool capacity'=40%;80;;0;100"
+            )
+        );
+    }
+
+    fn healthy_pool() -> (Verdict, Option<u8>, PoolLimits) {
+        (
+            Verdict {
+                state: State::Ok,
+                why: vec!["pool tank".into()],
+            },
+            Some(40),
+            PoolLimits::default(),
+        )
+    }
+
+    #[test]
+    fn the_pool_comes_first_and_an_unreadable_one_is_unknown_never_ok() {
+        let now = parse_time(NOW).unwrap();
+        let ok = state(
+            &Host::sample(vec![Snapshot::taken(
+                "a",
+                "2026-11-27T11:00:00Z",
+                Some(Status::Ok),
+            )]),
+            NOW,
+        );
+        let degraded = PoolHealth {
+            name: "tank".into(),
+            state: "DEGRADED".into(),
+            read_errors: 0,
+            write_errors: 0,
+            checksum_errors: 0,
+            data_errors: 0,
+            scrub: crate::pool::Scrub::Running { started: None },
+            capacity: Some(85),
+            created: None,
+        };
+        let (worst, line) = plugin_line(
+            &pool_verdict(&Ok(degraded), PoolLimits::default(), now),
+            &[("a", ok, LIMITS)],
+        );
+        assert_eq!(worst, State::Critical);
+        assert!(
+            line.starts_with("ZBK CRITICAL - pool tank: DEGRADED, 85% full (check.capacity_warn 80%); 1 host backed up in time | 'pool capacity'=85%;80;;0;100 'a age'=3600s"),
+            "{line}"
+        );
+        let unread = Err(anyhow!("zpool status: cannot read \"state: ??\"").context("pool tank"));
+        let ok = state(
+            &Host::sample(vec![Snapshot::taken(
+                "a",
+                "2026-11-27T11:00:00Z",
+                Some(Status::Ok),
+            )]),
+            NOW,
+        );
+        let (worst, line) = plugin_line(
+            &pool_verdict(&unread, PoolLimits::default(), now),
+            &[("a", ok, LIMITS)],
+        );
+        assert_eq!(worst, State::Unknown);
+        assert!(
+            line.starts_with(
+                "ZBK UNKNOWN - pool tank: zpool status: cannot read \"state: ??\"; 1 host"
+            ),
+            "{line}"
         );
     }
 }

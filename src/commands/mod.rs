@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod init;
 pub mod keep;
 pub mod list;
+pub mod pool;
 pub mod reap;
 pub mod remove;
 pub mod replicate;

@@ -5,7 +5,7 @@ use super::list::{human_bytes, print_table};
 use crate::cli::StatusArgs;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
-use crate::health::{self, Summary};
+use crate::health::{self, State, Summary};
 use crate::inventory::Snapshot;
 use crate::layout::hosts_dataset;
 use crate::stamp::Status;
@@ -35,9 +35,11 @@ struct Row<'a> {
     future_snapshots: usize,
     used_bytes: Option<u64>,
     snapshot_bytes: Option<u64>,
+    /// The pool the host lives on, the same for every host.
+    pool: &'a super::pool::Json,
 }
 
-fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
+fn row<'a>(s: &Summary<'a>, pool: &'a super::pool::Json, now: DateTime<Utc>) -> Row<'a> {
     let time = |t: Option<DateTime<Utc>>| t.map(|t| Expiry::At(t).to_string());
     let good_at = s.last_good.and_then(|g| g.created);
     Row {
@@ -57,6 +59,7 @@ fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
         future_snapshots: s.future,
         used_bytes: s.host.used,
         snapshot_bytes: s.host.snapshots_used,
+        pool,
     }
 }
 
@@ -71,11 +74,21 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         .iter()
         .map(|h| health::summarize(&inv.hosts[h], ctx.now))
         .collect();
+    let pool = super::pool::health(ctx, &global.dataset);
+    let verdict = super::pool::verdict(&pool, global.pool, ctx.now);
     if args.prometheus {
         print!("{}", prometheus(&summaries));
+        print!(
+            "{}",
+            super::pool::prometheus(&global.dataset, &pool, &verdict)
+        );
         return Ok(EXIT_OK);
     }
-    let rows: Vec<Row> = summaries.iter().map(|s| row(s, ctx.now)).collect();
+    let pool_json = super::pool::json(&global.dataset, &pool, &verdict);
+    let rows: Vec<Row> = summaries
+        .iter()
+        .map(|s| row(s, &pool_json, ctx.now))
+        .collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(EXIT_OK);
@@ -111,6 +124,18 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         ]);
     }
     print_table(&table);
+    let judged = match verdict.state {
+        State::Ok => String::new(),
+        state => format!(" ({}: {})", state.label(), verdict.why.join(", ")),
+    };
+    match &pool {
+        Ok(p) => println!(
+            "\npool {}: {}{judged}",
+            p.name,
+            super::pool::phrase(p, ctx.now)
+        ),
+        Err(_) => println!("\n{} (UNKNOWN)", verdict.why.join(", ")),
+    }
     for r in rows.iter().filter(|r| r.future_snapshots > 0) {
         eprintln!(
             "zbk: warning: {}: {} snapshots dated in the future: is the clock right?",

@@ -47,6 +47,8 @@ const KEYS: &[(&str, &str)] = &[
     ("hooks", "timeout"),
     ("check", "warn"),
     ("check", "crit"),
+    ("check", "scrub_age"),
+    ("check", "capacity_warn"),
     ("guard", "check_file"),
     ("guard", "max_delete"),
     ("guard", "max_capacity"),

@@ -12,6 +12,7 @@ pub use files::check_private;
 pub use settings::{CheckSettings, Hooks, RsyncSettings, Settings, SshSettings};
 
 use crate::expiry::Retention;
+use crate::pool::PoolLimits;
 use anyhow::{anyhow, bail, Result};
 use files::{parse_file, read};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub struct Global {
     /// The least time `zbk replicate`'s copies live after their creation, whatever their
     /// received expiry.
     pub offsite_expiry: Option<Retention>,
+    /// How `zbk check` judges the pool: `check.scrub_age`, `check.capacity_warn`.
+    pub pool: PoolLimits,
     pub settings: Settings,
 }
 
@@ -128,11 +131,13 @@ impl Global {
             .transpose()
             .map_err(|e| anyhow!("{}: offsite_expiry: {e}", path.display()))?;
         let settings = Settings::default().overlay(&file, path)?;
+        let pool = pool_limits(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(Global {
             dataset,
             destroy_batch,
             jobs: file.jobs,
             offsite_expiry,
+            pool,
             settings,
         })
     }
@@ -150,6 +155,16 @@ impl Global {
             ("destroy_batch", file.destroy_batch.is_some()),
             ("jobs", file.jobs.is_some()),
             ("offsite_expiry", file.offsite_expiry.is_some()),
+            (
+                "check.scrub_age",
+                file.check.as_ref().is_some_and(|c| c.scrub_age.is_some()),
+            ),
+            (
+                "check.capacity_warn",
+                file.check
+                    .as_ref()
+                    .is_some_and(|c| c.capacity_warn.is_some()),
+            ),
         ] {
             if set {
                 bail!(
@@ -178,6 +193,24 @@ impl Global {
             settings: self.settings.overlay(&file, path)?,
         })
     }
+}
+
+/// The pool's limits from the global file's `[check]`: they judge the one pool all hosts share.
+fn pool_limits(file: &files::FileConfig) -> Result<PoolLimits> {
+    let mut limits = PoolLimits::default();
+    let Some(check) = &file.check else {
+        return Ok(limits);
+    };
+    if let Some(text) = &check.scrub_age {
+        limits.scrub_age = overlay::duration(text, "check.scrub_age")?;
+    }
+    if let Some(pct) = check.capacity_warn {
+        if !(1..=100).contains(&pct) {
+            bail!("check.capacity_warn: {pct} is not a percentage from 1 to 100");
+        }
+        limits.capacity_warn = pct;
+    }
+    Ok(limits)
 }
 
 /// Refuses sources that rsync would read as an option or that carry control characters.

@@ -225,7 +225,7 @@ fn overlay_check(out: &mut Settings, check: &CheckFile) -> Result<()> {
 }
 
 /// A finite, non-zero duration for a key that bounds something.
-fn duration(text: &str, key: &str) -> Result<Duration> {
+pub(super) fn duration(text: &str, key: &str) -> Result<Duration> {
     match Retention::parse(text) {
         Ok(Retention::For(span)) => Ok(span.nominal()),
         Ok(Retention::Never) => bail!("{key}: must be a duration, not never"),
