@@ -137,13 +137,6 @@ fn plugin_line(
         format!("{}; {text}", pool.why.join(", "))
     };
     let mut perf = String::new();
-    if let Some(c) = capacity {
-        let _ = write!(
-            perf,
-            " 'pool capacity'={c}%;{};;0;100",
-            pool_limits.capacity_warn
-        );
-    }
     for (host, j, limits) in results {
         let age = j.age.map_or("U".to_string(), |a| format!("{a}s"));
         let _ = write!(
@@ -151,6 +144,13 @@ fn plugin_line(
             " '{host} age'={age};{};{};0",
             limits.warn.as_secs(),
             limits.crit.as_secs()
+        );
+    }
+    if let Some(c) = capacity {
+        let _ = write!(
+            perf,
+            " 'pool capacity'={c}%;{};;0;100",
+            pool_limits.capacity_warn
         );
     }
     let perf = if perf.is_empty() {
@@ -208,7 +208,7 @@ mod tests {
             line.starts_with("ZBK CRITICAL - c: no backup yet; b: last good backup 1d 4h ago"),
             "{line}"
         );
-        assert!(line.ends_with("| 'pool capacity'=40%;80;;0;100 'a age'=3600s;93600;180000;0 'b age'=100800s;93600;180000;0 'c age'=U;93600;180000;0"), "{line}");
+        assert!(line.ends_with("| 'a age'=3600s;93600;180000;0 'b age'=100800s;93600;180000;0 'c age'=U;93600;180000;0 'pool capacity'=40%;80;;0;100"), "{line}");
         assert_eq!(line.lines().count(), 1);
         let (state, line) = plugin_line(&healthy_pool(), &[]);
         assert_eq!(
@@ -259,7 +259,7 @@ mod tests {
         );
         assert_eq!(worst, State::Critical);
         assert!(
-            line.starts_with("ZBK CRITICAL - pool tank: DEGRADED, 85% full (check.capacity_warn 80%); 1 host backed up in time | 'pool capacity'=85%;80;;0;100 'a age'=3600s"),
+            line.starts_with("ZBK CRITICAL - pool tank: DEGRADED, 85% full (check.capacity_warn 80%); 1 host backed up in time | 'a age'=3600s;93600;180000;0 'pool capacity'=85%;80;;0;100"),
             "{line}"
         );
         let unread = Err(anyhow!("zpool status: cannot read \"state: ??\"").context("pool tank"));

@@ -130,8 +130,8 @@ pub struct Pool {
     pub name: String,
     pub root: PathBuf,
     pub dir: tempfile::TempDir,
-    /// The pool's backing file, removed after the pool is destroyed.
-    file: PathBuf,
+    /// The pool's backing files, removed after the pool is destroyed.
+    pub files: Vec<PathBuf>,
 }
 
 impl Pool {
@@ -141,6 +141,19 @@ impl Pool {
 
     /// A pool on a file of `size` (as truncate(1) reads it: 128M, 1G).
     pub fn sized(size: &str) -> Pool {
+        Pool::on_files(size, 1)
+    }
+
+    /// A pool mirrored over two files, with `zbk init` done: one side can be taken offline.
+    pub fn mirror() -> Pool {
+        let pool = Pool::on_files("256M", 2);
+        let out = pool.zbk(&["init", &pool.name]);
+        assert_eq!(out.status.code(), Some(0), "init: {}", text(&out.stderr));
+        pool
+    }
+
+    /// A pool on `count` files of `size`, mirrored when there are two or more.
+    fn on_files(size: &str, count: usize) -> Pool {
         require_zfs();
         let dir = tempfile::Builder::new()
             .prefix("zbk-test-")
@@ -151,18 +164,26 @@ impl Pool {
             std::process::id(),
             POOLS.fetch_add(1, Ordering::SeqCst)
         );
-        let file = match std::env::var_os("ZBK_TEST_POOL_DIR") {
-            Some(d) => PathBuf::from(d).join(format!("{name}.img")),
-            None => dir.path().join("pool.img"),
-        };
+        let files: Vec<PathBuf> = (0..count)
+            .map(|i| match std::env::var_os("ZBK_TEST_POOL_DIR") {
+                Some(d) => PathBuf::from(d).join(format!("{name}-{i}.img")),
+                None => dir.path().join(format!("pool-{i}.img")),
+            })
+            .collect();
         let root = dir.path().join("root");
-        ok("truncate", &["-s", size, file.to_str().unwrap()]);
+        for file in &files {
+            ok("truncate", &["-s", size, file.to_str().unwrap()]);
+        }
         let mut args = vec!["create"];
         if flavour() == Flavour::OpenZfs {
             // No cache file: the pool belongs to this test alone and must not be imported again.
             args.extend(["-o", "cachefile=none"]);
         }
-        args.extend(["-m", root.to_str().unwrap(), &name, file.to_str().unwrap()]);
+        args.extend(["-m", root.to_str().unwrap(), &name]);
+        if count > 1 {
+            args.push("mirror");
+        }
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
         let serial = mount_lock();
         ok("zpool", &args);
         drop(serial);
@@ -170,7 +191,7 @@ impl Pool {
             name,
             root,
             dir,
-            file,
+            files,
         }
     }
 
@@ -329,7 +350,9 @@ impl Drop for Pool {
             let err = text(&out.stderr);
             if out.status.success() || err.contains("no such pool") {
                 // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR).
-                let _ = std::fs::remove_file(&self.file);
+                for file in &self.files {
+                    let _ = std::fs::remove_file(file);
+                }
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(250));
