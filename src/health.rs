@@ -24,6 +24,8 @@ pub struct Summary<'a> {
     pub future: usize,
     /// The newest mass change (guard.max_change) nobody has acknowledged yet.
     pub mass_change: Option<DateTime<Utc>>,
+    /// Snapshots of the host's dataset, zbk's and others.
+    pub snapshots: usize,
 }
 
 /// Summarises a host as of `now`.
@@ -48,6 +50,7 @@ pub fn summarize(host: &Host, now: DateTime<Utc>) -> Summary<'_> {
             .filter(|s| s.created.is_some_and(|t| t > now))
             .count(),
         mass_change: crate::guard::unacknowledged(host),
+        snapshots: host.snapshots.len(),
     }
 }
 
@@ -103,7 +106,7 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
         why.push("retired".to_string());
     } else {
         match (s.last_good, age) {
-            (None, _) if s.host.snapshots.is_empty() => {
+            (None, _) if s.snapshots == 0 => {
                 state = State::Critical;
                 why.push("no backup yet".to_string());
             }

@@ -21,6 +21,7 @@ mod names;
 mod parallel;
 mod pool;
 mod progress;
+mod record;
 mod replicate;
 mod restamp;
 mod restore;

@@ -38,12 +38,12 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
     let warn = threshold("--warn", &args.warn)?;
     let crit = threshold("--crit", &args.crit)?;
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
-    let hosts = super::chosen_hosts(&inv, &args.hosts)?;
+    let (standing, hosts) =
+        super::Standing::read(ctx, &hosts_dataset(&global.dataset), &args.hosts)?;
     let mut results: Vec<(&str, Judged, CheckSettings)> = Vec::new();
     for name in &hosts {
-        let host = &inv.hosts[name];
-        let summary = health::summarize(host, ctx.now);
+        let summary = standing.summary(name);
+        let host = summary.host;
         // A retired host is judged on nothing its config says, so a broken one cannot matter.
         let configured = match host.retired {
             Some(_) => Ok(global.settings.check),

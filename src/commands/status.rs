@@ -5,7 +5,7 @@ use super::list::{human_bytes, print_table};
 use crate::cli::StatusArgs;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
-use crate::health::{self, State, Summary};
+use crate::health::{State, Summary};
 use crate::inventory::Snapshot;
 use crate::layout::hosts_dataset;
 use crate::stamp::Status;
@@ -54,7 +54,7 @@ fn row<'a>(s: &Summary<'a>, pool: &'a super::pool::Json, now: DateTime<Utc>) -> 
         last_run_changes: s.last_run.and_then(|r| r.changes),
         mass_change_time: time(s.mass_change),
         consecutive_failures: s.consecutive_failures,
-        snapshots: s.host.snapshots.len(),
+        snapshots: s.snapshots,
         pinned_snapshots: s.pinned,
         future_snapshots: s.future,
         used_bytes: s.host.used,
@@ -68,12 +68,9 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         return Err(usage("--json and --prometheus: give one of them"));
     }
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
-    let hosts = super::chosen_hosts(&inv, &args.hosts)?;
-    let summaries: Vec<Summary> = hosts
-        .iter()
-        .map(|h| health::summarize(&inv.hosts[h], ctx.now))
-        .collect();
+    let (standing, hosts) =
+        super::Standing::read(ctx, &hosts_dataset(&global.dataset), &args.hosts)?;
+    let summaries: Vec<Summary> = hosts.iter().map(|h| standing.summary(h)).collect();
     let pool = super::pool::health(ctx, &global.dataset);
     let verdict = super::pool::verdict(&pool, global.pool, ctx.now);
     if args.prometheus {
@@ -185,7 +182,7 @@ fn prometheus(summaries: &[Summary]) -> String {
         (
             "zbk_snapshots",
             "Snapshots of the host's dataset, zbk's and others.",
-            |s| Some(s.host.snapshots.len() as f64),
+            |s| Some(s.snapshots as f64),
         ),
         (
             "zbk_snapshot_bytes",
@@ -231,6 +228,7 @@ fn prometheus(summaries: &[Summary]) -> String {
 mod tests {
     use super::*;
     use crate::expiry::parse_time;
+    use crate::health;
     use crate::inventory::Host;
 
     const NOW: &str = "2026-11-27T12:00:00Z";

@@ -5,7 +5,9 @@
 use crate::crypt::{self, KeyState};
 use crate::dataset::{RestoreClone, Snapshot};
 use crate::inventory::{self, Inventory};
+use crate::record::{self, Glance};
 use crate::run_facts::{self, Facts as RunFacts};
+use crate::stamp::PROP_SNAPSHOTS_CHANGED;
 use crate::sys::exec::Cmd;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -330,6 +332,82 @@ impl Zfs {
     /// The same listing for one host dataset and its snapshots.
     pub fn host_inventory(&self, hosts_dataset: &str, host_dataset: &str) -> Result<Inventory> {
         self.listing(host_dataset, &["-d", "1"], inventory::PROPS, hosts_dataset)
+    }
+
+    /// The host datasets at a glance, in two `zfs get`s whatever the number of snapshots: the
+    /// host datasets with their `zbk:record` (and `snapshots_changed` on OpenZFS), then the
+    /// snapshots those records name, which do not all have to exist.
+    pub fn glance(&self, hosts_dataset: &str) -> Result<Glance> {
+        let mut props: Vec<&str> = inventory::PROPS.to_vec();
+        props.extend(record::PROPS);
+        if self.flavour() == Flavour::OpenZfs {
+            props.push(PROP_SNAPSHOTS_CHANGED);
+        }
+        let props = props.join(",");
+        let hosts = self
+            .cmd([
+                "get",
+                "-H",
+                "-p",
+                "-d",
+                "1",
+                "-o",
+                "name,property,value,source",
+                &props,
+                hosts_dataset,
+            ])
+            .checked()
+            .context("cannot list the hosts")?;
+        let claims = record::claims(&hosts.stdout, hosts_dataset);
+        let named: Vec<String> = claims.values().flat_map(record::Claim::named).collect();
+        let mut text = hosts.stdout;
+        if !named.is_empty() {
+            let mut args = vec!["get", "-H", "-p", "-o", "name,property,value,source"];
+            let props = inventory::PROPS.join(",");
+            args.push(&props);
+            args.extend(named.iter().map(String::as_str));
+            // A named snapshot that is gone is an error for zfs and a stale record for zbk:
+            // the rows of those that exist are all that counts.
+            text.push_str(&self.cmd(args).output()?.stdout);
+        }
+        Ok(Glance {
+            inv: inventory::parse(&text, hosts_dataset),
+            claims,
+        })
+    }
+
+    /// A host's full listing and its `snapshots_changed` (OpenZFS), read together so that the
+    /// record written from them describes one moment.
+    pub fn host_for_record(
+        &self,
+        hosts_dataset: &str,
+        host_dataset: &str,
+    ) -> Result<(Inventory, Option<u64>)> {
+        let mut props: Vec<&str> = inventory::PROPS.to_vec();
+        if self.flavour() == Flavour::OpenZfs {
+            props.push(PROP_SNAPSHOTS_CHANGED);
+        }
+        let out = self
+            .cmd([
+                "get",
+                "-H",
+                "-p",
+                "-d",
+                "1",
+                "-o",
+                "name,property,value,source",
+                &props.join(","),
+                host_dataset,
+            ])
+            .checked()?;
+        let changed = record::changed(&out.stdout, host_dataset);
+        Ok((inventory::parse(&out.stdout, hosts_dataset), changed))
+    }
+
+    /// Removes a property set on `dataset`, so that it inherits it again (or has none).
+    pub fn inherit(&self, dataset: &str, prop: &str) -> Result<()> {
+        self.cmd(["inherit", prop, dataset]).checked()?;
+        Ok(())
     }
 
     /// One `zfs get` of `props` under `top`, parsed against the hosts dataset.

@@ -494,3 +494,53 @@ pub fn time(v: &str) -> chrono::DateTime<chrono::Utc> {
 pub fn full(pool: &Pool, host: &str, snap: &str) -> String {
     format!("{}@{snap}", pool.host_dataset(host))
 }
+
+/// A `zfs` that logs every call, then runs the real one: counts the processes a command starts.
+pub struct CountingZfs {
+    dir: tempfile::TempDir,
+}
+
+impl CountingZfs {
+    pub fn new() -> CountingZfs {
+        let real = ok("sh", &["-c", "command -v zfs"]).trim().to_string();
+        let dir = tempfile::Builder::new()
+            .prefix("zfs-call-counter-")
+            .tempdir()
+            .unwrap();
+        let log = dir.path().join("calls");
+        let script = format!(
+            "#!/bin/sh\n# Counts zfs calls for the test; the real zfs does the work.\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{real}' \"$@\"\n",
+            log.display()
+        );
+        let shim = dir.path().join("zfs");
+        std::fs::write(&shim, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        CountingZfs { dir }
+    }
+
+    pub fn zbk(&self, pool: &Pool, args: &[&str]) -> std::process::Output {
+        let _ = std::fs::remove_file(self.dir.path().join("calls"));
+        let path = format!(
+            "{}:{}",
+            self.dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new(env!("CARGO_BIN_EXE_zbk"))
+            .arg("--root")
+            .arg(&pool.root)
+            .args(args)
+            .env("PATH", path)
+            .env_remove("ZBK_ROOT")
+            .output()
+            .unwrap()
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
