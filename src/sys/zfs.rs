@@ -357,7 +357,7 @@ impl Zfs {
                 hosts_dataset,
             ])
             .checked()
-            .context("cannot list the hosts")?;
+            .context("cannot list the hosts tree")?;
         let claims = record::claims(&hosts.stdout, hosts_dataset);
         let named: Vec<String> = claims.values().flat_map(record::Claim::named).collect();
         let mut text = hosts.stdout;
