@@ -38,8 +38,14 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
     let warn = threshold("--warn", &args.warn)?;
     let crit = threshold("--crit", &args.crit)?;
     let global = ctx.global()?;
-    let (standing, hosts) =
-        super::Standing::read(ctx, &hosts_dataset(&global.dataset), &args.hosts)?;
+    // The pool's health comes from other programs than the hosts': read side by side.
+    let (pool, read) = std::thread::scope(|s| {
+        let pool = s.spawn(|| super::pool::health(ctx, &global.dataset));
+        let read = super::Standing::read(ctx, &hosts_dataset(&global.dataset), &args.hosts);
+        (pool.join(), read)
+    });
+    let pool = pool.unwrap_or_else(|_| Err(anyhow!("reading the pool's health panicked")));
+    let (standing, hosts) = read?;
     let mut results: Vec<(&str, Judged, CheckSettings)> = Vec::new();
     for name in &hosts {
         let summary = standing.summary(name);
@@ -80,7 +86,6 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
         };
         results.push((name.as_str(), judged, limits));
     }
-    let pool = super::pool::health(ctx, &global.dataset);
     Ok(plugin_line(
         &pool_verdict(&pool, global.pool, ctx.now),
         &results,

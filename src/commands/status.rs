@@ -68,10 +68,15 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         return Err(usage("--json and --prometheus: give one of them"));
     }
     let global = ctx.global()?;
-    let (standing, hosts) =
-        super::Standing::read(ctx, &hosts_dataset(&global.dataset), &args.hosts)?;
+    // The pool's health comes from other programs than the hosts': read side by side.
+    let (pool, read) = std::thread::scope(|s| {
+        let pool = s.spawn(|| super::pool::health(ctx, &global.dataset));
+        let read = super::Standing::read(ctx, &hosts_dataset(&global.dataset), &args.hosts);
+        (pool.join(), read)
+    });
+    let pool = pool.unwrap_or_else(|_| Err(anyhow::anyhow!("reading the pool's health panicked")));
+    let (standing, hosts) = read?;
     let summaries: Vec<Summary> = hosts.iter().map(|h| standing.summary(h)).collect();
-    let pool = super::pool::health(ctx, &global.dataset);
     let verdict = super::pool::verdict(&pool, global.pool, ctx.now);
     if args.prometheus {
         print!("{}", prometheus(&summaries));

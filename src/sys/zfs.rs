@@ -340,12 +340,9 @@ impl Zfs {
     pub fn glance(&self, hosts_dataset: &str) -> Result<Glance> {
         let mut props: Vec<&str> = inventory::PROPS.to_vec();
         props.extend(record::PROPS);
-        if self.flavour() == Flavour::OpenZfs {
-            props.push(PROP_SNAPSHOTS_CHANGED);
-        }
-        let props = props.join(",");
-        let hosts = self
-            .cmd([
+        let get = |props: &[&str]| {
+            let props = props.join(",");
+            let args = [
                 "get",
                 "-H",
                 "-p",
@@ -353,11 +350,35 @@ impl Zfs {
                 "1",
                 "-o",
                 "name,property,value,source",
-                &props,
-                hosts_dataset,
-            ])
-            .checked()
-            .context("cannot list the hosts tree")?;
+            ];
+            self.cmd(args).args([props.as_str(), hosts_dataset])
+        };
+        // Asking for snapshots_changed doubles as the flavour probe, as in `run_facts`: a zfs
+        // without it (zfs-fuse, OpenZFS before 2.2) refuses the list, which is asked again
+        // without it. One process fewer on OpenZFS than a `zfs version` first.
+        let mut with_changed = props.clone();
+        with_changed.push(PROP_SNAPSHOTS_CHANGED);
+        let first = if self.flavour.get() == Some(&Flavour::Legacy) {
+            None
+        } else {
+            let cmd = get(&with_changed);
+            let out = cmd.output()?;
+            if out.status.success() {
+                let _ = self.flavour.set(Flavour::OpenZfs);
+                Some(out)
+            } else if out.stderr.contains("invalid property") {
+                None
+            } else {
+                let failed = anyhow::Error::new(cmd.failed(&out));
+                return Err(failed.context("cannot list the hosts tree"));
+            }
+        };
+        let hosts = match first {
+            Some(out) => out,
+            None => get(&props)
+                .checked()
+                .context("cannot list the hosts tree")?,
+        };
         let claims = record::claims(&hosts.stdout, hosts_dataset);
         let named: Vec<String> = claims.values().flat_map(record::Claim::named).collect();
         let mut text = hosts.stdout;
