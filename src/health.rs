@@ -175,11 +175,7 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
 
 /// A threshold as an admin wrote it: whole hours read best in a one-line status.
 fn hours(d: std::time::Duration) -> String {
-    if d.as_secs().is_multiple_of(3600) {
-        format!("{}h", d.as_secs() / 3600)
-    } else {
-        humantime::format_duration(d).to_string()
-    }
+    crate::text::whole(d, 3600, "h")
 }
 
 #[cfg(test)]

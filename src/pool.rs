@@ -388,11 +388,7 @@ pub fn judge(p: &PoolHealth, limits: PoolLimits, now: DateTime<Utc>) -> Verdict 
 }
 
 fn days(d: Duration) -> String {
-    if d.as_secs().is_multiple_of(86400) {
-        format!("{}d", d.as_secs() / 86400)
-    } else {
-        humantime::format_duration(d).to_string()
-    }
+    crate::text::whole(d, 86400, "d")
 }
 
 #[cfg(test)]

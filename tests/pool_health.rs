@@ -50,6 +50,21 @@ fn wait_for_scan(pool: &Pool) {
     panic!("the scan of {} did not end in a minute", pool.name);
 }
 
+/// Starts a scrub; OpenZFS may start the resilver after `zpool online` has returned, and
+/// refuses a scrub while it runs.
+fn scrub(pool: &Pool) {
+    for _ in 0..240 {
+        let out = sh("zpool", &["scrub", &pool.name]);
+        if out.status.success() {
+            return;
+        }
+        let err = text(&out.stderr);
+        assert!(err.contains("resilvering"), "zpool scrub: {err}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    panic!("the resilver of {} did not end in a minute", pool.name);
+}
+
 #[test]
 fn a_mirror_with_one_side_offline_is_critical_until_it_is_back() {
     let pool = backed_up_mirror();
@@ -109,7 +124,7 @@ fn a_mirror_with_one_side_offline_is_critical_until_it_is_back() {
     ok("zpool", &["online", name, pool.files[1].to_str().unwrap()]);
     wait_for_scan(&pool);
     check(&pool, 0);
-    ok("zpool", &["scrub", name]);
+    scrub(&pool);
     wait_for_scan(&pool);
     let p = pool_json(&pool);
     assert_eq!(p["scrub"], "finished", "{p}");

@@ -10,21 +10,12 @@
 
 mod common;
 
-use common::{json, ok, only_on, text, CountingZfs, Flavour, Pool};
+use common::{json, ok, only_on, text, three_hosts, CountingZfs, Flavour, Pool};
 
 /// Hosts a (two good runs), b (never run) and c (one failed run).
 fn hosts() -> Pool {
-    let pool = Pool::initialised();
-    let src = pool.scratch("src");
-    std::fs::write(src.join("f"), "x").unwrap();
-    pool.add_host("a", &src);
-    pool.add_host("b", &src);
-    let gone = pool.scratch("gone");
-    pool.add_host("c", &gone);
-    std::fs::remove_dir(&gone).unwrap();
+    let pool = three_hosts();
     pool.zbk_expect(0, &["run", "a"]);
-    pool.zbk_expect(0, &["run", "a"]);
-    pool.zbk_expect(1, &["run", "c"]);
     pool
 }
 

@@ -408,21 +408,9 @@ impl Zfs {
         if self.flavour() == Flavour::OpenZfs {
             props.push(PROP_SNAPSHOTS_CHANGED);
         }
-        let out = self
-            .cmd([
-                "get",
-                "-H",
-                "-p",
-                "-d",
-                "1",
-                "-o",
-                "name,property,value,source",
-                &props.join(","),
-                host_dataset,
-            ])
-            .checked()?;
-        let changed = record::changed(&out.stdout, host_dataset);
-        Ok((inventory::parse(&out.stdout, hosts_dataset), changed))
+        let out = self.rows(host_dataset, &["-d", "1"], &props)?;
+        let changed = record::changed(&out, host_dataset);
+        Ok((inventory::parse(&out, hosts_dataset), changed))
     }
 
     /// Removes a property set on `dataset`, so that it inherits it again (or has none).
@@ -439,12 +427,17 @@ impl Zfs {
         props: &[&str],
         hosts_dataset: &str,
     ) -> Result<Inventory> {
+        let out = self.rows(top, depth, props)?;
+        Ok(inventory::parse(&out, hosts_dataset))
+    }
+
+    /// The rows of one `zfs get -H -p -o name,property,value,source` of `props` under `top`.
+    fn rows(&self, top: &str, depth: &[&str], props: &[&str]) -> Result<String> {
         let props = props.join(",");
         let mut args = vec!["get", "-H", "-p"];
         args.extend_from_slice(depth);
         args.extend(["-o", "name,property,value,source", &props, top]);
-        let out = self.cmd(args).checked()?;
-        Ok(inventory::parse(&out.stdout, hosts_dataset))
+        Ok(self.cmd(args).checked()?.stdout)
     }
 }
 
