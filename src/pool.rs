@@ -231,16 +231,15 @@ fn count(word: &str) -> Option<u64> {
         _ => return None,
     };
     let n: f64 = number.parse().ok()?;
-    (n.is_finite() && n >= 0.0).then(|| (n * scale) as u64)
+    (n.is_finite() && n >= 0.0).then_some((n * scale) as u64)
 }
 
 /// The value of the `scrub:` (zfs-fuse) or `scan:` (OpenZFS) line.
 fn scan_line(value: &str) -> Option<Scrub> {
     let at = |v: &str| v.rsplit_once(" on ").and_then(|(_, t)| ctime(t));
     let since = |v: &str| v.rsplit_once(" since ").and_then(|(_, t)| ctime(t));
-    if value == "none requested" {
-        Some(Scrub::None)
-    } else if value.starts_with("resilver") {
+    // A resilver shown in place of the last scrub hides when that scrub was.
+    if value == "none requested" || value.starts_with("resilver") {
         Some(Scrub::None)
     } else if value.starts_with("scrub in progress") {
         Some(Scrub::Running {
@@ -714,7 +713,7 @@ mod fuzz {
                     .lines()
                     .filter(|l| !l.starts_with('\t'))
                     .filter_map(|l| l.trim().strip_prefix("state:"))
-                    .last()
+                    .next_back()
                     .map(str::trim);
                 prop_assert_eq!(Some(p.state.as_str()), named);
             }

@@ -121,7 +121,7 @@ impl Standing {
         };
         let stale: Vec<&HostName> = hosts
             .iter()
-            .filter(|h| standing.from_record(h).is_none())
+            .filter(|h| standing.by_record(h).is_none())
             .collect();
         if stale.len() > 3 {
             standing.full = ctx.zfs.inventory(hosts_dataset)?;
@@ -137,14 +137,14 @@ impl Standing {
         }
         if let Some(gone) = hosts
             .iter()
-            .find(|h| !standing.listed(h) && standing.from_record(h).is_none())
+            .find(|h| !standing.listed(h) && standing.by_record(h).is_none())
         {
             anyhow::bail!("cannot list the hosts tree: {gone} went away while it was read");
         }
         Ok((standing, hosts))
     }
 
-    fn from_record(&self, name: &HostName) -> Option<Summary<'_>> {
+    fn by_record(&self, name: &HostName) -> Option<Summary<'_>> {
         let claim = self.glance.claims.get(name)?;
         let host = self.glance.inv.hosts.get(name)?;
         record::summary(
@@ -161,7 +161,7 @@ impl Standing {
         match self.full.hosts.get(name) {
             Some(host) => health::summarize(host, self.now),
             None => self
-                .from_record(name)
+                .by_record(name)
                 .expect("a host either holds up to its record or was listed in full"),
         }
     }
