@@ -19,7 +19,7 @@ pub fn name(dataset: &str) -> &str {
 /// The health of the pool the tree under `dataset` lives on.
 pub fn health(ctx: &Ctx, dataset: &str) -> Result<PoolHealth> {
     let pool = name(dataset);
-    let health = Zpool::find()?.health(pool, || {
+    let health = Zpool::find(&ctx.zfs)?.health(pool, || {
         let (value, _) = ctx.zfs.get(pool, "creation")?;
         Ok(value
             .parse()

@@ -16,6 +16,7 @@ use crate::pool::PoolLimits;
 use anyhow::{anyhow, bail, Result};
 use files::{parse_file, read};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The tier a plain run stamps.
 pub const DEFAULT_TIER: &str = "default";
@@ -62,6 +63,9 @@ pub struct Global {
     pub offsite_expiry: Option<Retention>,
     /// How `zbk check` judges the pool: `check.scrub_age`, `check.capacity_warn`.
     pub pool: PoolLimits,
+    /// `[zfs] timeout`: how long one zfs or zpool process may take, and how long `zbk run`
+    /// may go without progress before it gives up on a pool that stopped answering.
+    pub zfs_timeout: Duration,
     pub settings: Settings,
 }
 
@@ -81,6 +85,7 @@ impl Global {
     /// Loads `<root>/etc/zbk.toml`.
     pub fn load(root: &Path) -> Result<Global> {
         let path = global_path(root);
+        crate::watchdog::doing(format!("reading {}", path.display()));
         if !path.exists() {
             bail!(
                 "{}: not found: is --root (or ZBK_ROOT) right, and has `zbk init` been run?",
@@ -130,6 +135,11 @@ impl Global {
             .map(Retention::parse)
             .transpose()
             .map_err(|e| anyhow!("{}: offsite_expiry: {e}", path.display()))?;
+        let zfs_timeout = match file.zfs.as_ref().and_then(|z| z.timeout.as_deref()) {
+            Some(text) => overlay::duration(text, "zfs.timeout")
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?,
+            None => crate::sys::zfs::DEFAULT_TIMEOUT,
+        };
         let settings = Settings::default().overlay(&file, path)?;
         let pool = pool_limits(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(Global {
@@ -138,6 +148,7 @@ impl Global {
             jobs: file.jobs,
             offsite_expiry,
             pool,
+            zfs_timeout,
             settings,
         })
     }
@@ -165,6 +176,7 @@ impl Global {
                     .as_ref()
                     .is_some_and(|c| c.capacity_warn.is_some()),
             ),
+            ("zfs", file.zfs.is_some()),
         ] {
             if set {
                 bail!(
@@ -264,6 +276,13 @@ pub fn template(dataset: &str) -> String {
     text.push_str(&DEFAULT_RSYNC_ARGS.map(|a| format!("\"{a}\"")).join(", "));
     text.push_str(
         "]\n# Added after them:\n#extra_args = []\n#ok_codes = [0]\n#warning_codes = [24]\n",
+    );
+    text.push_str(
+        "# rsync gives up on a client that sends nothing this long (\"none\": never).\n\
+         #io_timeout = \"10m\"\n\n\
+         [zfs]\n\
+         # Longest a zfs or zpool command may take (a send | receive: without a byte).\n\
+         #timeout = \"10m\"\n",
     );
     text
 }

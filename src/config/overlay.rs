@@ -82,7 +82,10 @@ fn overlay_rsync(out: &mut Settings, rsync: &RsyncFile) -> Result<()> {
         to.bwlimit = Some(rate.clone());
     }
     if let Some(text) = &rsync.io_timeout {
-        to.io_timeout = Some(duration(text, "rsync.io_timeout")?);
+        to.io_timeout = match text.as_str() {
+            "none" => None,
+            _ => Some(duration(text, "rsync.io_timeout")?),
+        };
     }
     if let Some(file) = &rsync.exclude_file {
         to.exclude_file = file.clone();
@@ -239,6 +242,7 @@ mod tests {
     use crate::expiry::Retention;
     use anyhow::Result;
     use std::path::Path;
+    use std::time::Duration;
 
     fn global(text: &str) -> Result<Global> {
         Global::parse(text, Path::new("/backup/etc/zbk.toml"))
@@ -322,6 +326,38 @@ mod tests {
             ("dataset = \"t\"\njobs = 0\n", "jobs: must be at least 1"),
             ("dataset = \"t\"\njobs = \"4\"\n", "jobs: invalid type"),
             ("dataset = \"t\"\njobs = -2\n", "jobs: invalid value"),
+            (
+                "dataset = \"t\"\n[rsync]\nio_timeout = \"0s\"\n",
+                "rsync.io_timeout: invalid duration \"0s\": must be longer than zero",
+            ),
+            (
+                "dataset = \"t\"\n[rsync]\nio_timeout = \"-5m\"\n",
+                "rsync.io_timeout: invalid duration",
+            ),
+            (
+                "dataset = \"t\"\n[rsync]\nio_timeout = \"off\"\n",
+                "rsync.io_timeout: invalid duration",
+            ),
+            (
+                "dataset = \"t\"\n[rsync]\nio_timeout = 600\n",
+                "zbk.toml:3: rsync.io_timeout: invalid type",
+            ),
+            (
+                "dataset = \"t\"\n[zfs]\ntimeout = \"0m\"\n",
+                "zfs.timeout: invalid duration \"0m\": must be longer than zero",
+            ),
+            (
+                "dataset = \"t\"\n[zfs]\ntimeout = \"soon\"\n",
+                "zfs.timeout: invalid duration",
+            ),
+            (
+                "dataset = \"t\"\n[zfs]\ntimeout = \"never\"\n",
+                "zfs.timeout: must be a duration, not never",
+            ),
+            (
+                "dataset = \"t\"\n[zfs]\nwait = \"1m\"\n",
+                "zfs.wait: unknown field",
+            ),
         ];
         for (text, want) in cases {
             let err = global(text).unwrap_err().to_string();
@@ -329,6 +365,34 @@ mod tests {
             assert!(err.starts_with("/backup/etc/zbk.toml"), "{err}");
             assert!(!err.contains('\n'), "multi-line: {err}");
         }
+    }
+
+    #[test]
+    fn every_child_has_a_deadline_by_default_and_none_is_said_out_loud() {
+        let g = global("dataset = \"t\"\n").unwrap();
+        assert_eq!(g.zfs_timeout, Duration::from_secs(600));
+        assert_eq!(g.settings.rsync.io_timeout, Some(Duration::from_secs(600)));
+        let set =
+            global("dataset = \"t\"\n[zfs]\ntimeout = \"30s\"\n[rsync]\nio_timeout = \"none\"\n")
+                .unwrap();
+        assert_eq!(set.zfs_timeout, Duration::from_secs(30));
+        assert_eq!(set.settings.rsync.io_timeout, None);
+        let path = Path::new("/backup/hosts/a/c/zbk.toml");
+        let host = g
+            .parse_host("sources = [\"/x\"]\n[rsync]\nio_timeout = \"90s\"\n", path)
+            .unwrap();
+        assert_eq!(
+            host.settings.rsync.io_timeout,
+            Some(Duration::from_secs(90))
+        );
+        let err = g
+            .parse_host("sources = [\"/x\"]\n[zfs]\ntimeout = \"1m\"\n", path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/backup/hosts/a/c/zbk.toml: zfs: belongs in the global config"),
+            "{err}"
+        );
     }
 
     #[test]

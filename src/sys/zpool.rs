@@ -2,26 +2,33 @@
 //! exists and with the text zfs-fuse prints where it does not, and its capacity.
 
 use crate::pool::{self, PoolHealth};
-use crate::sys::exec::Cmd;
+use crate::sys::exec::{Cmd, Deadline};
+use crate::sys::zfs::Zfs;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// A handle on the `zpool` binary.
 pub struct Zpool {
     bin: PathBuf,
+    /// `[zfs] timeout`, as `zfs` has it.
+    deadline: Deadline,
 }
 
 impl Zpool {
-    /// Finds `zpool` on PATH or in the sbin directories.
-    pub fn find() -> Result<Zpool> {
+    /// Finds `zpool` on PATH or in the sbin directories; its processes get `zfs`'s deadline.
+    pub fn find(zfs: &Zfs) -> Result<Zpool> {
         Ok(Zpool {
             bin: crate::sys::exec::find_program("zpool")?,
+            deadline: zfs.deadline(),
         })
     }
 
     /// zpool prints times in local time without a zone: in UTC, they read back unambiguously.
     fn cmd(&self, args: &[&str]) -> Cmd {
-        Cmd::new(&self.bin).args(args).env("TZ", "UTC")
+        Cmd::new(&self.bin)
+            .args(args)
+            .env("TZ", "UTC")
+            .deadline(Some(self.deadline))
     }
 
     /// The pool's state, error counts, last scrub and capacity; its creation time (the root

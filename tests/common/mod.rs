@@ -141,19 +141,44 @@ impl Pool {
 
     /// A pool on a file of `size` (as truncate(1) reads it: 128M, 1G).
     pub fn sized(size: &str) -> Pool {
-        Pool::on_files(size, 1)
+        let (dir, name) = Pool::named();
+        let file = match std::env::var_os("ZBK_TEST_POOL_DIR") {
+            Some(d) => PathBuf::from(d).join(format!("{name}.img")),
+            None => dir.path().join("pool.img"),
+        };
+        ok("truncate", &["-s", size, file.to_str().unwrap()]);
+        Pool::made(dir, name, vec![file.clone()], &[file.to_str().unwrap()])
     }
 
     /// A pool mirrored over two files, with `zbk init` done: one side can be taken offline.
     pub fn mirror() -> Pool {
-        let pool = Pool::on_files("256M", 2);
-        let out = pool.zbk(&["init", &pool.name]);
-        assert_eq!(out.status.code(), Some(0), "init: {}", text(&out.stderr));
-        pool
+        let (dir, name) = Pool::named();
+        let files: Vec<PathBuf> = (0..2)
+            .map(|i| match std::env::var_os("ZBK_TEST_POOL_DIR") {
+                Some(d) => PathBuf::from(d).join(format!("{name}-{i}.img")),
+                None => dir.path().join(format!("pool-{i}.img")),
+            })
+            .collect();
+        for file in &files {
+            ok("truncate", &["-s", "256M", file.to_str().unwrap()]);
+        }
+        let vdevs = [
+            "mirror",
+            files[0].to_str().unwrap(),
+            files[1].to_str().unwrap(),
+        ];
+        Pool::made(dir, name, files.clone(), &vdevs).init()
     }
 
-    /// A pool on `count` files of `size`, mirrored when there are two or more.
-    fn on_files(size: &str, count: usize) -> Pool {
+    /// A pool on `device`, a block device the caller made and removes after the pool is gone
+    /// (a device-mapper device that a test suspends).
+    pub fn on_device(device: &Path) -> Pool {
+        let (dir, name) = Pool::named();
+        Pool::made(dir, name, Vec::new(), &[device.to_str().unwrap()])
+    }
+
+    /// A temporary directory for a new pool, and the pool's name (zbkt<pid>x<n>).
+    fn named() -> (tempfile::TempDir, String) {
         require_zfs();
         let dir = tempfile::Builder::new()
             .prefix("zbk-test-")
@@ -164,26 +189,20 @@ impl Pool {
             std::process::id(),
             POOLS.fetch_add(1, Ordering::SeqCst)
         );
-        let files: Vec<PathBuf> = (0..count)
-            .map(|i| match std::env::var_os("ZBK_TEST_POOL_DIR") {
-                Some(d) => PathBuf::from(d).join(format!("{name}-{i}.img")),
-                None => dir.path().join(format!("pool-{i}.img")),
-            })
-            .collect();
+        (dir, name)
+    }
+
+    /// Creates the pool `name` on `vdevs` (as `zpool create` takes them: `mirror a b`), its
+    /// root dataset mounted in `dir`; `files` are removed after the pool is gone.
+    fn made(dir: tempfile::TempDir, name: String, files: Vec<PathBuf>, vdevs: &[&str]) -> Pool {
         let root = dir.path().join("root");
-        for file in &files {
-            ok("truncate", &["-s", size, file.to_str().unwrap()]);
-        }
         let mut args = vec!["create"];
         if flavour() == Flavour::OpenZfs {
             // No cache file: the pool belongs to this test alone and must not be imported again.
             args.extend(["-o", "cachefile=none"]);
         }
         args.extend(["-m", root.to_str().unwrap(), &name]);
-        if count > 1 {
-            args.push("mirror");
-        }
-        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        args.extend_from_slice(vdevs);
         let serial = mount_lock();
         ok("zpool", &args);
         drop(serial);
@@ -197,7 +216,12 @@ impl Pool {
 
     /// A pool with `zbk init` done.
     pub fn initialised() -> Pool {
-        let pool = Pool::new();
+        Pool::new().init()
+    }
+
+    /// Runs `zbk init` on this pool.
+    pub fn init(self) -> Pool {
+        let pool = self;
         let out = pool.zbk(&["init", &pool.name]);
         assert_eq!(out.status.code(), Some(0), "init: {}", text(&out.stderr));
         pool
@@ -349,7 +373,8 @@ impl Drop for Pool {
             };
             let err = text(&out.stderr);
             if out.status.success() || err.contains("no such pool") {
-                // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR).
+                // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR);
+                // a pool on a device has none.
                 for file in &self.files {
                     let _ = std::fs::remove_file(file);
                 }
