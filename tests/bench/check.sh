@@ -61,7 +61,7 @@ bench() {
             made=$((made + 1))
         done
         # One run of every host: each writes its record, as in production.
-        "$zbk" --root "$work/root" run >/dev/null 2>&1 || true
+        "$zbk" --root "$work/root" run --all >/dev/null 2>&1 || true
         local total
         total=$(zfs list -H -t snapshot -o name -r "$p/hosts" | wc -l)
         local get check status full
