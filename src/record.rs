@@ -12,12 +12,23 @@ use crate::health::Summary;
 use crate::inventory::{host_of, Host, Inventory};
 use crate::listing::{value, Listing};
 use crate::names::HostName;
-use crate::stamp::{PROP_RECORD, PROP_SNAPSHOTS_CHANGED};
+use crate::stamp::{
+    PROP_CHANGES, PROP_RECORD, PROP_RETIRED, PROP_SNAPSHOTS_CHANGED, PROP_STATUS, PROP_TIER,
+};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
-/// What the glance at the host datasets asks beyond the inventory's properties.
-pub const PROPS: &[&str] = &[PROP_RECORD];
+/// What the glance asks of the host datasets: what a summary reads of the dataset itself. Few,
+/// since zfs-fuse's time goes by the row.
+pub const HOST_PROPS: &[&str] = &[PROP_RECORD, PROP_RETIRED, "used", "usedbysnapshots"];
+/// What it asks of the snapshots the records name: what a summary reads of them.
+pub const SNAPSHOT_PROPS: &[&str] = &[
+    PROP_STATUS,
+    PROP_TIER,
+    PROP_CHANGES,
+    "creation",
+    "createtxg",
+];
 
 /// The host datasets with only the snapshots their records name, and the records.
 #[derive(Debug, Default)]

@@ -361,8 +361,7 @@ impl Zfs {
     /// host datasets with their `zbk:record` (and `snapshots_changed` on OpenZFS), then the
     /// snapshots those records name, which do not all have to exist.
     pub fn glance(&self, hosts_dataset: &str) -> Result<Glance> {
-        let mut props: Vec<&str> = inventory::PROPS.to_vec();
-        props.extend(record::PROPS);
+        let props: Vec<&str> = record::HOST_PROPS.to_vec();
         let get = |props: &[&str]| {
             let props = props.join(",");
             let args = [
@@ -407,7 +406,7 @@ impl Zfs {
         let mut text = hosts.stdout;
         if !named.is_empty() {
             let mut args = vec!["get", "-H", "-p", "-o", "name,property,value,source"];
-            let props = inventory::PROPS.join(",");
+            let props = record::SNAPSHOT_PROPS.join(",");
             args.push(&props);
             args.extend(named.iter().map(String::as_str));
             // A named snapshot that is gone is an error for zfs and a stale record for zbk:

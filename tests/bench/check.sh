@@ -34,8 +34,8 @@ bench() {
         datasets+=("$p/hosts/h$h")
     done
     local stamps=(-o zbk:expires=2099-01-01T00:00:00Z -o zbk:tier=default -o zbk:status=ok)
-    # The properties check's first zfs get asks (src/sys/zfs.rs, Zfs::glance).
-    local props=zbk:expires,zbk:offsite-expires,zbk:tier,zbk:status,zbk:retired,zbk:pinned,zbk:changes,zbk:mass-change,zbk:pin-reason,usedbysnapshots,createtxg,creation,userrefs,numclones,used,zbk:record
+    # The properties check's first zfs get asks (src/record.rs, HOST_PROPS).
+    local props=zbk:record,zbk:retired,used,usedbysnapshots
     [ "$openzfs" = 1 ] && props=$props,snapshots_changed
     clock() { date +%s.%N; }
     # median of REPS timings of a command, in seconds
