@@ -27,6 +27,8 @@ pub struct Summary<'a> {
     pub mass_change: Option<DateTime<Utc>>,
     /// The newest `zbk verify` stamp, which carries the host's record of verifies.
     pub verified: Option<&'a Verified>,
+    /// Snapshots of the host's dataset, zbk's and others.
+    pub snapshots: usize,
 }
 
 /// Summarises a host as of `now`.
@@ -52,6 +54,7 @@ pub fn summarize(host: &Host, now: DateTime<Utc>) -> Summary<'_> {
             .count(),
         mass_change: crate::guard::unacknowledged(host),
         verified: crate::verify::newest(host.snapshots.iter().filter_map(|s| s.verified.as_ref())),
+        snapshots: host.snapshots.len(),
     }
 }
 
@@ -107,7 +110,7 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
         why.push("retired".to_string());
     } else {
         match (s.last_good, age) {
-            (None, _) if s.host.snapshots.is_empty() => {
+            (None, _) if s.snapshots == 0 => {
                 state = State::Critical;
                 why.push("no backup yet".to_string());
             }
@@ -185,11 +188,7 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
 
 /// A threshold as an admin wrote it: whole hours read best in a one-line status.
 fn hours(d: std::time::Duration) -> String {
-    if d.as_secs().is_multiple_of(3600) {
-        format!("{}h", d.as_secs() / 3600)
-    } else {
-        humantime::format_duration(d).to_string()
-    }
+    crate::text::whole(d, 3600, "h")
 }
 
 #[cfg(test)]

@@ -120,6 +120,12 @@ impl Server {
                 &[]
             }
         };
+        // `zbk status --json` repeats its pool in every row.
+        if server.pool.is_empty() {
+            if let Some(Value::Object(pool)) = hosts.first().and_then(|h| h.get("pool")) {
+                server.pool = pool.clone().into_iter().collect();
+            }
+        }
         server.hosts = hosts.iter().map(HostRow::from_json).collect();
         server
     }

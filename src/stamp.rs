@@ -29,6 +29,12 @@ pub const PROP_PINNED: &str = "zbk:pinned";
 /// Set by `zbk replicate` on a replica's snapshot whose `offsite_expiry` outlasts its received
 /// `zbk:expires`; the later of the two is the snapshot's expiry.
 pub const PROP_OFFSITE_EXPIRES: &str = "zbk:offsite-expires";
+/// Set on a host dataset after every change to its snapshots (a run, reap, keep, restamp):
+/// what `zbk check` and `zbk status` need of them, so they need not list them all (see
+/// `record.rs`). Not part of `SCHEMA`: a replica's copy describes the source, not the replica.
+pub const PROP_RECORD: &str = "zbk:record";
+/// OpenZFS 2.2 and later: when a snapshot of the dataset was last made or destroyed.
+pub const PROP_SNAPSHOTS_CHANGED: &str = "snapshots_changed";
 
 /// Set on a snapshot by `zbk verify`: what comparing it with the live client found, and the
 /// host's record of verifies so far (see `verify::Verified`).

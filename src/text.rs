@@ -1,5 +1,5 @@
 //! Wording shared by the messages a user reads: a count with its noun in the right number,
-//! a size in the units of `zfs list`.
+//! a size in the units of `zfs list`, a threshold in the unit it was likely written in.
 
 /// `1 host`, `2 hosts`: `noun` is a singular whose plural takes an `s`.
 pub fn counted(n: usize, noun: &str) -> String {
@@ -25,6 +25,16 @@ pub fn human_bytes(n: u64) -> String {
     format!("{value:.1}{}", UNITS[unit])
 }
 
+/// A duration as an admin wrote it: `50h` or `35d` when it is a whole number of `unit`
+/// seconds (named by `suffix`), else as humantime spells it.
+pub fn whole(d: std::time::Duration, unit: u64, suffix: &str) -> String {
+    if d.as_secs().is_multiple_of(unit) {
+        format!("{}{suffix}", d.as_secs() / unit)
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +51,13 @@ mod tests {
         assert_eq!(human_bytes(512), "512");
         assert_eq!(human_bytes(4608), "4.5K");
         assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0G");
+    }
+
+    #[test]
+    fn whole_units_read_short() {
+        let d = std::time::Duration::from_secs;
+        assert_eq!(whole(d(50 * 3600), 3600, "h"), "50h");
+        assert_eq!(whole(d(35 * 86400), 86400, "d"), "35d");
+        assert_eq!(whole(d(90), 3600, "h"), "1m 30s");
     }
 }

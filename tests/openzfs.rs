@@ -12,10 +12,10 @@
 mod common;
 
 use common::sshd::Sshd;
-use common::{ok, only_on, sh, text, Flavour, Pool};
+use common::{ok, only_on, sh, text, CountingZfs, Flavour, Pool};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// A dataset of the test pool with ACLs and xattrs stored like a Linux client's filesystem and
 /// no compression, so that a file written without holes takes its blocks.
@@ -262,56 +262,6 @@ fn openzfs_acls_xattrs_sparse_links_and_nanosecond_mtimes_survive_backup_and_res
     let back = under(&target, &client);
     assert_eq!(fidelity(&back), want, "restored to the client");
     assert!(allocated(&back.join("sparse.img")) < 8 << 20);
-}
-
-/// A `zfs` that logs every call, then runs the real one: counts the processes a command starts.
-struct CountingZfs {
-    dir: tempfile::TempDir,
-}
-
-impl CountingZfs {
-    fn new() -> CountingZfs {
-        let real = ok("sh", &["-c", "command -v zfs"]).trim().to_string();
-        let dir = tempfile::Builder::new()
-            .prefix("zfs-call-counter-")
-            .tempdir()
-            .unwrap();
-        let log = dir.path().join("calls");
-        let script = format!(
-            "#!/bin/sh\n# Counts zfs calls for the test; the real zfs does the work.\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{real}' \"$@\"\n",
-            log.display()
-        );
-        let shim = dir.path().join("zfs");
-        std::fs::write(&shim, script).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-        CountingZfs { dir }
-    }
-
-    fn zbk(&self, pool: &Pool, args: &[&str]) -> Output {
-        let _ = std::fs::remove_file(self.dir.path().join("calls"));
-        let path = format!(
-            "{}:{}",
-            self.dir.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        Command::new(env!("CARGO_BIN_EXE_zbk"))
-            .arg("--root")
-            .arg(&pool.root)
-            .args(args)
-            .env("PATH", path)
-            .env_remove("ZBK_ROOT")
-            .output()
-            .unwrap()
-    }
-
-    fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("calls"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
 }
 
 /// Snapshot names as runs make them: reap destroys no other kind.

@@ -24,7 +24,7 @@ checkout=$(pwd -P)
 # faults (zfs-fuse fault shims) and reap_scale (1,000 snapshots made one by one) take longer
 # than the tier's budget under emulation; name them to run them. man_pages, cron_file and
 # bench_smoke touch no pool.
-default_suites=(openzfs encrypt init add_remove run reap status report keep doctor diff restore replicate guards fleet ssh hang verify)
+default_suites=(openzfs encrypt init add_remove run reap status pool_health record report keep doctor diff restore replicate guards fleet ssh hang verify)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "tests/openzfs.sh: the VM exports / to its guest and needs root: sudo tests/openzfs.sh" >&2

@@ -43,10 +43,13 @@ fn reap_lists_once_whatever_the_number_of_snapshots() {
         "{summary}"
     );
     // One `zfs version` probe, one listing of the whole tree, then the destroys: one each on
-    // zfs-fuse, one comma-list per host on OpenZFS.
+    // zfs-fuse, one comma-list per host on OpenZFS; then for each host its record anew (is it
+    // a replica, its listing, the `zfs set`).
     let listing_and_probe = 2;
+    let records = 3 * HOSTS;
     assert!(
-        processes == listing_and_probe + expired || processes == listing_and_probe + HOSTS,
+        processes == listing_and_probe + expired + records
+            || processes == listing_and_probe + HOSTS + records,
         "{summary}"
     );
     eprintln!("reap over {HOSTS} hosts x {PER_HOST} snapshots: {summary}");

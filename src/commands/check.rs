@@ -5,9 +5,9 @@ use crate::cli::CheckArgs;
 use crate::config::{CheckSettings, Global};
 use crate::ctx::Ctx;
 use crate::expiry::Retention;
-use crate::health::{self, Judged, State};
-use crate::inventory::Host;
+use crate::health::{self, Judged, State, Summary};
 use crate::layout::hosts_dataset;
+use crate::pool::{PoolHealth, PoolLimits, Verdict};
 use crate::text::counted;
 use crate::watchdog;
 use anyhow::{anyhow, Result};
@@ -68,15 +68,24 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
     let warn = threshold("--warn", &args.warn)?;
     let crit = threshold("--crit", &args.crit)?;
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
-    let hosts = super::chosen_hosts(&inv, &args.hosts)?;
+    // The pool's health comes from other programs than the hosts': read side by side.
+    let (pool, read) = std::thread::scope(|s| {
+        let pool = s.spawn(|| super::pool::health(ctx, &global.dataset));
+        let read = super::Standing::read(ctx, &hosts_dataset(&global.dataset), &args.hosts);
+        (pool.join(), read)
+    });
+    let pool = pool.unwrap_or_else(|_| Err(anyhow!("reading the pool's health panicked")));
+    let (standing, hosts) = read?;
     let mut results: Vec<(&str, Judged, CheckSettings)> = Vec::new();
     for name in &hosts {
-        let host = &inv.hosts[name];
-        let (judged, limits) = judge_host(ctx, &global, host, warn, crit);
+        let summary = standing.summary(name);
+        let (judged, limits) = judge_host(ctx, &global, &summary, warn, crit);
         results.push((name.as_str(), judged, limits));
     }
-    Ok(plugin_line(&results))
+    Ok(plugin_line(
+        &pool_verdict(&pool, global.pool, ctx.now),
+        &results,
+    ))
 }
 
 /// Judges one host as `zbk check` does, with its own config's thresholds unless `warn` or
@@ -84,11 +93,11 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
 pub(crate) fn judge_host(
     ctx: &Ctx,
     global: &Global,
-    host: &Host,
+    summary: &Summary,
     warn: Option<Duration>,
     crit: Option<Duration>,
 ) -> (Judged, CheckSettings) {
-    let summary = health::summarize(host, ctx.now);
+    let host = summary.host;
     // A retired host is judged on nothing its config says, so a broken one cannot matter.
     let configured = match host.retired {
         Some(_) => Ok(global.settings.check),
@@ -103,7 +112,7 @@ pub(crate) fn judge_host(
             mass_change: c.mass_change,
             verify_age: c.verify_age,
         };
-        (limits, health::judge(&summary, limits, ctx.now))
+        (limits, health::judge(summary, limits, ctx.now))
     });
     match judged {
         Ok((limits, _)) if limits.warn > limits.crit => (
@@ -126,13 +135,32 @@ pub(crate) fn judge_host(
     }
 }
 
-/// The Nagios plugin output: one status line with perfdata, worst hosts named first.
-fn plugin_line(results: &[(&str, Judged, CheckSettings)]) -> (State, String) {
+/// The pool's part of the line: its name, verdict and capacity; UNKNOWN with the reason when
+/// its health cannot be read.
+fn pool_verdict(
+    pool: &Result<PoolHealth>,
+    limits: PoolLimits,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Verdict, Option<u8>, PoolLimits) {
+    let mut v = super::pool::verdict(pool, limits, now);
+    if let Ok(p) = pool {
+        v.why.insert(0, format!("pool {}", p.name));
+    }
+    (v, pool.as_ref().ok().and_then(|p| p.capacity), limits)
+}
+
+/// The Nagios plugin output: one status line with perfdata, the pool's problems first, then
+/// the worst hosts.
+fn plugin_line(
+    (pool, capacity, pool_limits): &(Verdict, Option<u8>, PoolLimits),
+    results: &[(&str, Judged, CheckSettings)],
+) -> (State, String) {
     let worst = results
         .iter()
         .map(|(_, j, _)| j.state)
         .max()
-        .unwrap_or(State::Unknown);
+        .unwrap_or(State::Unknown)
+        .max(pool.state);
     let mut problems: Vec<&(&str, Judged, CheckSettings)> = results
         .iter()
         .filter(|(_, j, _)| j.state != State::Ok)
@@ -149,6 +177,13 @@ fn plugin_line(results: &[(&str, Judged, CheckSettings)]) -> (State, String) {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    let text = if pool.state == State::Ok {
+        text
+    } else if pool.why.len() > 1 && pool.why[0].starts_with("pool ") {
+        format!("{}: {}; {text}", pool.why[0], pool.why[1..].join(", "))
+    } else {
+        format!("{}; {text}", pool.why.join(", "))
+    };
     let mut perf = String::new();
     for (host, j, limits) in results {
         let age = j.age.map_or("U".to_string(), |a| format!("{a}s"));
@@ -157,6 +192,13 @@ fn plugin_line(results: &[(&str, Judged, CheckSettings)]) -> (State, String) {
             " '{host} age'={age};{};{};0",
             limits.warn.as_secs(),
             limits.crit.as_secs()
+        );
+    }
+    if let Some(c) = capacity {
+        let _ = write!(
+            perf,
+            " 'pool capacity'={c}%;{};;0;100",
+            pool_limits.capacity_warn
         );
     }
     let perf = if perf.is_empty() {
@@ -206,19 +248,88 @@ mod tests {
             )]),
             NOW,
         );
-        let (worst, line) =
-            plugin_line(&[("a", ok, LIMITS), ("b", warn, LIMITS), ("c", crit, LIMITS)]);
+        let (worst, line) = plugin_line(
+            &healthy_pool(),
+            &[("a", ok, LIMITS), ("b", warn, LIMITS), ("c", crit, LIMITS)],
+        );
         assert_eq!(worst, State::Critical);
         assert!(
             line.starts_with("ZBK CRITICAL - c: no backup yet; b: last good backup 1d 4h ago"),
             "{line}"
         );
-        assert!(line.ends_with("| 'a age'=3600s;93600;180000;0 'b age'=100800s;93600;180000;0 'c age'=U;93600;180000;0"), "{line}");
+        assert!(line.ends_with("| 'a age'=3600s;93600;180000;0 'b age'=100800s;93600;180000;0 'c age'=U;93600;180000;0 'pool capacity'=40%;80;;0;100"), "{line}");
         assert_eq!(line.lines().count(), 1);
-        let (state, line) = plugin_line(&[]);
+        let (state, line) = plugin_line(&healthy_pool(), &[]);
         assert_eq!(
             (state, line.as_str()),
-            (State::Unknown, "ZBK UNKNOWN - no hosts to check")
+            (
+                State::Unknown,
+                "ZBK UNKNOWN - no hosts to check | 'pool capacity'=40%;80;;0;100"
+            )
+        );
+    }
+
+    fn healthy_pool() -> (Verdict, Option<u8>, PoolLimits) {
+        (
+            Verdict {
+                state: State::Ok,
+                why: vec!["pool tank".into()],
+            },
+            Some(40),
+            PoolLimits::default(),
+        )
+    }
+
+    #[test]
+    fn the_pool_comes_first_and_an_unreadable_one_is_unknown_never_ok() {
+        let now = parse_time(NOW).unwrap();
+        let ok = state(
+            &Host::sample(vec![Snapshot::taken(
+                "a",
+                "2026-11-27T11:00:00Z",
+                Some(Status::Ok),
+            )]),
+            NOW,
+        );
+        let degraded = PoolHealth {
+            name: "tank".into(),
+            state: "DEGRADED".into(),
+            read_errors: 0,
+            write_errors: 0,
+            checksum_errors: 0,
+            data_errors: 0,
+            scrub: crate::pool::Scrub::Running { started: None },
+            capacity: Some(85),
+            created: None,
+        };
+        let (worst, line) = plugin_line(
+            &pool_verdict(&Ok(degraded), PoolLimits::default(), now),
+            &[("a", ok, LIMITS)],
+        );
+        assert_eq!(worst, State::Critical);
+        assert!(
+            line.starts_with("ZBK CRITICAL - pool tank: DEGRADED, 85% full (check.capacity_warn 80%); 1 host backed up in time | 'a age'=3600s;93600;180000;0 'pool capacity'=85%;80;;0;100"),
+            "{line}"
+        );
+        let unread = Err(anyhow!("zpool status: cannot read \"state: ??\"").context("pool tank"));
+        let ok = state(
+            &Host::sample(vec![Snapshot::taken(
+                "a",
+                "2026-11-27T11:00:00Z",
+                Some(Status::Ok),
+            )]),
+            NOW,
+        );
+        let (worst, line) = plugin_line(
+            &pool_verdict(&unread, PoolLimits::default(), now),
+            &[("a", ok, LIMITS)],
+        );
+        assert_eq!(worst, State::Unknown);
+        assert!(
+            line.starts_with(
+                "ZBK UNKNOWN - pool tank: zpool status: cannot read \"state: ??\"; 1 host"
+            ),
+            "{line}"
         );
     }
 }

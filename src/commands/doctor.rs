@@ -7,6 +7,7 @@ use crate::config::Global;
 use crate::crypt::{self, KeyFormat};
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
 use crate::dataset::RestoreClone;
+use crate::health::State;
 use crate::layout::hosts_dataset;
 use crate::sys::exec::find_program;
 use crate::sys::ssh::{self, Ssh};
@@ -110,6 +111,31 @@ fn programs(r: &mut Report) {
     }
 }
 
+/// The pool's state, errors, scrub and capacity, judged as `zbk check` judges them.
+fn pool_health(ctx: &Ctx, global: &Global, r: &mut Report) {
+    let health = super::pool::health(ctx, &global.dataset);
+    let verdict = super::pool::verdict(&health, global.pool, ctx.now);
+    let pool = super::pool::name(&global.dataset);
+    match (&health, verdict.state) {
+        (Ok(p), State::Ok) => r.ok(&format!(
+            "pool {pool} is {}",
+            super::pool::phrase(p, ctx.now)
+        )),
+        (Ok(_), _) => r.problem(
+            &format!("pool {pool}: {}", verdict.why.join(", ")),
+            &format!(
+                "see `zpool status -v {pool}`: replace or bring back a device (zpool replace, zpool online), \
+                 restore the files it lists, `zpool scrub {pool}` (monthly from cron), free space or grow the pool, \
+                 then `zpool clear {pool}`"
+            ),
+        ),
+        (Err(_), _) => r.problem(
+            &verdict.why.join(", "),
+            &format!("run `zpool status {pool}` as root and see what it says"),
+        ),
+    }
+}
+
 fn package(program: &str) -> &'static str {
     match program {
         "zfs" => "zfsutils-linux (or zfs-fuse)",
@@ -160,6 +186,7 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
             }
         }
     }
+    pool_health(ctx, global, r);
     let probe = ctx
         .layout
         .etc()

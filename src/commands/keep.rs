@@ -66,6 +66,7 @@ pub fn run(ctx: &Ctx, args: KeepArgs) -> Result<u8> {
         snap.name
     );
     acknowledge(ctx, &global.dataset, host)?;
+    super::record_or_warn(ctx, &hosts_dataset(&global.dataset), &host.dataset);
     Ok(EXIT_OK)
 }
 

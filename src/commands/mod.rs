@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod init;
 pub mod keep;
 pub mod list;
+pub mod pool;
 pub mod reap;
 pub mod remove;
 pub mod replicate;
@@ -21,9 +22,13 @@ pub mod versions;
 
 use crate::crypt::KeyState;
 use crate::ctx::{usage, Ctx};
+use crate::health::{self, Summary};
 use crate::inventory::Inventory;
 use crate::names::HostName;
+use crate::record::{self, Glance, Record};
+use crate::stamp::PROP_RECORD;
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use std::path::Path;
 
 /// The hosts a command names, validated and checked against the tree; none named means all.
@@ -44,6 +49,129 @@ pub fn chosen_hosts(inv: &Inventory, names: &[String]) -> Result<Vec<HostName>> 
         }
     }
     Ok(out)
+}
+
+/// Writes a host's `zbk:record` from its full listing, once its snapshots have changed. Should
+/// that fail, the record is removed, so that a stale one cannot stand in for the truth.
+pub fn record_host(ctx: &Ctx, hosts_dataset: &str, host_dataset: &str) -> Result<()> {
+    let written = (|| -> Result<()> {
+        // `snapshots_changed` counts whole seconds: a listing read in the second of the last
+        // change could miss a change later in that second that leaves the value as it was.
+        // Read in a later second, any change after it shows. (The wall clock, not `ctx.now`:
+        // this is about the moment of the listing.)
+        let mut started = Utc::now().timestamp();
+        let (mut inv, mut changed) = ctx.zfs.host_for_record(hosts_dataset, host_dataset)?;
+        if changed.is_some_and(|c| i64::try_from(c).unwrap_or(i64::MAX) >= started) {
+            let into_next = 1000 - Utc::now().timestamp_subsec_millis().min(999);
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(into_next) + 10));
+            started = Utc::now().timestamp();
+            (inv, changed) = ctx.zfs.host_for_record(hosts_dataset, host_dataset)?;
+            if changed.is_some_and(|c| i64::try_from(c).unwrap_or(i64::MAX) >= started) {
+                anyhow::bail!(
+                    "{host_dataset}: snapshots_changed is not in the past: is the clock right?"
+                );
+            }
+        }
+        let host = inv
+            .hosts
+            .values()
+            .find(|h| h.dataset == host_dataset)
+            .with_context(|| format!("{host_dataset}: not in its own listing"))?;
+        let record = Record::of(host, changed, ctx.now);
+        ctx.zfs.set(host_dataset, PROP_RECORD, &record.to_value())
+    })();
+    written.map_err(|e| match ctx.zfs.inherit(host_dataset, PROP_RECORD) {
+        Ok(()) => e.context(format!("cannot record {host_dataset}'s newest snapshots")),
+        Err(also) => e.context(format!(
+            "cannot record {host_dataset}'s newest snapshots, nor remove the old record ({also:#}): `zfs inherit {PROP_RECORD} {host_dataset}`"
+        )),
+    })
+}
+
+/// `record_host`, for commands whose work is done whether or not the record could be written:
+/// a failure is a warning, since check and status then list the host in full.
+pub fn record_or_warn(ctx: &Ctx, hosts_dataset: &str, host_dataset: &str) {
+    if let Err(e) = record_host(ctx, hosts_dataset, host_dataset) {
+        eprintln!(
+            "zbk: warning: {e:#}; zbk check and zbk status list it in full until its next run"
+        );
+    }
+}
+
+/// How the hosts stand, from their records where those hold and from full listings where not.
+pub struct Standing {
+    pub glance: Glance,
+    /// The hosts whose record did not hold, listed in full.
+    full: Inventory,
+    pub now: DateTime<Utc>,
+}
+
+impl Standing {
+    /// Reads the hosts' records, then lists in full the chosen hosts whose record does not hold:
+    /// one by one when they are few, else the whole tree at once.
+    pub fn read(
+        ctx: &Ctx,
+        hosts_dataset: &str,
+        names: &[String],
+    ) -> Result<(Standing, Vec<HostName>)> {
+        let glance = ctx.zfs.glance(hosts_dataset)?;
+        let hosts = chosen_hosts(&glance.inv, names)?;
+        let mut standing = Standing {
+            glance,
+            full: Inventory::default(),
+            now: ctx.now,
+        };
+        let stale: Vec<&HostName> = hosts
+            .iter()
+            .filter(|h| standing.by_record(h).is_none())
+            .collect();
+        if stale.len() > 3 {
+            standing.full = ctx.zfs.inventory(hosts_dataset)?;
+        } else {
+            for name in stale {
+                let dataset = &standing.glance.inv.hosts[name].dataset;
+                let one = ctx
+                    .zfs
+                    .host_inventory(hosts_dataset, dataset)
+                    .context("cannot list the hosts tree")?;
+                standing.full.hosts.extend(one.hosts);
+            }
+        }
+        if let Some(gone) = hosts
+            .iter()
+            .find(|h| !standing.listed(h) && standing.by_record(h).is_none())
+        {
+            anyhow::bail!("cannot list the hosts tree: {gone} went away while it was read");
+        }
+        Ok((standing, hosts))
+    }
+
+    fn by_record(&self, name: &HostName) -> Option<Summary<'_>> {
+        let claim = self.glance.claims.get(name)?;
+        let host = self.glance.inv.hosts.get(name)?;
+        record::summary(
+            host,
+            claim.record.as_ref()?,
+            &claim.source,
+            claim.changed,
+            self.now,
+        )
+    }
+
+    /// A chosen host's summary.
+    pub fn summary(&self, name: &HostName) -> Summary<'_> {
+        match self.full.hosts.get(name) {
+            Some(host) => health::summarize(host, self.now),
+            None => self
+                .by_record(name)
+                .expect("a host either holds up to its record or was listed in full"),
+        }
+    }
+
+    /// Whether a chosen host was listed in full.
+    pub fn listed(&self, name: &HostName) -> bool {
+        self.full.hosts.contains_key(name)
+    }
 }
 
 /// The encryption of `dataset` when its key is not loaded, which leaves it unmounted and

@@ -241,8 +241,19 @@ fn finish_host(
         }
     }
     // A retired host goes once nothing of it is left; `destroy_tree` re-checks that its
-    // dataset is exactly one host dataset under the hosts tree.
-    if host.retired.is_some() && left == 0 {
+    // dataset is exactly one host dataset under the hosts tree. Any other host whose snapshots
+    // changed has its record written anew; not a replica's, whose snapshots come and go with
+    // each receive that no record of the target's would follow.
+    let retired_and_empty = host.retired.is_some() && left == 0;
+    let destroyed_some = left < pending.kept + doomed.len();
+    if !args.dry_run && destroyed_some && !retired_and_empty && !ctx.zfs.is_replica(&host.dataset) {
+        let hosts = host
+            .dataset
+            .rsplit_once('/')
+            .map_or("", |(parent, _)| parent);
+        super::record_or_warn(ctx, hosts, &host.dataset);
+    }
+    if retired_and_empty {
         if args.dry_run {
             println!(
                 "destroy {}: retired host with no snapshots left",

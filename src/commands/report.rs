@@ -11,23 +11,29 @@ use std::path::Path;
 
 pub fn run(ctx: &Ctx, args: ReportArgs) -> Result<u8> {
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let (health, inv) = std::thread::scope(|s| {
+        let health = s.spawn(|| super::pool::health(ctx, &global.dataset));
+        let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset));
+        (health.join(), inv)
+    });
+    let health = health.unwrap_or_else(|_| Err(anyhow!("reading the pool's health panicked")));
+    let inv = inv?;
     let hosts = super::chosen_hosts(&inv, &[])?;
-    let rows = super::status::json_rows(ctx, &global, &inv, &hosts)?;
+    let verdict = super::pool::verdict(&health, global.pool, ctx.now);
+    let pool = super::pool::json(&global.dataset, &health, &verdict);
+    let rows = super::status::json_rows(ctx, &global, &inv, &hosts, &pool)?;
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|n| n.trim().to_string())
         .ok()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "this server".to_string());
     let mut here = Server::from_json(&name, "this server", &rows);
+    here.pool = serde_json::to_value(&pool)?
+        .as_object()
+        .map(|o| o.clone().into_iter().collect())
+        .unwrap_or_default();
     here.pool
         .insert("dataset".into(), global.dataset.clone().into());
-    match ctx.zfs.capacity(&global.dataset) {
-        Ok(pct) => {
-            here.pool.insert("capacity_percent".into(), pct.into());
-        }
-        Err(e) => here.problems.push(format!("pool capacity: {e:#}")),
-    }
     if inv.unreadable > 0 {
         here.problems.push(format!(
             "{} of the zfs listing could not be read (a property value with a tab or newline)",

@@ -61,6 +61,7 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
                 eprintln!("zbk: {name}: {e:#}");
                 exit = exit.max(EXIT_FAILED);
             }
+            super::record_or_warn(ctx, &hosts_dataset(&global.dataset), &host.dataset);
         }
     }
     println!(

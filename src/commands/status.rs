@@ -6,7 +6,7 @@ use crate::cli::StatusArgs;
 use crate::config::Global;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
-use crate::health::{self, Summary};
+use crate::health::{self, State, Summary};
 use crate::history;
 use crate::inventory::{Inventory, Snapshot};
 use crate::layout::hosts_dataset;
@@ -47,6 +47,8 @@ struct Row<'a> {
     fully_verified_time: Option<String>,
     /// Silent differences found that `zbk verify --ack` has not acknowledged.
     verify_unacknowledged: u64,
+    /// The pool the host lives on, the same for every host.
+    pool: &'a super::pool::Json,
     #[serde(flatten)]
     more: More,
 }
@@ -82,7 +84,7 @@ struct HistoryDay {
 fn more(ctx: &Ctx, global: &Global, s: &Summary) -> More {
     let host = s.host;
     let time = |t: Option<DateTime<Utc>>| t.map(|t| Expiry::At(t).to_string());
-    let (judged, _) = super::check::judge_host(ctx, global, host, None, None);
+    let (judged, _) = super::check::judge_host(ctx, global, s, None, None);
     let failed = history::last_failed(host);
     // The log is in l/ of the live tree: pruned by log_keep, so an old failure may have none.
     let reason = failed.and_then(|f| {
@@ -127,12 +129,13 @@ pub(crate) fn json_rows(
     global: &Global,
     inv: &Inventory,
     hosts: &[HostName],
+    pool: &super::pool::Json,
 ) -> Result<serde_json::Value> {
     let rows: Vec<Row> = hosts
         .iter()
         .map(|h| {
             let s = health::summarize(&inv.hosts[h], ctx.now);
-            let mut r = row(&s, ctx.now);
+            let mut r = row(&s, pool, ctx.now);
             r.more = more(ctx, global, &s);
             r
         })
@@ -140,7 +143,7 @@ pub(crate) fn json_rows(
     Ok(serde_json::to_value(rows)?)
 }
 
-fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
+fn row<'a>(s: &Summary<'a>, pool: &'a super::pool::Json, now: DateTime<Utc>) -> Row<'a> {
     let time = |t: Option<DateTime<Utc>>| t.map(|t| Expiry::At(t).to_string());
     let good_at = s.last_good.and_then(|g| g.created);
     Row {
@@ -155,7 +158,7 @@ fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
         last_run_changes: s.last_run.and_then(|r| r.changes),
         mass_change_time: time(s.mass_change),
         consecutive_failures: s.consecutive_failures,
-        snapshots: s.host.snapshots.len(),
+        snapshots: s.snapshots,
         pinned_snapshots: s.pinned,
         future_snapshots: s.future,
         used_bytes: s.host.used,
@@ -172,6 +175,7 @@ fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
         fully_verified_time: time(s.verified.and_then(Verified::covered)),
         verify_unacknowledged: s.verified.map_or(0, |v| v.unacked),
         more: More::default(),
+        pool,
     }
 }
 
@@ -180,31 +184,54 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         return Err(usage("--json and --prometheus: give one of them"));
     }
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
-    let hosts = super::chosen_hosts(&inv, &args.hosts)?;
+    let hosts_dataset = hosts_dataset(&global.dataset);
+    // The table needs each host's newest snapshots: their records, one `zfs get` of the host
+    // datasets. JSON and the textfile tell each host's past (days, tiers, what the next reap
+    // takes): the full listing. The pool's health comes from other programs: read beside it.
+    let full = args.json || args.prometheus;
+    let (pool, read) = std::thread::scope(|s| {
+        let pool = s.spawn(|| super::pool::health(ctx, &global.dataset));
+        let read = if full {
+            ctx.zfs.inventory(&hosts_dataset).and_then(|inv| {
+                let hosts = super::chosen_hosts(&inv, &args.hosts)?;
+                Ok((None, Some(inv), hosts))
+            })
+        } else {
+            super::Standing::read(ctx, &hosts_dataset, &args.hosts)
+                .map(|(standing, hosts)| (Some(standing), None, hosts))
+        };
+        (pool.join(), read)
+    });
+    let pool = pool.unwrap_or_else(|_| Err(anyhow::anyhow!("reading the pool's health panicked")));
+    let (standing, inv, hosts) = read?;
     let summaries: Vec<Summary> = hosts
         .iter()
-        .map(|h| health::summarize(&inv.hosts[h], ctx.now))
+        .map(|h| match (&standing, &inv) {
+            (Some(standing), _) => standing.summary(h),
+            (None, Some(inv)) => health::summarize(&inv.hosts[h], ctx.now),
+            (None, None) => unreachable!("one of the two listings was read"),
+        })
         .collect();
+    let verdict = super::pool::verdict(&pool, global.pool, ctx.now);
     if args.prometheus {
-        // The pool's capacity is one more small zfs call; without it the metric is left out.
-        let capacity = ctx.zfs.capacity(&global.dataset).ok();
+        print!("{}", prometheus(&summaries, ctx.now));
         print!(
             "{}",
-            prometheus(
-                &summaries,
-                ctx.now,
-                capacity.map(|c| (global.dataset.as_str(), c))
-            )
+            super::pool::prometheus(&global.dataset, &pool, &verdict)
         );
         return Ok(EXIT_OK);
     }
+    let pool_json = super::pool::json(&global.dataset, &pool, &verdict);
     if args.json {
-        let rows = json_rows(ctx, &global, &inv, &hosts)?;
+        let inv = inv.as_ref().expect("--json reads the full listing");
+        let rows = json_rows(ctx, &global, inv, &hosts, &pool_json)?;
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(EXIT_OK);
     }
-    let rows: Vec<Row> = summaries.iter().map(|s| row(s, ctx.now)).collect();
+    let rows: Vec<Row> = summaries
+        .iter()
+        .map(|s| row(s, &pool_json, ctx.now))
+        .collect();
     let mut table = vec![[
         "HOST",
         "STATE",
@@ -236,6 +263,18 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         ]);
     }
     print_table(&table);
+    let judged = match verdict.state {
+        State::Ok => String::new(),
+        state => format!(" ({}: {})", state.label(), verdict.why.join(", ")),
+    };
+    match &pool {
+        Ok(p) => println!(
+            "\npool {}: {}{judged}",
+            p.name,
+            super::pool::phrase(p, ctx.now)
+        ),
+        Err(_) => println!("\n{} (UNKNOWN)", verdict.why.join(", ")),
+    }
     for r in rows.iter().filter(|r| r.future_snapshots > 0) {
         eprintln!(
             "zbk: warning: {}: {} snapshots dated in the future: is the clock right?",
@@ -254,7 +293,7 @@ fn epoch(s: Option<&Snapshot>) -> f64 {
 
 /// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host
 /// (per host and tier for the tier families), and the pool's capacity.
-fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str, u8)>) -> String {
+fn prometheus(summaries: &[Summary], now: DateTime<Utc>) -> String {
     type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
     let metrics: [Metric; 16] = [
         (
@@ -286,7 +325,7 @@ fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str,
         (
             "zbk_snapshots",
             "Snapshots of the host's dataset, zbk's and others.",
-            |s| Some(s.host.snapshots.len() as f64),
+            |s| Some(s.snapshots as f64),
         ),
         (
             "zbk_snapshot_bytes",
@@ -397,18 +436,6 @@ fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str,
             );
         }
     }
-    if let Some((dataset, pct)) = capacity {
-        family(
-            &mut out,
-            "zbk_pool_capacity_percent",
-            "How full the pool is, in percent of what the zbk dataset can reach.",
-        );
-        let _ = writeln!(
-            out,
-            "zbk_pool_capacity_percent{{dataset=\"{}\"}} {pct}",
-            label(dataset)
-        );
-    }
     out
 }
 
@@ -423,6 +450,7 @@ fn label(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::expiry::parse_time;
+    use crate::health;
     use crate::inventory::Host;
 
     const NOW: &str = "2026-11-27T12:00:00Z";
@@ -437,7 +465,7 @@ mod tests {
             Snapshot::taken("a", "2026-11-27T11:00:00Z", Some(Status::Ok)),
             Snapshot::taken("failed-b", "2026-11-27T11:30:00Z", Some(Status::Failed)),
         ]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW));
         for line in [
             "# TYPE zbk_last_good_backup_timestamp_seconds gauge",
             &format!(
@@ -461,14 +489,9 @@ mod tests {
             );
         }
         let empty = Host::sample(vec![]);
-        let text = prometheus(
-            &[health::summarize(&empty, t(NOW))],
-            t(NOW),
-            Some(("tank/b", 42)),
-        );
+        let text = prometheus(&[health::summarize(&empty, t(NOW))], t(NOW));
         assert!(text.contains("zbk_last_good_backup_timestamp_seconds{host=\"web1\"} 0\n"));
         assert!(!text.contains("zbk_last_run_status{"));
-        assert!(text.contains("zbk_pool_capacity_percent{dataset=\"tank/b\"} 42\n"));
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 
@@ -478,7 +501,7 @@ mod tests {
         pinned.pin_reason = Some("mass change at 2026-11-27T02:00:00Z".into());
         let later = Snapshot::taken("b", "2026-11-27T11:00:00Z", Some(Status::Warning));
         let h = Host::sample(vec![pinned.clone(), later.clone()]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW));
         assert!(text.contains(&format!(
             "zbk_mass_change_timestamp_seconds{{host=\"web1\"}} {}\n",
             t("2026-11-27T02:00:00Z").timestamp()
@@ -487,7 +510,7 @@ mod tests {
             "mass change at 2026-11-27T02:00:00Z; acknowledged at 2026-11-27T09:00:00Z".into(),
         );
         let acked = Host::sample(vec![pinned, later]);
-        let text = prometheus(&[health::summarize(&acked, t(NOW))], t(NOW), None);
+        let text = prometheus(&[health::summarize(&acked, t(NOW))], t(NOW));
         assert!(text.contains("zbk_mass_change_timestamp_seconds{host=\"web1\"} 0\n"));
     }
 }

@@ -229,6 +229,8 @@ fn verify_host(
     let target = Snapshot::of(&global.dataset, host, &snap.name)?;
     ctx.zfs
         .set(target.as_str(), PROP_VERIFIED, &stamp.to_property())?;
+    // The host's record names the snapshot with the newest stamp, for zbk check.
+    super::record_or_warn(ctx, &hosts_dataset(&global.dataset), &host.dataset);
     let _ = writeln!(
         log,
         "{}; {} changed, {} appeared, {} vanished; {}",
@@ -395,6 +397,7 @@ fn ack(ctx: &Ctx, global: &Global, inv: &Inventory, names: &[HostName]) -> Resul
                     PROP_VERIFIED,
                     &v.acknowledged(ctx.now).to_property(),
                 )?;
+                super::record_or_warn(ctx, &hosts_dataset(&global.dataset), &host.dataset);
                 println!(
                     "{name}: acknowledged {} found by zbk verify",
                     counted(v.unacked as usize, "silent difference")

@@ -69,6 +69,8 @@ pub(super) struct CheckFile {
     pub(super) crit: Option<String>,
     pub(super) mass_change: Option<String>,
     pub(super) verify_age: Option<String>,
+    pub(super) scrub_age: Option<String>,
+    pub(super) capacity_warn: Option<u8>,
 }
 
 #[derive(Deserialize, Default, Debug)]

@@ -50,6 +50,8 @@ const KEYS: &[(&str, &str)] = &[
     ("check", "verify_age"),
     ("verify", "slices"),
     ("verify", "bogus"),
+    ("check", "scrub_age"),
+    ("check", "capacity_warn"),
     ("guard", "check_file"),
     ("guard", "max_delete"),
     ("guard", "max_capacity"),

@@ -12,6 +12,7 @@ pub use files::check_private;
 pub use settings::{CheckSettings, Hooks, RsyncSettings, Settings, SshSettings};
 
 use crate::expiry::Retention;
+use crate::pool::PoolLimits;
 use anyhow::{anyhow, bail, Result};
 use files::{parse_file, read};
 use std::path::{Path, PathBuf};
@@ -60,6 +61,8 @@ pub struct Global {
     /// The least time `zbk replicate`'s copies live after their creation, whatever their
     /// received expiry.
     pub offsite_expiry: Option<Retention>,
+    /// How `zbk check` judges the pool: `check.scrub_age`, `check.capacity_warn`.
+    pub pool: PoolLimits,
     /// `[zfs] timeout`: how long one zfs or zpool process may take, and how long `zbk run`
     /// may go without progress before it gives up on a pool that stopped answering.
     pub zfs_timeout: Duration,
@@ -138,11 +141,13 @@ impl Global {
             None => crate::sys::zfs::DEFAULT_TIMEOUT,
         };
         let settings = Settings::default().overlay(&file, path)?;
+        let pool = pool_limits(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(Global {
             dataset,
             destroy_batch,
             jobs: file.jobs,
             offsite_expiry,
+            pool,
             zfs_timeout,
             settings,
         })
@@ -161,6 +166,16 @@ impl Global {
             ("destroy_batch", file.destroy_batch.is_some()),
             ("jobs", file.jobs.is_some()),
             ("offsite_expiry", file.offsite_expiry.is_some()),
+            (
+                "check.scrub_age",
+                file.check.as_ref().is_some_and(|c| c.scrub_age.is_some()),
+            ),
+            (
+                "check.capacity_warn",
+                file.check
+                    .as_ref()
+                    .is_some_and(|c| c.capacity_warn.is_some()),
+            ),
             ("zfs", file.zfs.is_some()),
         ] {
             if set {
@@ -190,6 +205,24 @@ impl Global {
             settings: self.settings.overlay(&file, path)?,
         })
     }
+}
+
+/// The pool's limits from the global file's `[check]`: they judge the one pool all hosts share.
+fn pool_limits(file: &files::FileConfig) -> Result<PoolLimits> {
+    let mut limits = PoolLimits::default();
+    let Some(check) = &file.check else {
+        return Ok(limits);
+    };
+    if let Some(text) = &check.scrub_age {
+        limits.scrub_age = overlay::duration(text, "check.scrub_age")?;
+    }
+    if let Some(pct) = check.capacity_warn {
+        if !(1..=100).contains(&pct) {
+            bail!("check.capacity_warn: {pct} is not a percentage from 1 to 100");
+        }
+        limits.capacity_warn = pct;
+    }
+    Ok(limits)
 }
 
 /// Refuses sources that rsync would read as an option or that carry control characters.

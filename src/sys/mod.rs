@@ -10,3 +10,4 @@ pub mod ssh;
 pub mod zfs;
 pub mod zfs_destroy;
 pub mod zfs_remote;
+pub mod zpool;

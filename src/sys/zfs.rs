@@ -5,7 +5,9 @@
 use crate::crypt::{self, KeyState};
 use crate::dataset::{RestoreClone, Snapshot};
 use crate::inventory::{self, Inventory};
+use crate::record::{self, Glance};
 use crate::run_facts::{self, Facts as RunFacts};
+use crate::stamp::PROP_SNAPSHOTS_CHANGED;
 use crate::sys::exec::{Cmd, Deadline};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -355,6 +357,90 @@ impl Zfs {
         self.listing(host_dataset, &["-d", "1"], inventory::PROPS, hosts_dataset)
     }
 
+    /// The host datasets at a glance, in two `zfs get`s whatever the number of snapshots: the
+    /// host datasets with their `zbk:record` (and `snapshots_changed` on OpenZFS), then the
+    /// snapshots those records name, which do not all have to exist.
+    pub fn glance(&self, hosts_dataset: &str) -> Result<Glance> {
+        let props: Vec<&str> = record::HOST_PROPS.to_vec();
+        let get = |props: &[&str]| {
+            let props = props.join(",");
+            let args = [
+                "get",
+                "-H",
+                "-p",
+                "-d",
+                "1",
+                "-o",
+                "name,property,value,source",
+            ];
+            self.cmd(args).args([props.as_str(), hosts_dataset])
+        };
+        // Asking for snapshots_changed doubles as the flavour probe, as in `run_facts`: a zfs
+        // without it (zfs-fuse, OpenZFS before 2.2) refuses the list, which is asked again
+        // without it. One process fewer on OpenZFS than a `zfs version` first.
+        let mut with_changed = props.clone();
+        with_changed.push(PROP_SNAPSHOTS_CHANGED);
+        let first = if self.flavour.get() == Some(&Flavour::Legacy) {
+            None
+        } else {
+            let cmd = get(&with_changed);
+            let out = cmd.output()?;
+            if out.status.success() {
+                let _ = self.flavour.set(Flavour::OpenZfs);
+                Some(out)
+            } else if out.stderr.contains("invalid property") {
+                None
+            } else {
+                let failed = anyhow::Error::new(cmd.failed(&out));
+                return Err(failed.context("cannot list the hosts tree"));
+            }
+        };
+        let hosts = match first {
+            Some(out) => out,
+            None => get(&props)
+                .checked()
+                .context("cannot list the hosts tree")?,
+        };
+        let claims = record::claims(&hosts.stdout, hosts_dataset);
+        let named: Vec<String> = claims.values().flat_map(record::Claim::named).collect();
+        let mut text = hosts.stdout;
+        if !named.is_empty() {
+            let mut args = vec!["get", "-H", "-p", "-o", "name,property,value,source"];
+            let props = record::SNAPSHOT_PROPS.join(",");
+            args.push(&props);
+            args.extend(named.iter().map(String::as_str));
+            // A named snapshot that is gone is an error for zfs and a stale record for zbk:
+            // the rows of those that exist are all that counts.
+            text.push_str(&self.cmd(args).output()?.stdout);
+        }
+        Ok(Glance {
+            inv: inventory::parse(&text, hosts_dataset),
+            claims,
+        })
+    }
+
+    /// A host's full listing and its `snapshots_changed` (OpenZFS), read together so that the
+    /// record written from them describes one moment.
+    pub fn host_for_record(
+        &self,
+        hosts_dataset: &str,
+        host_dataset: &str,
+    ) -> Result<(Inventory, Option<u64>)> {
+        let mut props: Vec<&str> = inventory::PROPS.to_vec();
+        if self.flavour() == Flavour::OpenZfs {
+            props.push(PROP_SNAPSHOTS_CHANGED);
+        }
+        let out = self.rows(host_dataset, &["-d", "1"], &props)?;
+        let changed = record::changed(&out, host_dataset);
+        Ok((inventory::parse(&out, hosts_dataset), changed))
+    }
+
+    /// Removes a property set on `dataset`, so that it inherits it again (or has none).
+    pub fn inherit(&self, dataset: &str, prop: &str) -> Result<()> {
+        self.cmd(["inherit", prop, dataset]).checked()?;
+        Ok(())
+    }
+
     /// One `zfs get` of `props` under `top`, parsed against the hosts dataset.
     fn listing(
         &self,
@@ -363,12 +449,17 @@ impl Zfs {
         props: &[&str],
         hosts_dataset: &str,
     ) -> Result<Inventory> {
+        let out = self.rows(top, depth, props)?;
+        Ok(inventory::parse(&out, hosts_dataset))
+    }
+
+    /// The rows of one `zfs get -H -p -o name,property,value,source` of `props` under `top`.
+    fn rows(&self, top: &str, depth: &[&str], props: &[&str]) -> Result<String> {
         let props = props.join(",");
         let mut args = vec!["get", "-H", "-p"];
         args.extend_from_slice(depth);
         args.extend(["-o", "name,property,value,source", &props, top]);
-        let out = self.cmd(args).checked()?;
-        Ok(inventory::parse(&out.stdout, hosts_dataset))
+        Ok(self.cmd(args).checked()?.stdout)
     }
 }
 

@@ -133,8 +133,8 @@ pub struct Pool {
     pub name: String,
     pub root: PathBuf,
     pub dir: tempfile::TempDir,
-    /// The pool's backing file, removed after the pool is destroyed.
-    file: PathBuf,
+    /// The pool's backing files, removed after the pool is destroyed.
+    pub files: Vec<PathBuf>,
 }
 
 impl Pool {
@@ -150,14 +150,34 @@ impl Pool {
             None => dir.path().join("pool.img"),
         };
         ok("truncate", &["-s", size, file.to_str().unwrap()]);
-        Pool::made(dir, name, file.clone(), &file)
+        Pool::made(dir, name, vec![file.clone()], &[file.to_str().unwrap()])
+    }
+
+    /// A pool mirrored over two files, with `zbk init` done: one side can be taken offline.
+    pub fn mirror() -> Pool {
+        let (dir, name) = Pool::named();
+        let files: Vec<PathBuf> = (0..2)
+            .map(|i| match std::env::var_os("ZBK_TEST_POOL_DIR") {
+                Some(d) => PathBuf::from(d).join(format!("{name}-{i}.img")),
+                None => dir.path().join(format!("pool-{i}.img")),
+            })
+            .collect();
+        for file in &files {
+            ok("truncate", &["-s", "256M", file.to_str().unwrap()]);
+        }
+        let vdevs = [
+            "mirror",
+            files[0].to_str().unwrap(),
+            files[1].to_str().unwrap(),
+        ];
+        Pool::made(dir, name, files.clone(), &vdevs).init()
     }
 
     /// A pool on `device`, a block device the caller made and removes after the pool is gone
     /// (a device-mapper device that a test suspends).
     pub fn on_device(device: &Path) -> Pool {
         let (dir, name) = Pool::named();
-        Pool::made(dir, name, PathBuf::new(), device)
+        Pool::made(dir, name, Vec::new(), &[device.to_str().unwrap()])
     }
 
     /// A temporary directory for a new pool, and the pool's name (zbkt<pid>x<n>).
@@ -175,14 +195,16 @@ impl Pool {
         (dir, name)
     }
 
-    /// Creates the pool `name` on `vdev`, its root dataset mounted in `dir`.
-    fn made(dir: tempfile::TempDir, name: String, file: PathBuf, vdev: &Path) -> Pool {
+    /// Creates the pool `name` on `vdevs` (as `zpool create` takes them: `mirror a b`), its
+    /// root dataset mounted in `dir`; `files` are removed after the pool is gone.
+    fn made(dir: tempfile::TempDir, name: String, files: Vec<PathBuf>, vdevs: &[&str]) -> Pool {
         let root = dir.path().join("root");
         // No cache file: the pool belongs to this test alone and must not be imported again.
         // A zfs-fuse daemon restarted after a wedge would otherwise bring back every cached test
         // pool, FAULTED where the test had gone and taken its backing file with it.
         let mut args = vec!["create", "-o", "cachefile=none"];
-        args.extend(["-m", root.to_str().unwrap(), &name, vdev.to_str().unwrap()]);
+        args.extend(["-m", root.to_str().unwrap(), &name]);
+        args.extend_from_slice(vdevs);
         let serial = mount_lock();
         ok("zpool", &args);
         drop(serial);
@@ -190,7 +212,7 @@ impl Pool {
             name,
             root,
             dir,
-            file,
+            files,
         }
     }
 
@@ -353,16 +375,16 @@ impl Drop for Pool {
             };
             out.status.success() || text(&out.stderr).contains("no such pool")
         };
-        // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR); a pool
+        // The backing files may live outside the temporary directory (ZBK_TEST_POOL_DIR); a pool
         // on a device has none.
-        let remove_file = || {
-            if !self.file.as_os_str().is_empty() {
-                let _ = std::fs::remove_file(&self.file);
+        let remove_files = || {
+            for file in &self.files {
+                let _ = std::fs::remove_file(file);
             }
         };
         for attempt in 0..40 {
             if destroy(&["destroy", "-f", &self.name]) {
-                remove_file();
+                remove_files();
                 return;
             }
             if attempt == 20 {
@@ -374,16 +396,15 @@ impl Drop for Pool {
         }
         // The last way to make ZFS forget the pool.
         if destroy(&["export", "-f", &self.name]) {
-            remove_file();
+            remove_files();
             return;
         }
         // The pool stays: so must its backing file, or the pool turns FAULTED and outlives every
         // later sweep. tests/run.sh destroys it once this process has ended.
         self.dir.disable_cleanup(true);
         let msg = format!(
-            "could not destroy test pool {} (kept its file {}; tests/run.sh removes the pool)",
-            self.name,
-            self.file.display()
+            "could not destroy test pool {} (kept its files {:?}; tests/run.sh removes the pool)",
+            self.name, self.files
         );
         if std::thread::panicking() {
             eprintln!("warning: {msg}");
@@ -525,4 +546,54 @@ pub fn time(v: &str) -> chrono::DateTime<chrono::Utc> {
 /// `dataset@snapshot` of one of a pool's hosts.
 pub fn full(pool: &Pool, host: &str, snap: &str) -> String {
     format!("{}@{snap}", pool.host_dataset(host))
+}
+
+/// A `zfs` that logs every call, then runs the real one: counts the processes a command starts.
+pub struct CountingZfs {
+    dir: tempfile::TempDir,
+}
+
+impl CountingZfs {
+    pub fn new() -> CountingZfs {
+        let real = ok("sh", &["-c", "command -v zfs"]).trim().to_string();
+        let dir = tempfile::Builder::new()
+            .prefix("zfs-call-counter-")
+            .tempdir()
+            .unwrap();
+        let log = dir.path().join("calls");
+        let script = format!(
+            "#!/bin/sh\n# Counts zfs calls for the test; the real zfs does the work.\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{real}' \"$@\"\n",
+            log.display()
+        );
+        let shim = dir.path().join("zfs");
+        std::fs::write(&shim, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        CountingZfs { dir }
+    }
+
+    pub fn zbk(&self, pool: &Pool, args: &[&str]) -> std::process::Output {
+        let _ = std::fs::remove_file(self.dir.path().join("calls"));
+        let path = format!(
+            "{}:{}",
+            self.dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new(env!("CARGO_BIN_EXE_zbk"))
+            .arg("--root")
+            .arg(&pool.root)
+            .args(args)
+            .env("PATH", path)
+            .env_remove("ZBK_ROOT")
+            .output()
+            .unwrap()
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
 }

@@ -245,6 +245,12 @@ pub(super) fn backup_host(
     }
     props.extend(mass_change.map(|why| (PROP_MASS_CHANGE, why)));
     let (snapshot, log) = take_snapshot(ctx, &dataset, &log_path, started, status, &props)?;
+    let hosts = hosts_dataset(&global.dataset);
+    if let Err(e) = crate::commands::record_host(ctx, &hosts, dataset.as_str()) {
+        why.push(format!(
+            "{e:#}; zbk check and zbk status list it in full until its next run"
+        ));
+    }
 
     let mut hook_failed = false;
     if let Some(failure) = hooks.post_run(&log, &snapshot, status, progress)? {

@@ -1,0 +1,433 @@
+//! Pure: the summary each host's dataset carries (`zbk:record`), so that `zbk check` and `zbk
+//! status` read one `zfs get` of the host datasets instead of every snapshot, and the rules that
+//! tell a record still true from a stale one.
+//!
+//! A record is a claim, never trusted alone: the snapshots it names are read back (their own
+//! status and creation time decide the age, not the record), and on OpenZFS it carries the
+//! dataset's `snapshots_changed` as it was when written, so any snapshot made or destroyed since,
+//! by zbk or by hand, shows. Whatever does not hold up sends that host to the full listing:
+//! slower, never wrong.
+
+use crate::health::Summary;
+use crate::inventory::{host_of, Host, Inventory};
+use crate::listing::{value, Listing};
+use crate::names::HostName;
+use crate::stamp::{
+    PROP_CHANGES, PROP_RECORD, PROP_RETIRED, PROP_SNAPSHOTS_CHANGED, PROP_STATUS, PROP_TIER,
+    PROP_VERIFIED,
+};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// What the glance asks of the host datasets: what a summary reads of the dataset itself. Few,
+/// since zfs-fuse's time goes by the row.
+pub const HOST_PROPS: &[&str] = &[PROP_RECORD, PROP_RETIRED, "used", "usedbysnapshots"];
+/// What it asks of the snapshots the records name: what a summary reads of them.
+pub const SNAPSHOT_PROPS: &[&str] = &[
+    PROP_STATUS,
+    PROP_TIER,
+    PROP_CHANGES,
+    PROP_VERIFIED,
+    "creation",
+    "createtxg",
+];
+
+/// The host datasets with only the snapshots their records name, and the records.
+#[derive(Debug, Default)]
+pub struct Glance {
+    pub inv: Inventory,
+    pub claims: BTreeMap<HostName, Claim>,
+}
+
+/// A host dataset's record as read, with what judges it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub dataset: String,
+    /// `None`: no record, or one this zbk cannot read.
+    pub record: Option<Record>,
+    pub source: String,
+    /// The dataset's `snapshots_changed` now; `None` where zfs has none.
+    pub changed: Option<u64>,
+}
+
+impl Claim {
+    /// The full names of the snapshots the record names, to be read back.
+    pub fn named(&self) -> Vec<String> {
+        let Some(r) = &self.record else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = [&r.good, &r.run, &r.verified]
+            .into_iter()
+            .flatten()
+            .map(|n| format!("{}@{n}", self.dataset))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// Each host's claim in a `zfs get -d 1` listing of the hosts dataset.
+pub fn claims(output: &str, hosts: &str) -> BTreeMap<HostName, Claim> {
+    let listing = Listing::parse(output, &[PROP_RECORD, PROP_SNAPSHOTS_CHANGED]);
+    let prefix = format!("{hosts}/");
+    let mut out = BTreeMap::new();
+    for (name, props) in &listing.names {
+        let Some((host, None)) = host_of(name, &prefix) else {
+            continue;
+        };
+        let (record, source) = match props.get(PROP_RECORD) {
+            Some((v, src)) => (Record::parse(v), src.to_string()),
+            None => (None, "-".to_string()),
+        };
+        out.insert(
+            host,
+            Claim {
+                dataset: name.to_string(),
+                record,
+                source,
+                changed: value(props, PROP_SNAPSHOTS_CHANGED).and_then(|v| v.parse().ok()),
+            },
+        );
+    }
+    out
+}
+
+/// `snapshots_changed` of `dataset` in a listing; `None` where zfs has none.
+pub fn changed(output: &str, dataset: &str) -> Option<u64> {
+    Listing::parse(output, &[PROP_SNAPSHOTS_CHANGED])
+        .value(dataset, PROP_SNAPSHOTS_CHANGED)
+        .and_then(|v| v.parse().ok())
+}
+
+/// The record's format: a record of another version is stale.
+const VERSION: &str = "2";
+
+/// What a host's full listing said when the record was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The newest good snapshot's short name.
+    pub good: Option<String>,
+    /// The newest snapshot zbk took, whatever its status.
+    pub run: Option<String>,
+    pub failures: usize,
+    pub snapshots: usize,
+    pub pinned: usize,
+    /// The newest mass change nobody has acknowledged.
+    pub mass_change: Option<DateTime<Utc>>,
+    /// The latest creation time of any snapshot: past `now`, some are dated in the future.
+    pub latest: Option<DateTime<Utc>>,
+    /// The dataset's `snapshots_changed` (OpenZFS) when the listing was read.
+    pub changed: Option<u64>,
+    /// The snapshot with the newest `zbk verify` stamp.
+    pub verified: Option<String>,
+}
+
+impl Record {
+    /// The record of a host from its full listing, with its `snapshots_changed` when zfs has one.
+    pub fn of(host: &Host, changed: Option<u64>, now: DateTime<Utc>) -> Record {
+        let s = crate::health::summarize(host, now);
+        Record {
+            good: s.last_good.map(|g| g.name.clone()),
+            run: s.last_run.map(|r| r.name.clone()),
+            failures: s.consecutive_failures,
+            snapshots: host.snapshots.len(),
+            pinned: s.pinned,
+            mass_change: s.mass_change,
+            latest: host.snapshots.iter().filter_map(|s| s.created).max(),
+            changed,
+            verified: s.verified.and_then(|v| {
+                host.snapshots
+                    .iter()
+                    .find(|snap| snap.verified.as_ref().is_some_and(|w| std::ptr::eq(w, v)))
+                    .map(|snap| snap.name.clone())
+            }),
+        }
+    }
+
+    /// The property's value: `v=1 good=NAME run=NAME failures=N ...`, `-` for none.
+    pub fn to_value(&self) -> String {
+        let name = |n: &Option<String>| n.clone().unwrap_or_else(|| "-".into());
+        let time = |t: Option<DateTime<Utc>>| t.map_or("-".into(), |t| t.timestamp().to_string());
+        format!(
+            "v={VERSION} good={} run={} failures={} snapshots={} pinned={} mass={} latest={} changed={} verified={}",
+            name(&self.good),
+            name(&self.run),
+            self.failures,
+            self.snapshots,
+            self.pinned,
+            time(self.mass_change),
+            time(self.latest),
+            self.changed.map_or("-".into(), |c| c.to_string()),
+            name(&self.verified),
+        )
+    }
+
+    /// Reads a value back; `None` for anything not written by this version.
+    pub fn parse(value: &str) -> Option<Record> {
+        let mut fields = std::collections::HashMap::new();
+        for word in value.split(' ') {
+            let (k, v) = word.split_once('=')?;
+            if fields.insert(k, v).is_some() {
+                return None;
+            }
+        }
+        if fields.len() != 10 || fields.get("v") != Some(&VERSION) {
+            return None;
+        }
+        let name = |k: &str| -> Option<Option<String>> {
+            match *fields.get(k)? {
+                "-" => Some(None),
+                n if crate::names::is_safe_component(n) => Some(Some(n.to_string())),
+                _ => None,
+            }
+        };
+        let number = |k: &str| -> Option<u64> { fields.get(k)?.parse().ok() };
+        let maybe = |k: &str| -> Option<Option<u64>> {
+            match *fields.get(k)? {
+                "-" => Some(None),
+                n => n.parse().ok().map(Some),
+            }
+        };
+        let time = |k: &str| -> Option<Option<DateTime<Utc>>> {
+            match maybe(k)? {
+                None => Some(None),
+                Some(secs) => DateTime::from_timestamp(i64::try_from(secs).ok()?, 0).map(Some),
+            }
+        };
+        Some(Record {
+            good: name("good")?,
+            run: name("run")?,
+            failures: usize::try_from(number("failures")?).ok()?,
+            snapshots: usize::try_from(number("snapshots")?).ok()?,
+            pinned: usize::try_from(number("pinned")?).ok()?,
+            mass_change: time("mass")?,
+            latest: time("latest")?,
+            changed: maybe("changed")?,
+            verified: name("verified")?,
+        })
+    }
+}
+
+/// The summary a host's record gives, or `None` when it does not hold up and the host needs
+/// its full listing. `host` is the host dataset's listing with only the snapshots the record
+/// names (whichever of them exist); `source` is the record's property source, and `changed`
+/// the dataset's `snapshots_changed` now (`None` on a zfs without it).
+pub fn summary<'a>(
+    host: &'a Host,
+    record: &Record,
+    source: &str,
+    changed: Option<u64>,
+    now: DateTime<Utc>,
+) -> Option<Summary<'a>> {
+    // Received with a replica, a record describes the source's snapshots, not these.
+    if source != "local" || record.changed != changed {
+        return None;
+    }
+    // Snapshots dated in the future are counted from the full listing.
+    if record.latest.is_some_and(|t| t > now) {
+        return None;
+    }
+    let named = |n: &Option<String>| -> Option<Option<&'a crate::inventory::Snapshot>> {
+        match n {
+            None => Some(None),
+            Some(n) => host.snapshots.iter().find(|s| &s.name == n).map(Some),
+        }
+    };
+    let last_good = named(&record.good)?;
+    let last_run = named(&record.run)?;
+    // The snapshot named for the newest verify must still carry a stamp.
+    let verified = match named(&record.verified)? {
+        None => None,
+        Some(s) => Some(s.verified.as_ref()?),
+    };
+    // The named snapshots must say themselves what the record says of them.
+    if last_good.is_some_and(|g| !g.is_good() || g.created.is_none()) {
+        return None;
+    }
+    if last_run.is_some_and(|r| !r.is_zbk()) {
+        return None;
+    }
+    if let (Some(g), Some(r)) = (last_good, last_run) {
+        if r.createtxg < g.createtxg {
+            return None;
+        }
+    }
+    if record.snapshots < usize::from(last_good.is_some()).max(usize::from(last_run.is_some())) {
+        return None;
+    }
+    Some(Summary {
+        host,
+        last_good,
+        last_run,
+        consecutive_failures: record.failures,
+        pinned: record.pinned,
+        future: 0,
+        mass_change: record.mass_change,
+        snapshots: record.snapshots,
+        verified,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expiry::parse_time;
+    use crate::inventory::Snapshot;
+    use crate::stamp::Status;
+
+    const NOW: &str = "2026-11-27T12:00:00Z";
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse_time(s).unwrap()
+    }
+
+    fn snap(name: &str, at: &str, status: Option<Status>, txg: u64) -> Snapshot {
+        Snapshot {
+            createtxg: txg,
+            ..Snapshot::taken(name, at, status)
+        }
+    }
+
+    fn full() -> Host {
+        Host::sample(vec![
+            snap("a", "2026-11-25T01:00:00Z", Some(Status::Ok), 10),
+            snap("b", "2026-11-26T01:00:00Z", Some(Status::Warning), 20),
+            snap("manual", "2026-11-26T02:00:00Z", None, 25),
+            snap("failed-c", "2026-11-27T01:00:00Z", Some(Status::Failed), 30),
+        ])
+    }
+
+    /// The host dataset's listing as check reads it: only the named snapshots.
+    fn confirmed(host: &Host, record: &Record) -> Host {
+        let named = [&record.good, &record.run];
+        Host {
+            snapshots: host
+                .snapshots
+                .iter()
+                .filter(|s| named.iter().any(|n| n.as_deref() == Some(s.name.as_str())))
+                .cloned()
+                .collect(),
+            ..host.clone()
+        }
+    }
+
+    #[test]
+    fn a_record_round_trips_and_odd_values_are_stale() {
+        let r = Record::of(&full(), Some(1796552963), t(NOW));
+        assert_eq!(r.good.as_deref(), Some("b"));
+        assert_eq!(r.run.as_deref(), Some("failed-c"));
+        assert_eq!((r.failures, r.snapshots, r.pinned), (1, 4, 0));
+        assert_eq!(Record::parse(&r.to_value()), Some(r.clone()));
+        let empty = Record::of(&Host::sample(vec![]), None, t(NOW));
+        assert_eq!(
+            empty.to_value(),
+            "v=1 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-"
+        );
+        assert_eq!(Record::parse(&empty.to_value()), Some(empty));
+        for bad in [
+            "",
+            "v=2 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
+            "v=1 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=-",
+            "v=1 good=- good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=-",
+            "v=1 good=a/b run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
+            "v=1 good=- run=- failures=x snapshots=0 pinned=0 mass=- latest=- changed=-",
+            "v=1  good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
+        ] {
+            assert_eq!(Record::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_record_that_holds_gives_the_full_listing_s_summary() {
+        let now = t(NOW);
+        let host = full();
+        let r = Record::of(&host, Some(7), now);
+        let part = confirmed(&host, &r);
+        let fast = summary(&part, &r, "local", Some(7), now).expect("holds");
+        let slow = crate::health::summarize(&host, now);
+        assert_eq!(
+            fast.last_good.map(|s| &s.name),
+            slow.last_good.map(|s| &s.name)
+        );
+        assert_eq!(
+            fast.last_run.map(|s| &s.name),
+            slow.last_run.map(|s| &s.name)
+        );
+        assert_eq!(
+            (
+                fast.consecutive_failures,
+                fast.pinned,
+                fast.future,
+                fast.snapshots,
+                fast.mass_change
+            ),
+            (
+                slow.consecutive_failures,
+                slow.pinned,
+                slow.future,
+                slow.snapshots,
+                slow.mass_change
+            )
+        );
+        let limits = crate::config::Settings::default().check;
+        assert_eq!(
+            crate::health::judge(&fast, limits, now),
+            crate::health::judge(&slow, limits, now)
+        );
+    }
+
+    #[test]
+    fn a_record_that_does_not_hold_sends_the_host_to_the_full_listing() {
+        let now = t(NOW);
+        let host = full();
+        let r = Record::of(&host, Some(7), now);
+        let part = confirmed(&host, &r);
+        // Snapshots made or destroyed since (OpenZFS), or a record received with a replica.
+        assert!(summary(&part, &r, "local", Some(8), now).is_none());
+        assert!(summary(&part, &r, "received", Some(7), now).is_none());
+        // The last good snapshot destroyed by hand.
+        let mut gone = part.clone();
+        gone.snapshots.retain(|s| s.name != "b");
+        assert!(summary(&gone, &r, "local", Some(7), now).is_none());
+        // A record naming a failed run as the last good one, or the names swapped.
+        let mut lie = r.clone();
+        lie.good = Some("failed-c".into());
+        assert!(summary(&part, &lie, "local", Some(7), now).is_none());
+        let mut swapped = r.clone();
+        (swapped.good, swapped.run) = (Some("b".into()), Some("a".into()));
+        let both = Host {
+            snapshots: host
+                .snapshots
+                .iter()
+                .filter(|s| s.name == "a" || s.name == "b")
+                .cloned()
+                .collect(),
+            ..host.clone()
+        };
+        assert!(summary(&both, &swapped, "local", Some(7), now).is_none());
+        // A snapshot dated in the future: counted from the listing.
+        assert!(summary(&part, &r, "local", Some(7), t("2026-11-26T12:00:00Z")).is_none());
+        // Without snapshots_changed (zfs-fuse), the named snapshots are the check.
+        let r = Record::of(&host, None, now);
+        assert!(summary(&part, &r, "local", None, now).is_some());
+        assert!(summary(&gone, &r, "local", None, now).is_none());
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config("src/proptest-regressions/record.txt"))]
+
+        /// A record is anyone's text: read back or refused, and what is read writes the same.
+        #[test]
+        fn records_of_any_text(text in "((v|good|run|failures|snapshots|pinned|mass|latest|changed)=[-a-z0-9]{0,12} ?){0,10}") {
+            if let Some(r) = super::Record::parse(&text) {
+                prop_assert_eq!(super::Record::parse(&r.to_value()), Some(r));
+            }
+        }
+    }
+}
