@@ -300,7 +300,7 @@ mod tests {
 
     /// The host dataset's listing as check reads it: only the named snapshots.
     fn confirmed(host: &Host, record: &Record) -> Host {
-        let named = [&record.good, &record.run];
+        let named = [&record.good, &record.run, &record.verified];
         Host {
             snapshots: host
                 .snapshots
@@ -322,17 +322,18 @@ mod tests {
         let empty = Record::of(&Host::sample(vec![]), None, t(NOW));
         assert_eq!(
             empty.to_value(),
-            "v=1 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-"
+            "v=2 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=-"
         );
         assert_eq!(Record::parse(&empty.to_value()), Some(empty));
         for bad in [
             "",
+            "v=1 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
+            "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=-",
             "v=2 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
-            "v=1 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=-",
-            "v=1 good=- good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=-",
-            "v=1 good=a/b run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
-            "v=1 good=- run=- failures=x snapshots=0 pinned=0 mass=- latest=- changed=-",
-            "v=1  good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
+            "v=2 good=- good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
+            "v=2 good=a/b run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=-",
+            "v=2 good=- run=- failures=x snapshots=0 pinned=0 mass=- latest=- changed=- verified=-",
+            "v=2  good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=-",
         ] {
             assert_eq!(Record::parse(bad), None, "{bad:?}");
         }
