@@ -5,6 +5,7 @@
 use crate::config::CheckSettings;
 use crate::expiry::relative;
 use crate::inventory::{Host, Snapshot};
+use crate::names::snapshot_time;
 use crate::stamp::Status;
 use crate::text::counted;
 use chrono::{DateTime, Utc};
@@ -24,6 +25,9 @@ pub struct Summary<'a> {
     pub future: usize,
     /// The newest mass change (guard.max_change) nobody has acknowledged yet.
     pub mass_change: Option<DateTime<Utc>>,
+    /// When the newest attempt found the client unreachable (`online = "sometimes"`): the
+    /// attempt's time, when no run since has taken a snapshot.
+    pub unreachable: Option<DateTime<Utc>>,
 }
 
 /// Summarises a host as of `now`.
@@ -36,10 +40,17 @@ pub fn summarize(host: &Host, now: DateTime<Utc>) -> Summary<'_> {
         .take_while(|s| !s.is_good())
         .filter(|s| s.status == Some(Status::Failed))
         .count();
+    let last_run = host.snapshots.iter().rev().find(|s| s.is_zbk());
+    // Both times are zbk's own clock: the run's start in its snapshot's name, and the attempt.
+    let run_at = last_run.and_then(|r| snapshot_time(&r.name).or(r.created));
+    let unreachable = host
+        .unreachable
+        .filter(|at| run_at.is_none_or(|run| *at > run));
     Summary {
         host,
         last_good,
-        last_run: host.snapshots.iter().rev().find(|s| s.is_zbk()),
+        last_run,
+        unreachable,
         consecutive_failures,
         pinned: host.snapshots.iter().filter(|s| s.pinned.is_some()).count(),
         future: host
@@ -154,6 +165,14 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
         why.push(format!(
             "mass change at {} (last clean backup pinned; zbk keep or zbk restamp acknowledges)",
             crate::expiry::Expiry::At(at)
+        ));
+    }
+    // Judged by the age of its last good backup alone: unreachable is expected of such a
+    // client, and an admin who sees the age grow learns here why.
+    if let Some(at) = s.unreachable {
+        why.push(format!(
+            "client unreachable at the last attempt, {}",
+            relative(at, now)
         ));
     }
     if s.future > 0 {
@@ -290,6 +309,37 @@ mod tests {
             Snapshot::taken("b", "2026-11-27T11:00:00Z", Some(Status::Warning)),
         ]);
         assert_eq!(state(&acked, NOW).state, State::Ok);
+    }
+
+    #[test]
+    fn an_unreachable_client_is_judged_by_its_last_good_backup() {
+        let mut h = Host::sample(vec![Snapshot::taken(
+            "2026-11-26T080000Z",
+            "2026-11-26T08:00:05Z",
+            Some(Status::Ok),
+        )]);
+        h.unreachable = Some(t("2026-11-27T11:00:00Z"));
+        let s = summarize(&h, t(NOW));
+        assert_eq!(s.unreachable, Some(t("2026-11-27T11:00:00Z")));
+        let j = state(&h, NOW);
+        assert_eq!(j.state, State::Warning);
+        assert!(
+            j.why.contains("last good backup 1d 3h ago")
+                && j.why
+                    .contains("client unreachable at the last attempt, 1h ago"),
+            "{}",
+            j.why
+        );
+        // A run since then reached it: the old attempt no longer counts. The run's own start,
+        // in its name, is compared, since the attempt's time is zbk's clock too, whatever the
+        // clock that stamped `creation` said.
+        h.snapshots.push(Snapshot::taken(
+            "failed-2026-11-27T113000Z",
+            "2026-11-27T10:59:00Z",
+            Some(Status::Failed),
+        ));
+        assert_eq!(summarize(&h, t(NOW)).unreachable, None);
+        assert!(!state(&h, NOW).why.contains("unreachable"));
     }
 
     #[test]

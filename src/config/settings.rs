@@ -15,12 +15,33 @@ pub struct Settings {
     pub min_keep: usize,
     /// Run logs kept live in `l/`.
     pub log_keep: usize,
+    /// Whether the client is expected to answer every run (`online`).
+    pub online: Online,
     pub tiers: BTreeMap<String, Retention>,
     pub rsync: RsyncSettings,
     pub ssh: SshSettings,
     pub hooks: Hooks,
     pub check: CheckSettings,
     pub guard: Guard,
+}
+
+/// Whether a host's client is expected to answer every run. A client that is `Sometimes`
+/// online (a laptop that sleeps at night) and cannot be reached is recorded, not failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Online {
+    Always,
+    Sometimes,
+}
+
+impl Online {
+    /// The value as `online` takes it in a config file.
+    pub fn parse(text: &str) -> Option<Online> {
+        match text {
+            "always" => Some(Online::Always),
+            "sometimes" => Some(Online::Sometimes),
+            _ => None,
+        }
+    }
 }
 
 /// What keeps an empty, unmounted or shrunken source from becoming the newest good backup.
@@ -90,6 +111,7 @@ impl Default for Settings {
         Settings {
             min_keep: 1,
             log_keep: 30,
+            online: Online::Always,
             tiers: DEFAULT_TIERS
                 .iter()
                 .map(|(name, d)| {

@@ -1,7 +1,7 @@
 //! rsync: one host's copy with its output in the run's log, the deletion-limit dry run,
 //! the look at a source before it, and a restore's copy back.
 
-use super::exec::{find_program, Cmd, Ended, Limits};
+use super::exec::{find_program, Cmd, Ended, Limits, Output};
 use super::rsync_args::{argv, inside, is_remote, with_user, Call};
 use crate::config::RsyncSettings;
 use crate::rsync_report::{self as report, Stats};
@@ -33,6 +33,15 @@ pub struct Transfer {
     pub codes: Vec<i32>,
     /// The figures of all sources together, when every rsync reported them.
     pub stats: Option<Stats>,
+}
+
+/// Whether a remote source's client answered a login.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// ssh got through (whatever happened after: the copy will say).
+    Reached,
+    /// ssh gave up before it reached the client's sshd: what ssh said.
+    Unreachable(String),
 }
 
 /// What a look at a source before the copy found.
@@ -119,13 +128,29 @@ impl Rsync {
         Ok(Looked::Ready)
     }
 
+    /// Whether the client of a remote `source` can be reached through `rsh`, logged in as
+    /// the copy will be: one `--list-only` of the source's top directory, the very login and
+    /// forced command the copy meets, so that a client restricted to rrsync is asked nothing
+    /// it would refuse.
+    pub fn reach(&self, rsh: &str, source: &str, user: Option<&str>) -> Result<Reach> {
+        let out = self.list_output(Some(rsh), &with_user(source, user))?;
+        Ok(match report::unreachable(out.code(), &out.stderr) {
+            Some(line) => Reach::Unreachable(line.to_string()),
+            None => Reach::Reached,
+        })
+    }
+
     /// What `rsync --list-only` prints of `target`; `None` when it cannot list it.
     fn list(&self, rsh: Option<&str>, target: &str) -> Result<Option<String>> {
+        let out = self.list_output(rsh, target)?;
+        Ok(out.status.success().then_some(out.stdout))
+    }
+
+    fn list_output(&self, rsh: Option<&str>, target: &str) -> Result<Output> {
         let mut args = vec!["--list-only".to_string()];
         args.extend(rsh.map(|r| format!("--rsh={r}")));
         args.push(target.to_string());
-        let out = self.cmd(args).output()?;
-        Ok(out.status.success().then_some(out.stdout))
+        self.cmd(args).output()
     }
 
     /// The copy of `sources` out of a snapshot to `dest`, with `args` before them: to print,
