@@ -16,9 +16,9 @@ cd "$(dirname "$0")/.."
 checkout=$(pwd)
 
 # The suites that run by default: the OpenZFS-only tests and every suite of zbk's own commands.
-# faults (zfs-fuse fault shims) and reap_scale (1,000 snapshots made one by one) take longer
-# than the tier's budget under emulation; name them to run them. man_pages, cron_file and
-# bench_smoke touch no pool.
+# faults (zfs-fuse fault shims), reap_scale (1,000 snapshots made one by one) and year (420
+# simulated days of cron, some 900 runs of zbk) take longer than the tier's budget under
+# emulation; name them to run them. man_pages, cron_file and bench_smoke touch no pool.
 default_suites=(openzfs encrypt init add_remove run reap status keep doctor diff restore replicate guards fleet ssh)
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -53,6 +53,7 @@ command -v getfacl >/dev/null || need+=(acl)
 command -v getfattr >/dev/null || need+=(attr)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v python3 >/dev/null || need+=(python3)
+command -v faketime >/dev/null || need+=(faketime)
 if [ ${#need[@]} -gt 0 ]; then
     echo "tests/openzfs.sh: installing ${need[*]}"
     apt-get update -qq

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh: runs zbk's whole test suite on Debian as root. Installs what the tests use
-# (zfs-fuse, rsync, openssh, mandoc) when missing, starts the zfs-fuse daemon when it is not
-# running, clears test pools left by a killed run, then runs `cargo test`. Extra arguments go
-# to cargo test.
+# (zfs-fuse, rsync, openssh, mandoc, faketime) when missing, starts the zfs-fuse daemon when it
+# is not running, clears test pools left by a killed run, then runs `cargo test`. Extra
+# arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,7 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v mandoc >/dev/null || need+=(mandoc)
 command -v setfattr >/dev/null || need+=(attr)
 command -v setfacl >/dev/null || need+=(acl)
+command -v faketime >/dev/null || need+=(faketime)
 if [ ${#need[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need[*]}"
     apt-get update -qq
