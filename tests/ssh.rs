@@ -36,13 +36,8 @@ fn a_tree_comes_over_ssh_intact() {
     );
 }
 
-#[test]
-fn a_client_that_is_down_or_refuses_the_key_fails_fast_and_alone() {
-    let pool = Pool::initialised();
-    let sshd = Sshd::start();
-    let src = pool.scratch("client");
-    std::fs::write(src.join("f"), "x").unwrap();
-    // A key the client does not know.
+/// A key the test client does not know.
+fn stranger_key(pool: &Pool) -> std::path::PathBuf {
     let stranger = pool.scratch("keys").join("stranger");
     common::ok(
         "ssh-keygen",
@@ -56,6 +51,16 @@ fn a_client_that_is_down_or_refuses_the_key_fails_fast_and_alone() {
             stranger.to_str().unwrap(),
         ],
     );
+    stranger
+}
+
+#[test]
+fn a_client_that_is_down_or_refuses_the_key_fails_fast_and_alone() {
+    let pool = Pool::initialised();
+    let sshd = Sshd::start();
+    let src = pool.scratch("client");
+    std::fs::write(src.join("f"), "x").unwrap();
+    let stranger = stranger_key(&pool);
     pool.add_remote_host("refused", &sshd, &src, "");
     let config = pool.root.join("hosts/refused/c/zbk.toml");
     let text_ = std::fs::read_to_string(&config).unwrap();
@@ -230,19 +235,7 @@ fn a_client_online_sometimes_that_cannot_be_reached_is_recorded_not_failed() {
             .replace("[ssh]\n", "[ssh]\nconnect_timeout = \"2s\"\n"),
     );
     // A key the client does not know: not unreachable, a failure to look at.
-    let stranger = pool.scratch("keys").join("stranger");
-    common::ok(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            stranger.to_str().unwrap(),
-        ],
-    );
+    let stranger = stranger_key(&pool);
     write(
         "refused",
         &laptop_config(&sshd, &src, sometimes, "")

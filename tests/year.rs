@@ -194,29 +194,9 @@ fn zbk_at(pool: &Pool, at: DateTime<Utc>, args: &[&str]) -> Output {
 
 /// The host's snapshots with their stamps, oldest first: (name, tier, status, expires).
 fn stamped(pool: &Pool) -> Vec<(String, String, String, String)> {
-    let ds = pool.host_dataset(HOST);
-    let out = common::ok(
-        "zfs",
-        &[
-            "list",
-            "-H",
-            "-t",
-            "snapshot",
-            "-d",
-            "1",
-            "-s",
-            "createtxg",
-            "-o",
-            "name,zbk:tier,zbk:status,zbk:expires",
-            &ds,
-        ],
-    );
-    out.lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let name = f[0].split_once('@').unwrap().1.to_string();
-            (name, f[1].into(), f[2].into(), f[3].into())
-        })
+    pool.snapshot_rows(HOST, &["zbk:tier", "zbk:status", "zbk:expires"])
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()))
         .collect()
 }
 
