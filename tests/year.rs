@@ -27,7 +27,9 @@ mod common;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeDelta, Utc};
 use common::{text, Pool};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 const DAYS: u64 = 420;
 /// The source's outage: from the first Sunday on or after this day (July 9th or 10th), this
@@ -35,6 +37,14 @@ const DAYS: u64 = 420;
 /// of the 1st of a month, so that it costs no monthly or quarterly snapshot.
 const OUTAGE_FROM: u64 = 190;
 const OUTAGE_DAYS: u64 = 9;
+/// The stalled client: from the first Monday on or after this day (late October), this many
+/// days, the source is pulled over ssh and its sender stops mid-transfer (SIGSTOP), as a
+/// client whose disk hangs would.
+const STALL_FROM: u64 = 298;
+const STALL_DAYS: u64 = 3;
+/// The stall days' rsync.io_timeout, and how long zbk may take past it to end the run.
+const IO_TIMEOUT_SECS: u64 = 3;
+const STALL_GRACE_SECS: u64 = 30;
 const HOST: &str = "web";
 /// zbk check's default thresholds (zbk.toml(5)), in hours.
 const WARN_HOURS: i64 = 26;
@@ -192,6 +202,104 @@ fn zbk_at(pool: &Pool, at: DateTime<Utc>, args: &[&str]) -> Output {
         .expect("faketime is missing: apt-get install faketime (tests/run.sh installs it)")
 }
 
+/// The pids of the `rsync --server --sender` processes sshd started to send `path`: the
+/// client's side of a pull.
+fn senders(path: &str) -> Vec<String> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(argv) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let argv: Vec<String> = argv
+            .split(|b| *b == 0)
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        let has = |w: &str| argv.iter().any(|a| a == w);
+        // rsync itself, not the ssh client whose command line names the same words.
+        if argv[0].ends_with("rsync")
+            && has("--server")
+            && has("--sender")
+            && argv.iter().any(|a| a.contains(path))
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Stopped processes, killed however the test ends.
+struct Stopped(Vec<String>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+}
+
+/// A run of a stall day: zbk at `at`, its client's sender stopped as soon as the copy of
+/// `growing` (in d/) is under way. Returns zbk's output and how long after the stop it ended.
+fn stalled_run(
+    pool: &Pool,
+    at: DateTime<Utc>,
+    args: &[&str],
+    src: &str,
+    growing: &Path,
+) -> (Output, Duration) {
+    let mut child = Command::new("faketime")
+        .arg("-f")
+        .arg(format!("@{}", at.format("%Y-%m-%d %H:%M:%S")))
+        .arg(env!("CARGO_BIN_EXE_zbk"))
+        .arg("--root")
+        .arg(&pool.root)
+        .args(args)
+        .env("TZ", "UTC")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env_remove("ZBK_ROOT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("faketime");
+    let started = Instant::now();
+    let stopped = loop {
+        let copying = std::fs::metadata(growing).is_ok_and(|m| m.len() > 0);
+        let pids = senders(src);
+        if copying && !pids.is_empty() {
+            for pid in &pids {
+                common::ok("kill", &["-STOP", pid]);
+            }
+            break Stopped(pids);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{at}: the run ended ({status}) before its copy was under way: {}",
+                text(&out.stderr)
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{at}: the copy never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stop = Instant::now();
+    let limit = Duration::from_secs(IO_TIMEOUT_SECS + STALL_GRACE_SECS);
+    while child.try_wait().unwrap().is_none() && stop.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = stop.elapsed();
+    // Without a deadline on rsync's process group, zbk waits for as long as the client stays
+    // stopped: end the stall as a client's reboot would, so that the year goes on.
+    drop(stopped);
+    (child.wait_with_output().unwrap(), took)
+}
+
 /// The host's snapshots with their stamps, oldest first: (name, tier, status, expires).
 fn stamped(pool: &Pool) -> Vec<(String, String, String, String)> {
     pool.snapshot_rows(HOST, &["zbk:tier", "zbk:status", "zbk:expires"])
@@ -210,6 +318,19 @@ fn name_time(name: &str) -> DateTime<Utc> {
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `len` bytes that no other day's share a block with, so rsync has to send them all.
+fn noise(day: NaiveDate, len: usize) -> Vec<u8> {
+    let mut x = u64::from(day.num_days_from_ce().unsigned_abs()) | 1 << 40;
+    (0..len / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect()
 }
 
 /// The day's file: its bytes say which day it is.
@@ -242,7 +363,22 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
     let src = pool.scratch("src");
     let away = pool.dir.path().join("src.away");
     let file = src.join("day.txt");
+    let big = src.join("big.bin");
     pool.add_host(HOST, &src);
+    let config = pool.root.join(format!("hosts/{HOST}/c/zbk.toml"));
+    let local_config = std::fs::read_to_string(&config).unwrap();
+    let sshd = common::sshd::Sshd::start();
+    // The stall days pull the same tree over ssh, slowly enough to be caught mid-transfer.
+    let remote_config = format!(
+        "sources = [\"root@127.0.0.1:{}/\"]\n\n[rsync]\nio_timeout = \"{IO_TIMEOUT_SECS}s\"\nbwlimit = \"256K\"\n{}",
+        src.display(),
+        sshd.zbk_config()
+    );
+    let growing = pool
+        .root
+        .join(format!("hosts/{HOST}/d"))
+        .join(big.strip_prefix("/").unwrap());
+    let mut stalls = Vec::new();
 
     let start = NaiveDate::from_ymd_opt(Utc::now().year() + 2, 1, 1).unwrap();
     let outage_start = (OUTAGE_FROM..)
@@ -250,6 +386,11 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
         .find(|d| d.weekday() == chrono::Weekday::Sun)
         .unwrap();
     let outage = outage_start..outage_start + Days::new(OUTAGE_DAYS);
+    let stall_start = (STALL_FROM..)
+        .map(|d| start + Days::new(d))
+        .find(|d| d.weekday() == chrono::Weekday::Mon)
+        .unwrap();
+    let stall = stall_start..stall_start + Days::new(STALL_DAYS);
     let mut runs: Vec<Run> = Vec::new();
     let mut present: Vec<Run> = Vec::new();
     // The newest good backup before the outage, which the min_keep floor must keep through it.
@@ -258,6 +399,15 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
     for d in 0..DAYS {
         let day = start + Days::new(d);
         let down = outage.contains(&day);
+        let stalled = stall.contains(&day);
+        let failing = down || stalled;
+        if stalled {
+            std::fs::write(&config, &remote_config).unwrap();
+            std::fs::write(&big, noise(day, 8 << 20)).unwrap();
+        } else if big.exists() {
+            std::fs::write(&config, &local_config).unwrap();
+            std::fs::remove_file(&big).unwrap();
+        }
         if down && src.exists() {
             before_outage = present.iter().rev().find(|r| r.good).cloned();
             std::fs::rename(&src, &away).unwrap();
@@ -282,7 +432,13 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
         today.sort_by_key(|(t, _)| *t);
         for (at, line) in today {
             let args: Vec<&str> = line.args.iter().map(String::as_str).collect();
-            let out = zbk_at(&pool, at, &args);
+            let out = if stalled && args[0] == "run" {
+                let (out, took) = stalled_run(&pool, at, &args, src.to_str().unwrap(), &growing);
+                stalls.push(took);
+                out
+            } else {
+                zbk_at(&pool, at, &args)
+            };
             let said = || {
                 format!(
                     "{at} zbk {args:?}: {} {}",
@@ -297,7 +453,7 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
                     .map_or("default", |i| args[i + 1]);
                 assert_eq!(
                     out.status.code(),
-                    Some(if down { 1 } else { 0 }),
+                    Some(if failing { 1 } else { 0 }),
                     "{}",
                     said()
                 );
@@ -315,15 +471,15 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
                 let run = Run {
                     name,
                     taken,
-                    tier: if down {
+                    tier: if failing {
                         "failed".into()
                     } else {
                         tier.to_string()
                     },
-                    good: !down,
+                    good: !failing,
                 };
                 assert_eq!(stamped_tier, run.tier);
-                assert_eq!(status, if down { "failed" } else { "ok" });
+                assert_eq!(status, if failing { "failed" } else { "ok" });
                 runs.push(run.clone());
                 present.push(run);
             } else {
@@ -342,11 +498,18 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
             }
         }
         // Around the outage every day, where the state changes; elsewhere once a week.
-        let near = outage_start - Days::new(2) <= day && day <= outage.end + Days::new(2);
+        let near = |r: &std::ops::Range<NaiveDate>| {
+            r.start - Days::new(2) <= day && day <= r.end + Days::new(2)
+        };
+        let near = near(&outage) || near(&stall);
         if near || day.weekday() == chrono::Weekday::Wed {
             check(&pool, &present, day);
         }
     }
+
+    assert_eq!(stalls.len(), STALL_DAYS as usize, "{stalls:?}");
+    eprintln!("stall days: zbk ended {stalls:?} after the client's sender stopped");
+    drop(sshd);
 
     // What the last reap left: exactly what each tier promises at that moment.
     let end = start + Days::new(DAYS - 1);
