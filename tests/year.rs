@@ -219,8 +219,10 @@ fn senders(path: &str) -> Vec<String> {
             .map(|w| String::from_utf8_lossy(w).into_owned())
             .collect();
         let has = |w: &str| argv.iter().any(|a| a == w);
-        // rsync itself, not the ssh client whose command line names the same words.
+        // rsync itself, not the ssh client whose command line names the same words; the
+        // copy's, not the guards' look at the source before it.
         if argv[0].ends_with("rsync")
+            && !has("--list-only")
             && has("--server")
             && has("--sender")
             && argv.iter().any(|a| a.contains(path))
@@ -266,8 +268,15 @@ fn stalled_run(
         .spawn()
         .expect("faketime");
     let started = Instant::now();
+    // d/ may hold what an earlier stall left of the file: the copy is under way once it changes.
+    let seen = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    let before = seen(growing);
     let stopped = loop {
-        let copying = std::fs::metadata(growing).is_ok_and(|m| m.len() > 0);
+        let copying = seen(growing).is_some_and(|now| Some(now) != before);
         let pids = senders(src);
         if copying && !pids.is_empty() {
             for pid in &pids {
