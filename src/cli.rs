@@ -242,6 +242,10 @@ pub struct CheckArgs {
     /// critical when the last good backup is older than this (default: config, 50h)
     #[argh(option)]
     pub crit: Option<String>,
+
+    /// answer UNKNOWN when the check itself takes longer than this many seconds (default 10)
+    #[argh(option, short = 't', default = "10")]
+    pub timeout: u64,
 }
 
 /// check what breaks installs: programs, PATH, the root, the config, datasets, ssh

@@ -53,8 +53,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Loads the global config; a missing or bad one is a usage error.
+    /// Loads the global config; a missing or bad one is a usage error. Its `[zfs] timeout`
+    /// bounds every later zfs process.
     pub fn global(&self) -> Result<Global> {
-        Global::load(&self.layout.root).map_err(usage)
+        let global = Global::load(&self.layout.root).map_err(usage)?;
+        self.zfs.set_timeout(global.zfs_timeout);
+        Ok(global)
     }
 }

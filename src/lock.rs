@@ -48,6 +48,8 @@ impl HostLock {
                     return Err(e).with_context(|| format!("cannot lock {}", path.display()))
                 }
             }
+            // Waiting for another run is not being stuck: the run's watchdog is told so.
+            crate::watchdog::beat();
             if cancel.load(Ordering::Relaxed) {
                 bail!("interrupted while waiting for another run to finish");
             }

@@ -29,6 +29,7 @@ mod run_facts;
 mod stamp;
 mod sys;
 mod text;
+mod watchdog;
 
 use std::process::ExitCode;
 

@@ -56,6 +56,29 @@ fn doctor_finds_what_breaks_and_says_how_to_fix_it() {
     assert_eq!(left_out, expected, "{report}");
     pool.zbk_expect(0, &["run", "--all"]);
 
+    // rsync.io_timeout = "none" works, but a stalled client would then hold its host for
+    // good: a warning, which does not fail doctor.
+    let local = pool.root.join("hosts/local/c/zbk.toml");
+    let local_text = std::fs::read_to_string(&local).unwrap();
+    std::fs::write(
+        &local,
+        format!("{local_text}\n[rsync]\nio_timeout = \"none\"\n"),
+    )
+    .unwrap();
+    let out = pool.zbk_expect(0, &["doctor"]);
+    let warnings: Vec<String> = text(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", text(&out.stdout));
+    assert!(
+        warnings[0].contains("hosts/local/c/zbk.toml: rsync.io_timeout = \"none\"")
+            && warnings[0].contains("; fix: "),
+        "{warnings:?}"
+    );
+    std::fs::write(&local, local_text).unwrap();
+
     // A client that does not answer, a broken host config, an unmounted host and a clone left
     // by a killed restore: each one line with its fix, and exit 1.
     std::fs::write(

@@ -127,3 +127,44 @@ fn check_reports_its_own_usage_errors_as_unknown() {
     let out = zbk(dir.path(), &["check", "--help"]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// `zbk check -t` bounds everything the check does, its own read of the config included: a
+/// config that is a FIFO nobody writes blocks that read for real, as a pool that stopped
+/// answering does.
+#[test]
+fn check_answers_unknown_within_its_timeout_whatever_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    let config = dir.path().join("etc/zbk.toml");
+    let made = Command::new("mkfifo").arg(&config).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let started = std::time::Instant::now();
+    let out = zbk(dir.path(), &["check", "-t", "1"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "ZBK UNKNOWN - no answer within 1s (--timeout): still reading {}\n",
+            config.display()
+        )
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    for (args, want) in [
+        (
+            &["check", "-t", "0"][..],
+            "ZBK UNKNOWN - --timeout: must be at least 1 second\n",
+        ),
+        (&["check", "--timeout", "-5"][..], "ZBK UNKNOWN - "),
+        (&["check", "-t", "soon"][..], "ZBK UNKNOWN - "),
+    ] {
+        let out = zbk(dir.path(), args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(
+            text(&out.stdout).starts_with(want),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+        assert_eq!(text(&out.stdout).lines().count(), 1);
+    }
+}

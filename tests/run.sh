@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh: runs zbk's whole test suite on Debian as root. Installs what the tests use
 # (zfs-fuse, rsync, openssh, mandoc, faketime) when missing, starts the zfs-fuse daemon when it
-# is not running, clears test pools left by a killed run, then runs `cargo test`. Extra
-# arguments go to cargo test.
+# is not running, clears test pools left by a killed run, then runs `cargo test`, and the hang
+# suite (tests/hang.rs) on its own after it. Extra arguments go to cargo test instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,3 +46,9 @@ while read -r pool; do
 done < <(zpool list -H -o name 2>/dev/null)
 
 cargo test --locked "$@"
+
+# The hang suite stops the zfs-fuse daemon: alone, after the rest, one test at a time. Given
+# arguments, only what they name runs (`tests/run.sh --test hang`).
+if [ $# -eq 0 ]; then
+    cargo test --locked --test hang -- --test-threads=1
+fi

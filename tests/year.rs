@@ -1,7 +1,9 @@
 //! A year of cron in minutes: the shipped `packaging/cron.d/zbk`, parsed, replayed over 420
 //! simulated days under libfaketime, against a real pool and a real rsync, with the source gone
-//! for nine days in the middle; after every reap what is left is compared with what each
-//! tier's retention promises, and `zbk check` with what it should say.
+//! for nine days in the middle and, later, three days of a client whose sender stops
+//! mid-transfer behind a real sshd (each such run must end by itself within rsync.io_timeout
+//! and the grace period); after every reap what is left is compared with what each tier's
+//! retention promises, and `zbk check` with what it should say.
 //!
 //! Clocks. `faketime` sets zbk's clock to each cron line's minute, and zbk's children (zfs,
 //! rsync) inherit it through `LD_PRELOAD`. That is harmless: the `zfs` command only passes
@@ -42,7 +44,8 @@ const OUTAGE_DAYS: u64 = 9;
 /// client whose disk hangs would.
 const STALL_FROM: u64 = 298;
 const STALL_DAYS: u64 = 3;
-/// The stall days' rsync.io_timeout, and how long zbk may take past it to end the run.
+/// The stall days' rsync.io_timeout, and how long zbk may take past it to end the run: the
+/// grace period between SIGTERM and SIGKILL (5s), and slack for a loaded machine.
 const IO_TIMEOUT_SECS: u64 = 3;
 const STALL_GRACE_SECS: u64 = 30;
 const HOST: &str = "web";
@@ -303,10 +306,18 @@ fn stalled_run(
         std::thread::sleep(Duration::from_millis(100));
     }
     let took = stop.elapsed();
-    // Without a deadline on rsync's process group, zbk waits for as long as the client stays
-    // stopped: end the stall as a client's reboot would, so that the year goes on.
+    let ended = child.try_wait().unwrap().is_some();
+    // The stopped sender goes either way, as the client's reboot would end it.
     drop(stopped);
-    (child.wait_with_output().unwrap(), took)
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(
+        ended,
+        "{at}: zbk was still running {took:?} after the client's sender stopped: {stderr}"
+    );
+    let why = format!("the client sent nothing for {IO_TIMEOUT_SECS}s (rsync.io_timeout)");
+    assert!(stderr.contains(&why), "{at}: {stderr}");
+    (out, took)
 }
 
 /// The host's snapshots with their stamps, oldest first: (name, tier, status, expires).
@@ -517,7 +528,10 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
     }
 
     assert_eq!(stalls.len(), STALL_DAYS as usize, "{stalls:?}");
-    eprintln!("stall days: zbk ended {stalls:?} after the client's sender stopped");
+    eprintln!(
+        "stall days: zbk ended {stalls:?} after the client's sender stopped \
+         (rsync.io_timeout {IO_TIMEOUT_SECS}s)"
+    );
     drop(sshd);
 
     // What the last reap left: exactly what each tier promises at that moment.

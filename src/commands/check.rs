@@ -8,20 +8,50 @@ use crate::expiry::Retention;
 use crate::health::{self, Judged, State};
 use crate::layout::hosts_dataset;
 use crate::text::counted;
+use crate::watchdog;
 use anyhow::{anyhow, Result};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::time::Duration;
 
 pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<u8> {
     // Nagios reads stdout and the exit status only: whatever stops the check is UNKNOWN.
-    let (state, line) = check(ctx, &args).unwrap_or_else(|e| {
-        (
-            State::Unknown,
-            format!("ZBK UNKNOWN - {}", format!("{e:#}").replace('\n', "; ")),
-        )
-    });
+    let (state, line) = within_timeout(args.timeout)
+        .and_then(|()| check(ctx, &args))
+        .unwrap_or_else(|e| {
+            (
+                State::Unknown,
+                format!("ZBK UNKNOWN - {}", format!("{e:#}").replace('\n', "; ")),
+            )
+        });
+    watchdog::disarm();
     println!("{line}");
     Ok(state.code())
+}
+
+/// Bounds everything the check does, its config read from the pool included, with a
+/// process-wide alarm: a pool that stopped answering makes the check UNKNOWN with the reason,
+/// not the caller's own timeout.
+fn within_timeout(seconds: u64) -> Result<()> {
+    if seconds == 0 {
+        return Err(anyhow!("--timeout: must be at least 1 second"));
+    }
+    let fire = move |doing: &str, _: Duration| {
+        let doing = if doing.is_empty() {
+            "reading the pool"
+        } else {
+            doing
+        };
+        println!("ZBK UNKNOWN - no answer within {seconds}s (--timeout): still {doing}");
+        let _ = std::io::stdout().flush();
+        std::process::exit(State::Unknown.code().into());
+    };
+    watchdog::arm(
+        watchdog::Bound::Total,
+        Duration::from_secs(seconds),
+        Box::new(fire),
+    );
+    Ok(())
 }
 
 fn threshold(flag: &str, text: &Option<String>) -> Result<Option<Duration>> {

@@ -34,6 +34,11 @@ impl Report {
         println!("note: {what}");
     }
 
+    /// Something that works today but leaves a risk the admin chose; does not fail doctor.
+    fn warning(&mut self, what: &str, fix: &str) {
+        println!("warning: {}; fix: {fix}", what.replace('\n', "; "));
+    }
+
     fn problem(&mut self, what: &str, fix: &str) {
         self.problems += 1;
         println!("problem: {}; fix: {fix}", what.replace('\n', "; "));
@@ -118,6 +123,14 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
         "{} is valid",
         crate::config::global_path(&ctx.layout.root).display()
     ));
+    if global.settings.rsync.io_timeout.is_none() {
+        no_io_timeout(
+            &crate::config::global_path(&ctx.layout.root)
+                .display()
+                .to_string(),
+            r,
+        );
+    }
     let dataset = &global.dataset;
     let mounted = ctx.zfs.get(dataset, "mounted");
     let mountpoint = ctx.zfs.get(dataset, "mountpoint");
@@ -204,6 +217,11 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
             ),
             Ok(config) => {
                 r.ok(&format!("{name}: dataset mounted, config valid"));
+                if config.settings.rsync.io_timeout.is_none()
+                    && global.settings.rsync.io_timeout.is_some()
+                {
+                    no_io_timeout(&ctx.layout.host_config(name).display().to_string(), r);
+                }
                 if let Some(facts) = &facts {
                     let storable = facts.storable(name);
                     let flags =
@@ -232,6 +250,15 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
         ));
     }
     leftover_clones(ctx, dataset, r);
+}
+
+/// `rsync.io_timeout = "none"`: a client that stalls mid-transfer holds its host's lock until
+/// someone kills the run.
+fn no_io_timeout(file: &str, r: &mut Report) {
+    r.warning(
+        &format!("{file}: rsync.io_timeout = \"none\": a client that stops sending mid-transfer blocks its host's runs for good"),
+        "remove the line (default 10m) or set a duration",
+    );
 }
 
 /// The encryption of the hosts tree: whether its key is loaded and its key file safe, and

@@ -26,6 +26,14 @@ pub(super) struct FileConfig {
     pub(super) hooks: Option<HooksFile>,
     pub(super) check: Option<CheckFile>,
     pub(super) guard: Option<GuardFile>,
+    pub(super) zfs: Option<ZfsFile>,
+}
+
+/// `[zfs]`: how zbk treats the server's own zfs (global config only).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ZfsFile {
+    pub(super) timeout: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -115,6 +123,8 @@ fn one_line(message: &str) -> String {
 }
 
 pub(super) fn read(path: &Path) -> Result<String> {
+    // On the pool, a read can hang with it: the watchdog's message names the file.
+    crate::watchdog::doing(format!("reading {}", path.display()));
     let text = fs::read_to_string(path).map_err(|e| anyhow!("{}", e))?;
     check_private(path)?;
     Ok(text)

@@ -52,6 +52,8 @@ const KEYS: &[(&str, &str)] = &[
     ("guard", "max_delete"),
     ("guard", "max_capacity"),
     ("guard", "bogus"),
+    ("zfs", "timeout"),
+    ("zfs", "bogus"),
     ("bogus", "x"),
 ];
 

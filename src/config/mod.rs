@@ -15,6 +15,7 @@ use crate::expiry::Retention;
 use anyhow::{anyhow, bail, Result};
 use files::{parse_file, read};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The tier a plain run stamps.
 pub const DEFAULT_TIER: &str = "default";
@@ -59,6 +60,9 @@ pub struct Global {
     /// The least time `zbk replicate`'s copies live after their creation, whatever their
     /// received expiry.
     pub offsite_expiry: Option<Retention>,
+    /// `[zfs] timeout`: how long one zfs or zpool process may take, and how long `zbk run`
+    /// may go without progress before it gives up on a pool that stopped answering.
+    pub zfs_timeout: Duration,
     pub settings: Settings,
 }
 
@@ -78,6 +82,7 @@ impl Global {
     /// Loads `<root>/etc/zbk.toml`.
     pub fn load(root: &Path) -> Result<Global> {
         let path = global_path(root);
+        crate::watchdog::doing(format!("reading {}", path.display()));
         if !path.exists() {
             bail!(
                 "{}: not found: is --root (or ZBK_ROOT) right, and has `zbk init` been run?",
@@ -127,12 +132,18 @@ impl Global {
             .map(Retention::parse)
             .transpose()
             .map_err(|e| anyhow!("{}: offsite_expiry: {e}", path.display()))?;
+        let zfs_timeout = match file.zfs.as_ref().and_then(|z| z.timeout.as_deref()) {
+            Some(text) => overlay::duration(text, "zfs.timeout")
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?,
+            None => crate::sys::zfs::DEFAULT_TIMEOUT,
+        };
         let settings = Settings::default().overlay(&file, path)?;
         Ok(Global {
             dataset,
             destroy_batch,
             jobs: file.jobs,
             offsite_expiry,
+            zfs_timeout,
             settings,
         })
     }
@@ -150,6 +161,7 @@ impl Global {
             ("destroy_batch", file.destroy_batch.is_some()),
             ("jobs", file.jobs.is_some()),
             ("offsite_expiry", file.offsite_expiry.is_some()),
+            ("zfs", file.zfs.is_some()),
         ] {
             if set {
                 bail!(
@@ -231,6 +243,13 @@ pub fn template(dataset: &str) -> String {
     text.push_str(&DEFAULT_RSYNC_ARGS.map(|a| format!("\"{a}\"")).join(", "));
     text.push_str(
         "]\n# Added after them:\n#extra_args = []\n#ok_codes = [0]\n#warning_codes = [24]\n",
+    );
+    text.push_str(
+        "# rsync gives up on a client that sends nothing this long (\"none\": never).\n\
+         #io_timeout = \"10m\"\n\n\
+         [zfs]\n\
+         # Longest a zfs or zpool command may take (a send | receive: without a byte).\n\
+         #timeout = \"10m\"\n",
     );
     text
 }

@@ -86,7 +86,10 @@ fn overlay_rsync(out: &mut Settings, rsync: &RsyncFile) -> Result<()> {
         to.bwlimit = Some(rate.clone());
     }
     if let Some(text) = &rsync.io_timeout {
-        to.io_timeout = Some(duration(text, "rsync.io_timeout")?);
+        to.io_timeout = match text.as_str() {
+            "none" => None,
+            _ => Some(duration(text, "rsync.io_timeout")?),
+        };
     }
     if let Some(file) = &rsync.exclude_file {
         to.exclude_file = file.clone();
@@ -229,7 +232,7 @@ fn overlay_check(out: &mut Settings, check: &CheckFile) -> Result<()> {
 }
 
 /// A finite, non-zero duration for a key that bounds something.
-fn duration(text: &str, key: &str) -> Result<Duration> {
+pub(super) fn duration(text: &str, key: &str) -> Result<Duration> {
     match Retention::parse(text) {
         Ok(Retention::For(span)) => Ok(span.nominal()),
         Ok(Retention::Never) => bail!("{key}: must be a duration, not never"),
@@ -243,6 +246,7 @@ mod tests {
     use crate::expiry::Retention;
     use anyhow::Result;
     use std::path::Path;
+    use std::time::Duration;
 
     fn global(text: &str) -> Result<Global> {
         Global::parse(text, Path::new("/backup/etc/zbk.toml"))
@@ -331,6 +335,38 @@ mod tests {
                 "zbk.toml: online: \"never\" is neither \"always\" nor \"sometimes\"",
             ),
             ("dataset = \"t\"\nonline = true\n", "online: invalid type"),
+            (
+                "dataset = \"t\"\n[rsync]\nio_timeout = \"0s\"\n",
+                "rsync.io_timeout: invalid duration \"0s\": must be longer than zero",
+            ),
+            (
+                "dataset = \"t\"\n[rsync]\nio_timeout = \"-5m\"\n",
+                "rsync.io_timeout: invalid duration",
+            ),
+            (
+                "dataset = \"t\"\n[rsync]\nio_timeout = \"off\"\n",
+                "rsync.io_timeout: invalid duration",
+            ),
+            (
+                "dataset = \"t\"\n[rsync]\nio_timeout = 600\n",
+                "zbk.toml:3: rsync.io_timeout: invalid type",
+            ),
+            (
+                "dataset = \"t\"\n[zfs]\ntimeout = \"0m\"\n",
+                "zfs.timeout: invalid duration \"0m\": must be longer than zero",
+            ),
+            (
+                "dataset = \"t\"\n[zfs]\ntimeout = \"soon\"\n",
+                "zfs.timeout: invalid duration",
+            ),
+            (
+                "dataset = \"t\"\n[zfs]\ntimeout = \"never\"\n",
+                "zfs.timeout: must be a duration, not never",
+            ),
+            (
+                "dataset = \"t\"\n[zfs]\nwait = \"1m\"\n",
+                "zfs.wait: unknown field",
+            ),
         ];
         for (text, want) in cases {
             let err = global(text).unwrap_err().to_string();
@@ -338,6 +374,34 @@ mod tests {
             assert!(err.starts_with("/backup/etc/zbk.toml"), "{err}");
             assert!(!err.contains('\n'), "multi-line: {err}");
         }
+    }
+
+    #[test]
+    fn every_child_has_a_deadline_by_default_and_none_is_said_out_loud() {
+        let g = global("dataset = \"t\"\n").unwrap();
+        assert_eq!(g.zfs_timeout, Duration::from_secs(600));
+        assert_eq!(g.settings.rsync.io_timeout, Some(Duration::from_secs(600)));
+        let set =
+            global("dataset = \"t\"\n[zfs]\ntimeout = \"30s\"\n[rsync]\nio_timeout = \"none\"\n")
+                .unwrap();
+        assert_eq!(set.zfs_timeout, Duration::from_secs(30));
+        assert_eq!(set.settings.rsync.io_timeout, None);
+        let path = Path::new("/backup/hosts/a/c/zbk.toml");
+        let host = g
+            .parse_host("sources = [\"/x\"]\n[rsync]\nio_timeout = \"90s\"\n", path)
+            .unwrap();
+        assert_eq!(
+            host.settings.rsync.io_timeout,
+            Some(Duration::from_secs(90))
+        );
+        let err = g
+            .parse_host("sources = [\"/x\"]\n[zfs]\ntimeout = \"1m\"\n", path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/backup/hosts/a/c/zbk.toml: zfs: belongs in the global config"),
+            "{err}"
+        );
     }
 
     #[test]

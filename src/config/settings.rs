@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `rsync.io_timeout` unless the config says otherwise.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Settings a host may override: everything but where the tree lives.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -100,7 +103,8 @@ pub struct RsyncSettings {
     pub warning_codes: Vec<i32>,
     /// `--bwlimit` for the transfer, as rsync takes it (`5M`, `800K`).
     pub bwlimit: Option<String>,
-    /// `--timeout`: rsync gives up on a transfer silent for this long.
+    /// `--timeout`: rsync gives up on a transfer silent for this long, and zbk stops the
+    /// rsync (and its ssh) then; `None` only when the config says "none".
     pub io_timeout: Option<Duration>,
     /// The exclude file; relative paths are under the host's c/. Default `exclude`.
     pub exclude_file: PathBuf,
@@ -127,7 +131,7 @@ impl Default for Settings {
                 ok_codes: vec![0],
                 warning_codes: vec![24],
                 bwlimit: None,
-                io_timeout: None,
+                io_timeout: Some(DEFAULT_IO_TIMEOUT),
                 exclude_file: PathBuf::from("exclude"),
             },
             ssh: SshSettings {

@@ -1,7 +1,10 @@
 //! The one place that starts external processes: argv vectors only, never a shell.
 //!
 //! Every child runs with `LC_ALL=C` so that the error texts zbk classifies are the untranslated
-//! ones. Failures carry the quoted command line, the exit status and the trimmed stderr.
+//! ones, in a process group of its own, under a deadline when its caller gives one: past it
+//! the whole group is stopped (SIGTERM, a grace period, SIGKILL) and a child that still does
+//! not die (stuck in the kernel on a suspended pool) is left behind, named, so that zbk itself
+//! always ends. Failures carry the quoted command line, the exit status and the trimmed stderr.
 
 #![allow(
     clippy::disallowed_methods,
@@ -11,9 +14,11 @@
 use anyhow::{anyhow, Context, Result};
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// How many processes this zbk process has started; reported by `reap -v` so the cost of a
@@ -31,6 +36,7 @@ pub struct Cmd {
     program: PathBuf,
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
+    deadline: Option<Deadline>,
 }
 
 /// What a finished child left behind.
@@ -85,6 +91,7 @@ impl Cmd {
             program: program.as_ref().to_path_buf(),
             args: Vec::new(),
             env: Vec::new(),
+            deadline: None,
         }
     }
 
@@ -106,27 +113,77 @@ impl Cmd {
         self
     }
 
+    /// Bounds `output` and `checked`: past the deadline the child's group is stopped and the
+    /// run is an `Overdue` error. `None` lets it run as long as it takes.
+    pub(in crate::sys) fn deadline(mut self, deadline: Option<Deadline>) -> Cmd {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The program's file name, as the kernel shows it in `/proc/<pid>/stat` (15 bytes).
+    fn comm(&self) -> Vec<u8> {
+        let name = self
+            .program
+            .file_name()
+            .unwrap_or_default()
+            .as_encoded_bytes();
+        name[..name.len().min(15)].to_vec()
+    }
+
+    /// The child's command: the C locale, its own process group so that stopping it stops
+    /// what it started (rsync's ssh), and the kernel ends it should zbk die (`kill -9`), so
+    /// that it never goes on writing into a host beside the next run.
     fn command(&self) -> Command {
+        use std::os::unix::process::CommandExt;
         let mut command = Command::new(&self.program);
         command.args(&self.args).env("LC_ALL", "C");
         for (k, v) in &self.env {
             command.env(k, v);
         }
+        command.process_group(0);
+        // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         command
     }
 
-    /// Runs to completion, capturing stdout and stderr; any exit status is returned, not judged.
-    pub fn output(&self) -> Result<Output> {
+    fn spawn(&self, command: &mut Command) -> Result<Child> {
         SPAWNED.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .command()
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot start `{self}`"))?;
+        command
+            .spawn()
+            .with_context(|| format!("cannot start `{self}`"))
+    }
+
+    /// Runs to completion, capturing stdout and stderr; any exit status is returned, not judged.
+    /// A child past its deadline is stopped and reported as `Overdue`.
+    pub fn output(&self) -> Result<Output> {
+        let _doing = crate::watchdog::Doing::new(format!("`{self}`"));
+        let mut child = self.spawn(
+            self.command()
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )?;
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let limits = Limits {
+            deadline: self.deadline,
+            cancel: None,
+        };
+        let status = match supervise(&mut child, self, limits)? {
+            Waited::Exited(status) => status,
+            Waited::Stopped(how) => return Err(self.overdue(&how).into()),
+        };
+        let collect =
+            |rx: Drained| String::from_utf8_lossy(&rx.recv().unwrap_or_default()).into_owned();
         Ok(Output {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            status,
+            stdout: collect(stdout),
+            stderr: collect(stderr),
         })
     }
 
@@ -149,55 +206,139 @@ impl Cmd {
         }
     }
 
-    /// Runs with stdout and stderr both appended to `log`, in a process group of its own so
-    /// that stopping it also stops what it started (rsync's ssh). The child is stopped when
-    /// `limits.timeout` passes or `limits.cancel` is raised (a signal reached zbk).
-    pub fn run_logged(&self, log: &std::fs::File, limits: Limits) -> Result<Ended> {
-        use std::os::unix::process::CommandExt;
-        SPAWNED.fetch_add(1, Ordering::Relaxed);
-        let mut command = self.command();
-        command
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log.try_clone()?)
-            .process_group(0);
-        // Out of zbk's process group, the child would outlive a `kill -9` of zbk and go on
-        // writing into d/ beside the next run; the kernel stops it when zbk dies instead.
-        // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
+    fn overdue(&self, how: &Stopped) -> Overdue {
+        Overdue {
+            cmd: self.to_string(),
+            deadline: how.deadline,
+            abandoned: how.abandoned,
         }
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot start `{self}`"))?;
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait()? {
-                return Ok(Ended::Exited(exit_code(status)));
-            }
-            let why = if limits.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                Some(Ended::Cancelled)
-            } else if limits.timeout.is_some_and(|t| started.elapsed() >= t) {
-                Some(Ended::TimedOut)
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                stop_group(&mut child);
-                return Ok(why);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// Runs with stdout and stderr both appended to `log`. The child's group is stopped when
+    /// `limits.deadline` passes or `limits.cancel` is raised (a signal reached zbk).
+    pub fn run_logged(&self, log: &std::fs::File, limits: Limits) -> Result<Ended> {
+        let _doing = crate::watchdog::Doing::new(format!("`{self}`"));
+        let mut child = self.spawn(
+            self.command()
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log.try_clone()?),
+        )?;
+        Ok(match supervise(&mut child, self, limits)? {
+            Waited::Exited(status) => Ended::Exited(exit_code(status)),
+            Waited::Stopped(Stopped { deadline: None, .. }) => Ended::Cancelled,
+            Waited::Stopped(Stopped {
+                deadline: Some(_),
+                abandoned,
+            }) => Ended::TimedOut(abandoned),
+        })
+    }
+}
+
+/// Says that the child `pid` running `cmd` outlived SIGKILL and was left behind.
+pub fn abandoned_text(pid: u32, cmd: &str) -> String {
+    format!(
+        "pid {pid} (`{cmd}`) did not die of SIGKILL within {}: it is stuck in the kernel (a suspended pool?) and was abandoned",
+        humantime::format_duration(GRACE)
+    )
+}
+
+/// How long a child may take to end after SIGTERM before SIGKILL, and after SIGKILL before it
+/// is abandoned.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// How often a supervised child's progress is measured.
+const MEASURE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a child may go on, how that is judged, and the setting it comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    pub limit: Duration,
+    /// The setting named in the message, as the user writes it: `[zfs] timeout`.
+    pub key: &'static str,
+    pub by: Measure,
+}
+
+/// What a deadline measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// The child's whole run, start to exit.
+    Total,
+    /// Silence: the time since the program's own processes in the child's group last read a
+    /// byte (rsync: since the client last sent anything; its ssh's keepalives do not count).
+    Silence,
+}
+
+impl Deadline {
+    /// The deadline for a `zfs` or `zpool` process.
+    pub fn zfs(limit: Duration) -> Deadline {
+        Deadline {
+            limit,
+            key: "[zfs] timeout",
+            by: Measure::Total,
+        }
+    }
+
+    /// The deadline for a hook: `hooks.timeout` in all.
+    pub fn hook(limit: Duration) -> Deadline {
+        Deadline {
+            limit,
+            key: "hooks.timeout",
+            by: Measure::Total,
+        }
+    }
+
+    /// The deadline for rsync talking to a client: `rsync.io_timeout` of silence.
+    pub fn rsync(limit: Duration) -> Deadline {
+        Deadline {
+            limit,
+            key: "rsync.io_timeout",
+            by: Measure::Silence,
         }
     }
 }
 
+/// A child stopped at its deadline.
+#[derive(Debug)]
+pub struct Overdue {
+    pub cmd: String,
+    /// `None` for a child stopped because zbk was interrupted.
+    pub deadline: Option<Deadline>,
+    /// The pid of a child that outlived SIGKILL and was left behind.
+    pub abandoned: Option<u32>,
+}
+
+impl fmt::Display for Overdue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.deadline {
+            Some(d) => {
+                let limit = humantime::format_duration(d.limit);
+                match d.by {
+                    Measure::Total => write!(
+                        f,
+                        "`{}` did not answer within {limit} ({})",
+                        self.cmd, d.key
+                    )?,
+                    Measure::Silence => {
+                        write!(f, "`{}` went {limit} without a byte ({})", self.cmd, d.key)?
+                    }
+                }
+            }
+            None => write!(f, "`{}` stopped: interrupted", self.cmd)?,
+        }
+        if let Some(pid) = self.abandoned {
+            write!(f, "; {}", abandoned_text(pid, &self.cmd))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Overdue {}
+
 /// Bounds on a supervised child.
 #[derive(Clone, Copy, Default)]
 pub struct Limits<'a> {
-    pub timeout: Option<Duration>,
+    pub deadline: Option<Deadline>,
     pub cancel: Option<&'a AtomicBool>,
 }
 
@@ -205,81 +346,281 @@ pub struct Limits<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ended {
     Exited(i32),
-    TimedOut,
+    /// Stopped at its deadline; with the pid of a child that would not die.
+    TimedOut(Option<u32>),
     Cancelled,
 }
 
-/// Stops a child's whole process group: SIGTERM, a grace period, then SIGKILL; reaps it.
-fn stop_group(child: &mut std::process::Child) {
-    let Ok(pgid) = libc::pid_t::try_from(child.id()) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return;
-    };
-    // SAFETY: kill(2) with a negative pid signals the group the child leads; no memory is shared.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            // SAFETY: as above; whatever of the group outlived its leader goes too.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            return;
+/// How a wait for a child ended.
+enum Waited {
+    Exited(ExitStatus),
+    Stopped(Stopped),
+}
+
+/// A child's group stopped by zbk: at which deadline (none: interrupted), and whether the
+/// child was left behind.
+struct Stopped {
+    deadline: Option<Deadline>,
+    abandoned: Option<u32>,
+}
+
+/// Waits for a child within `limits`, telling the run's watchdog that zbk is alive meanwhile.
+fn supervise(child: &mut Child, cmd: &Cmd, limits: Limits) -> Result<Waited> {
+    let mut clock = Clock::new(
+        limits.deadline,
+        child.id(),
+        Some(cmd.comm()).filter(|_| limits.deadline.is_some_and(|d| d.by == Measure::Silence)),
+    );
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Waited::Exited(status));
+        }
+        crate::watchdog::beat();
+        let why = if limits.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            Some(None)
+        } else if clock.expired(None) {
+            Some(limits.deadline)
+        } else {
+            None
+        };
+        if let Some(deadline) = why {
+            let abandoned = stop_group(child);
+            return Ok(Waited::Stopped(Stopped {
+                deadline,
+                abandoned,
+            }));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: as above.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    let _ = child.wait();
 }
 
-/// Runs `from | to`: the first's stdout feeds the second's stdin. Both stderrs are captured
-/// and both statuses returned, since either end can fail while the other looks fine.
+/// A deadline's clock: the time since the start, or since the last sign of progress.
+struct Clock {
+    deadline: Option<Deadline>,
+    pgid: u32,
+    /// For `Silence`: the program name whose processes' reads count.
+    comm: Option<Vec<u8>>,
+    since: Instant,
+    measured: Instant,
+    last: Option<u64>,
+}
+
+impl Clock {
+    fn new(deadline: Option<Deadline>, pgid: u32, comm: Option<Vec<u8>>) -> Clock {
+        let now = Instant::now();
+        Clock {
+            deadline,
+            pgid,
+            comm,
+            since: now,
+            measured: now,
+            last: None,
+        }
+    }
+
+    /// Whether the deadline has passed; `counter` is progress measured by the caller (bytes
+    /// through a pipe), otherwise the group's reads are measured for a `Silence` deadline.
+    fn expired(&mut self, counter: Option<u64>) -> bool {
+        let Some(deadline) = self.deadline else {
+            return false;
+        };
+        if deadline.by == Measure::Silence && self.measured.elapsed() >= MEASURE_EVERY {
+            self.measured = Instant::now();
+            let now = counter.or_else(|| {
+                self.comm
+                    .as_deref()
+                    .and_then(|comm| group_reads(self.pgid, comm))
+            });
+            // Unmeasurable (no /proc): count as progress rather than stop a healthy child.
+            if now.is_none() || now != self.last {
+                self.last = now;
+                self.since = Instant::now();
+            }
+        }
+        self.since.elapsed() >= deadline.limit
+    }
+}
+
+/// The bytes read so far by the processes of group `pgid` named `comm`, from /proc; `None`
+/// when none can be measured.
+fn group_reads(pgid: u32, comm: &[u8]) -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read(entry.path().join("stat")) else {
+            continue;
+        };
+        if stat_group(&stat) != Some((comm, pgid)) {
+            continue;
+        }
+        let Ok(io) = std::fs::read_to_string(entry.path().join("io")) else {
+            continue;
+        };
+        let rchar = io
+            .lines()
+            .find_map(|l| l.strip_prefix("rchar:"))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(n) = rchar {
+            total = Some(total.unwrap_or(0u64).wrapping_add(n));
+        }
+    }
+    total
+}
+
+/// The name and process group in a `/proc/<pid>/stat` line: `pid (comm) state ppid pgrp ...`.
+fn stat_group(stat: &[u8]) -> Option<(&[u8], u32)> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = stat.get(open + 1..close)?;
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    let pgrp = rest.split_whitespace().nth(2)?.parse().ok()?;
+    Some((comm, pgrp))
+}
+
+/// Stops a child's whole process group: SIGTERM, the grace period, then SIGKILL; reaps it.
+/// Returns the child's pid when it outlived SIGKILL too (stuck in the kernel): it is left.
+fn stop_group(child: &mut Child) -> Option<u32> {
+    let pid = child.id();
+    let Ok(pgid) = libc::pid_t::try_from(pid) else {
+        let _ = child.kill();
+        return (!wait_for(child, GRACE)).then_some(pid);
+    };
+    // SAFETY: kill(2) with a negative pid signals the group the child leads; no memory is shared.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let ended = wait_for(child, GRACE);
+    // SAFETY: as above; whatever of the group outlived SIGTERM, its leader included, goes too.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    if ended || wait_for(child, GRACE) {
+        None
+    } else {
+        Some(pid)
+    }
+}
+
+/// Waits at most `limit` for a child to end; whether it did (and was reaped).
+fn wait_for(child: &mut Child, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        crate::watchdog::beat();
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What a reader thread sends once its pipe is closed.
+type Drained = mpsc::Receiver<Vec<u8>>;
+
+/// Reads a child's pipe to its end on a thread of its own, so that a child stuck with the pipe
+/// open never blocks zbk: the caller waits for the text only as long as it chooses.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> Drained {
+    let (tx, rx) = mpsc::channel();
+    if let Some(mut pipe) = pipe {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send(buf);
+        });
+    } else {
+        let _ = tx.send(Vec::new());
+    }
+    rx
+}
+
+/// Runs `from | to`: the first's stdout feeds the second's stdin, through zbk, which counts
+/// the bytes: the pair is judged by its progress (no byte for the deadline of `from`, or of
+/// `to`), never by its length, so a long healthy stream is never cut. Both stderrs are
+/// captured and both statuses returned, since either end can fail while the other looks fine.
 pub fn pipe(from: &Cmd, to: &Cmd) -> Result<(Output, Output)> {
-    use std::io::Read;
-    SPAWNED.fetch_add(1, Ordering::Relaxed);
-    let mut first = from
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start `{from}`"))?;
-    let feed = first.stdout.take().expect("piped stdout");
-    SPAWNED.fetch_add(1, Ordering::Relaxed);
-    let second = to
-        .command()
-        .stdin(Stdio::from(feed))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let second = match second {
+    let _doing = crate::watchdog::Doing::new(format!("`{from} | {to}`"));
+    let mut first = from.spawn(
+        from.command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )?;
+    let second = to.spawn(
+        to.command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut second = match second {
         Ok(child) => child,
         Err(e) => {
             // The first would otherwise block on a pipe nobody reads.
-            let _ = first.kill();
-            let _ = first.wait();
-            return Err(e).with_context(|| format!("cannot start `{to}`"));
+            stop_group(&mut first);
+            return Err(e);
         }
     };
-    let mut first_err = first.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = first_err.read_to_end(&mut buf);
-        buf
+    let moved = Arc::new(AtomicU64::new(0));
+    let relay = {
+        let (mut src, mut dst) = (first.stdout.take(), second.stdin.take());
+        let moved = Arc::clone(&moved);
+        std::thread::spawn(move || {
+            let (Some(src), Some(dst)) = (src.as_mut(), dst.as_mut()) else {
+                return;
+            };
+            let mut buf = vec![0u8; 1 << 17];
+            while let Ok(n) = src.read(&mut buf) {
+                if n == 0 || dst.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                moved.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            // Dropping both ends: the receiver sees the end of the stream, the sender a closed
+            // pipe should the receiver have quit.
+        })
+    };
+    let first_err = drain(first.stderr.take());
+    let second_out = drain(second.stdout.take());
+    let second_err = drain(second.stderr.take());
+    let deadline = from.deadline.or(to.deadline).map(|d| Deadline {
+        by: Measure::Silence,
+        ..d
     });
-    let second = second.wait_with_output()?;
-    let first_status = first.wait()?;
-    let first_stderr = reader.join().unwrap_or_default();
+    let mut clock = Clock::new(deadline, first.id(), None);
+    let (mut a, mut b) = (None, None);
+    while a.is_none() || b.is_none() {
+        if a.is_none() {
+            a = first.try_wait()?;
+        }
+        if b.is_none() {
+            b = second.try_wait()?;
+        }
+        crate::watchdog::beat();
+        if clock.expired(Some(moved.load(Ordering::Relaxed))) {
+            let stuck_first = a.is_none().then(|| stop_group(&mut first)).flatten();
+            let stuck_second = b.is_none().then(|| stop_group(&mut second)).flatten();
+            let cmd = format!("{from} | {to}");
+            return Err(Overdue {
+                cmd,
+                deadline,
+                abandoned: stuck_first.or(stuck_second),
+            }
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = relay.join();
+    let text = |rx: Drained| String::from_utf8_lossy(&rx.recv().unwrap_or_default()).into_owned();
     Ok((
         Output {
-            status: first_status,
+            status: a.expect("waited"),
             stdout: String::new(),
-            stderr: String::from_utf8_lossy(&first_stderr).into_owned(),
+            stderr: text(first_err),
         },
         Output {
-            status: second.status,
-            stdout: String::from_utf8_lossy(&second.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&second.stderr).into_owned(),
+            status: b.expect("waited"),
+            stdout: text(second_out),
+            stderr: text(second_err),
         },
     ))
 }
@@ -354,6 +695,109 @@ mod tests {
         let (a, b) = pipe(&Cmd::new("yes"), &Cmd::new("false")).unwrap();
         assert_ne!(a.code(), 0, "the writer dies of the closed pipe");
         assert_eq!(b.code(), 1);
+    }
+
+    fn within(secs: u64, by: Measure) -> Option<Deadline> {
+        Some(Deadline {
+            limit: Duration::from_secs(secs),
+            key: "test.timeout",
+            by,
+        })
+    }
+
+    /// Runs `f`, which must end within `secs` seconds.
+    fn ends_within<T>(secs: u64, f: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let value = f();
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(secs), "took {took:?}");
+        value
+    }
+
+    /// Whether a process lives (a zombie does not count: it has ended).
+    fn alive(pid: &str) -> bool {
+        std::fs::read(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            let close = stat.iter().rposition(|&b| b == b')').unwrap();
+            stat.get(close + 2) != Some(&b'Z')
+        })
+    }
+
+    #[test]
+    fn a_child_past_its_deadline_is_stopped_with_all_it_started() {
+        // The shell's child holds the pipe too: only stopping the whole group ends both.
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let cmd = Cmd::new("sh")
+            .args(["-c", &script])
+            .deadline(within(1, Measure::Total));
+        let err = ends_within(4, || cmd.output().unwrap_err());
+        let overdue = err.downcast_ref::<Overdue>().expect("an Overdue error");
+        assert_eq!(overdue.abandoned, None);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`sh -c {}` did not answer within 1s (test.timeout)",
+                quote(&script)
+            )
+        );
+        let grandchild = std::fs::read_to_string(&pidfile).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !alive(grandchild.trim()),
+            "the grandchild outlived its group"
+        );
+    }
+
+    #[test]
+    fn silence_is_judged_by_reads_not_by_length() {
+        // Reads a byte every 0.7 s for about 3 s: never silent for 2 s, so never stopped.
+        let talker = Cmd::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 4 ]; do read x < /proc/self/stat; sleep 0.7; i=$((i+1)); done; echo done",
+            ])
+            .deadline(within(2, Measure::Silence));
+        let out = talker.output().unwrap();
+        assert_eq!(out.stdout, "done\n");
+        let silent = Cmd::new("sh")
+            .args(["-c", "sleep 300"])
+            .deadline(within(1, Measure::Silence));
+        let err = ends_within(5, || silent.output().unwrap_err().to_string());
+        assert!(
+            err.ends_with("went 1s without a byte (test.timeout)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_pipe_is_judged_by_the_bytes_through_it() {
+        let slow = Cmd::new("sh")
+            .args(["-c", "for i in 1 2 3 4; do printf x; sleep 0.7; done"])
+            .deadline(within(2, Measure::Total));
+        let (a, b) = pipe(&slow, &Cmd::new("cat")).unwrap();
+        assert!(a.status.success() && b.status.success());
+        assert_eq!(
+            b.stdout, "xxxx",
+            "a stream longer than the deadline is never cut"
+        );
+        let stuck = Cmd::new("sleep")
+            .args(["300"])
+            .deadline(within(1, Measure::Total));
+        let err = ends_within(5, || {
+            pipe(&stuck, &Cmd::new("cat")).unwrap_err().to_string()
+        });
+        assert_eq!(
+            err,
+            "`sleep 300 | cat` went 1s without a byte (test.timeout)"
+        );
+    }
+
+    #[test]
+    fn stat_lines_give_name_and_group() {
+        let line = b"4242 (rsync) (x) S 1 4240 4240 0 -1 4194560";
+        assert_eq!(stat_group(line), Some((&b"rsync) (x"[..], 4240)));
+        assert_eq!(stat_group(b"garbage"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! rsync: one host's copy with its output in the run's log, the deletion-limit dry run,
 //! the look at a source before it, and a restore's copy back.
 
-use super::exec::{find_program, Cmd, Ended, Limits, Output};
+use super::exec::{abandoned_text, find_program, Cmd, Deadline, Ended, Limits, Output};
 use super::rsync_args::{argv, inside, is_remote, with_user, Call};
 use crate::config::RsyncSettings;
 use crate::rsync_report::{self as report, Stats};
@@ -12,6 +12,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 /// `rsync`, found once per run.
 pub struct Rsync {
@@ -101,6 +102,7 @@ impl Rsync {
         source: &str,
         user: Option<&str>,
         check: Option<&'c Path>,
+        io_timeout: Option<Duration>,
     ) -> Result<Looked<'c>> {
         if !is_remote(source) {
             let root = Path::new(source);
@@ -114,14 +116,17 @@ impl Rsync {
         }
         let source = &with_user(source, user);
         // A listing that fails says nothing about emptiness; the transfer will fail and say why.
-        let Some(listing) = self.list(rsh, source)? else {
+        let Some(listing) = self.list(rsh, source, io_timeout)? else {
             return Ok(Looked::Ready);
         };
         if listing.lines().all(|l| l.ends_with(" .")) {
             return Ok(Looked::Empty);
         }
         if let Some(check) = check {
-            if self.list(rsh, &inside(source, check))?.is_none() {
+            if self
+                .list(rsh, &inside(source, check), io_timeout)?
+                .is_none()
+            {
                 return Ok(Looked::NoCheckFile(check));
             }
         }
@@ -132,8 +137,16 @@ impl Rsync {
     /// the copy will be: one `--list-only` of the source's top directory, the very login and
     /// forced command the copy meets, so that a client restricted to rrsync is asked nothing
     /// it would refuse.
-    pub fn reach(&self, rsh: &str, source: &str, user: Option<&str>) -> Result<Reach> {
-        let out = self.list_output(Some(rsh), &with_user(source, user))?;
+    /// A client that answers and then goes silent for `io_timeout` is no unreachable one: the
+    /// error fails the host.
+    pub fn reach(
+        &self,
+        rsh: &str,
+        source: &str,
+        user: Option<&str>,
+        io_timeout: Option<Duration>,
+    ) -> Result<Reach> {
+        let out = self.list_output(Some(rsh), &with_user(source, user), io_timeout)?;
         Ok(match report::unreachable(out.code(), &out.stderr) {
             Some(line) => Reach::Unreachable(line.to_string()),
             None => Reach::Reached,
@@ -141,16 +154,30 @@ impl Rsync {
     }
 
     /// What `rsync --list-only` prints of `target`; `None` when it cannot list it.
-    fn list(&self, rsh: Option<&str>, target: &str) -> Result<Option<String>> {
-        let out = self.list_output(rsh, target)?;
+    /// A client silent for `io_timeout` makes the look fail, and so the host.
+    fn list(
+        &self,
+        rsh: Option<&str>,
+        target: &str,
+        io_timeout: Option<Duration>,
+    ) -> Result<Option<String>> {
+        let out = self.list_output(rsh, target, io_timeout)?;
         Ok(out.status.success().then_some(out.stdout))
     }
 
-    fn list_output(&self, rsh: Option<&str>, target: &str) -> Result<Output> {
+    fn list_output(
+        &self,
+        rsh: Option<&str>,
+        target: &str,
+        io_timeout: Option<Duration>,
+    ) -> Result<Output> {
         let mut args = vec!["--list-only".to_string()];
         args.extend(rsh.map(|r| format!("--rsh={r}")));
+        args.extend(io_timeout.map(|t| format!("--timeout={}", t.as_secs().max(1))));
         args.push(target.to_string());
-        self.cmd(args).output()
+        self.cmd(args)
+            .deadline(io_timeout.map(Deadline::rsync))
+            .output()
     }
 
     /// The copy of `sources` out of a snapshot to `dest`, with `args` before them: to print,
@@ -168,9 +195,17 @@ impl Copy<'_> {
 
     /// A dry run of each source, its command line in the log: the first source rsync says
     /// would delete more than `--max-delete` allows (exit 25), before anything is deleted.
-    pub fn over_max_delete(&self, log: &mut fs::File) -> Result<Option<&str>> {
+    pub fn over_max_delete(
+        &self,
+        log: &mut fs::File,
+        io_timeout: Option<Duration>,
+    ) -> Result<Option<&str>> {
         for (source, argv) in &self.sources {
-            let dry = self.rsync.cmd(["--dry-run"]).args(argv);
+            let dry = self
+                .rsync
+                .cmd(["--dry-run"])
+                .args(argv)
+                .deadline(io_timeout.map(Deadline::rsync));
             writeln!(log, "$ {dry}")?;
             if dry.output()?.code() == 25 {
                 return Ok(Some(source));
@@ -203,15 +238,24 @@ impl Copy<'_> {
             writeln!(log, "$ {cmd}")?;
             let start = log.metadata()?.len();
             let limits = Limits {
-                timeout: None,
+                deadline: settings.io_timeout.map(Deadline::rsync),
                 cancel: Some(cancel),
             };
-            let code = match cmd.run_logged(log.file(), limits)? {
-                Ended::Exited(code) => code,
-                Ended::TimedOut | Ended::Cancelled => {
-                    writeln!(log, "zbk: interrupted by a signal: rsync stopped")?;
-                    t.why
-                        .push(format!("{source}: interrupted by a signal: rsync stopped"));
+            let stopped = match cmd.run_logged(log.file(), limits)? {
+                Ended::Exited(code) => Err(code),
+                Ended::TimedOut(None) => Ok(silent(settings)),
+                Ended::TimedOut(Some(pid)) => Ok(format!(
+                    "{}; {}",
+                    silent(settings),
+                    abandoned_text(pid, &cmd.to_string())
+                )),
+                Ended::Cancelled => Ok("interrupted by a signal: rsync stopped".to_string()),
+            };
+            let code = match stopped {
+                Err(code) => code,
+                Ok(why) => {
+                    writeln!(log, "zbk: {why}")?;
+                    t.why.push(format!("{source}: {why}"));
                     t.status = Status::Failed;
                     t.stats = None;
                     break;
@@ -239,6 +283,15 @@ impl Copy<'_> {
         }
         Ok(t)
     }
+}
+
+/// Why rsync was stopped at `rsync.io_timeout`.
+fn silent(settings: &RsyncSettings) -> String {
+    let limit = settings.io_timeout.map(humantime::format_duration);
+    format!(
+        "the client sent nothing for {} (rsync.io_timeout): rsync stopped",
+        limit.map(|l| l.to_string()).unwrap_or_default()
+    )
 }
 
 /// The text a log gained since `offset`, for looking for hints in one rsync's output.
@@ -273,7 +326,7 @@ mod tests {
         fs::set_permissions(&rsh, std::fs::Permissions::from_mode(0o755)).unwrap();
         let rsh = rsh.to_str().unwrap();
         let looked = rsync
-            .look(Some(rsh), "web1:/srv/", Some("backup"), None)
+            .look(Some(rsh), "web1:/srv/", Some("backup"), None, None)
             .unwrap();
         assert!(
             matches!(looked, Looked::Ready),
@@ -283,7 +336,7 @@ mod tests {
         assert!(argv.starts_with("-l backup web1 "), "{argv}");
         fs::remove_file(&log).unwrap();
         rsync
-            .look(Some(rsh), "root@web1:/srv/", Some("backup"), None)
+            .look(Some(rsh), "root@web1:/srv/", Some("backup"), None, None)
             .unwrap();
         let argv = fs::read_to_string(&log).unwrap();
         assert!(

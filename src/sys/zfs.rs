@@ -6,12 +6,17 @@ use crate::crypt::{self, KeyState};
 use crate::dataset::{RestoreClone, Snapshot};
 use crate::inventory::{self, Inventory};
 use crate::run_facts::{self, Facts as RunFacts};
-use crate::sys::exec::Cmd;
+use crate::sys::exec::{Cmd, Deadline};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How long one `zfs` or `zpool` process may take until `[zfs] timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The lock file behind `Zfs::mount_lock`; the test harness takes the same one around
 /// `zpool create`.
@@ -30,6 +35,9 @@ pub enum Flavour {
 pub struct Zfs {
     bin: PathBuf,
     flavour: OnceLock<Flavour>,
+    /// `[zfs] timeout` in milliseconds: set once the global config is read, which lives on
+    /// the pool itself, so the calls before it have the default.
+    timeout_ms: AtomicU64,
 }
 
 impl Zfs {
@@ -38,7 +46,20 @@ impl Zfs {
         Ok(Zfs {
             bin: crate::sys::exec::find_program("zfs")?,
             flavour: OnceLock::new(),
+            timeout_ms: AtomicU64::new(millis(DEFAULT_TIMEOUT)),
         })
+    }
+
+    /// Sets the deadline of every later `zfs` process (`[zfs] timeout`).
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.timeout_ms.store(millis(timeout), Ordering::Relaxed);
+    }
+
+    /// The deadline of one `zfs` process, here or on a replication target.
+    pub(in crate::sys) fn deadline(&self) -> Deadline {
+        Deadline::zfs(Duration::from_millis(
+            self.timeout_ms.load(Ordering::Relaxed),
+        ))
     }
 
     /// A `zfs` command line with these arguments.
@@ -47,7 +68,9 @@ impl Zfs {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        Cmd::new(&self.bin).args(args)
+        Cmd::new(&self.bin)
+            .args(args)
+            .deadline(Some(self.deadline()))
     }
 
     /// OpenZFS or legacy: `zfs version` exists only on OpenZFS.
@@ -349,6 +372,10 @@ impl Zfs {
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Runs a `zfs list` of one dataset, wherever that `zfs` runs, and says whether the dataset
 /// exists; other failures (no daemon, no module, no connection) are errors.
 pub fn exists_by(cmd: &Cmd) -> Result<bool> {
@@ -370,6 +397,7 @@ impl Zfs {
         let zfs = Zfs {
             bin: PathBuf::from("/nonexistent/zfs-must-not-run"),
             flavour: OnceLock::new(),
+            timeout_ms: AtomicU64::new(millis(DEFAULT_TIMEOUT)),
         };
         zfs.flavour.set(Flavour::OpenZfs).unwrap();
         zfs

@@ -99,7 +99,7 @@ impl<'a> ZfsAt<'a> {
                     line.push(' ');
                     line.push_str(&quote(arg));
                 }
-                ssh.cmd(login, &[line])
+                ssh.cmd(login, &[line]).deadline(Some(self.zfs.deadline()))
             }
         }
     }

@@ -141,6 +141,24 @@ impl Pool {
 
     /// A pool on a file of `size` (as truncate(1) reads it: 128M, 1G).
     pub fn sized(size: &str) -> Pool {
+        let (dir, name) = Pool::named();
+        let file = match std::env::var_os("ZBK_TEST_POOL_DIR") {
+            Some(d) => PathBuf::from(d).join(format!("{name}.img")),
+            None => dir.path().join("pool.img"),
+        };
+        ok("truncate", &["-s", size, file.to_str().unwrap()]);
+        Pool::made(dir, name, file.clone(), &file)
+    }
+
+    /// A pool on `device`, a block device the caller made and removes after the pool is gone
+    /// (a device-mapper device that a test suspends).
+    pub fn on_device(device: &Path) -> Pool {
+        let (dir, name) = Pool::named();
+        Pool::made(dir, name, PathBuf::new(), device)
+    }
+
+    /// A temporary directory for a new pool, and the pool's name (zbkt<pid>x<n>).
+    fn named() -> (tempfile::TempDir, String) {
         require_zfs();
         let dir = tempfile::Builder::new()
             .prefix("zbk-test-")
@@ -151,18 +169,18 @@ impl Pool {
             std::process::id(),
             POOLS.fetch_add(1, Ordering::SeqCst)
         );
-        let file = match std::env::var_os("ZBK_TEST_POOL_DIR") {
-            Some(d) => PathBuf::from(d).join(format!("{name}.img")),
-            None => dir.path().join("pool.img"),
-        };
+        (dir, name)
+    }
+
+    /// Creates the pool `name` on `vdev`, its root dataset mounted in `dir`.
+    fn made(dir: tempfile::TempDir, name: String, file: PathBuf, vdev: &Path) -> Pool {
         let root = dir.path().join("root");
-        ok("truncate", &["-s", size, file.to_str().unwrap()]);
         let mut args = vec!["create"];
         if flavour() == Flavour::OpenZfs {
             // No cache file: the pool belongs to this test alone and must not be imported again.
             args.extend(["-o", "cachefile=none"]);
         }
-        args.extend(["-m", root.to_str().unwrap(), &name, file.to_str().unwrap()]);
+        args.extend(["-m", root.to_str().unwrap(), &name, vdev.to_str().unwrap()]);
         let serial = mount_lock();
         ok("zpool", &args);
         drop(serial);
@@ -176,7 +194,12 @@ impl Pool {
 
     /// A pool with `zbk init` done.
     pub fn initialised() -> Pool {
-        let pool = Pool::new();
+        Pool::new().init()
+    }
+
+    /// Runs `zbk init` on this pool.
+    pub fn init(self) -> Pool {
+        let pool = self;
         let out = pool.zbk(&["init", &pool.name]);
         assert_eq!(out.status.code(), Some(0), "init: {}", text(&out.stderr));
         pool
@@ -344,8 +367,11 @@ impl Drop for Pool {
             };
             let err = text(&out.stderr);
             if out.status.success() || err.contains("no such pool") {
-                // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR).
-                let _ = std::fs::remove_file(&self.file);
+                // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR);
+                // a pool on a device has none.
+                if !self.file.as_os_str().is_empty() {
+                    let _ = std::fs::remove_file(&self.file);
+                }
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(250));

@@ -16,6 +16,7 @@ use crate::stamp::{
     self, Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_LAST_UNREACHABLE,
     PROP_MASS_CHANGE, PROP_STATUS, PROP_TIER,
 };
+use crate::sys::exec::Overdue;
 use crate::sys::rsync::{Looked, Reach, Rsync};
 use crate::sys::rsync_args::{self, Call};
 use crate::sys::ssh::Ssh;
@@ -120,6 +121,7 @@ pub(super) fn backup_host(
     }
     let started = Utc::now();
     let logs = ctx.layout.logs(host);
+    let _doing = crate::watchdog::Doing::new(format!("writing into {}", logs.display()));
     if !logs.is_dir() {
         bail!("{} is missing: is {dataset} mounted?", logs.display());
     }
@@ -176,11 +178,17 @@ pub(super) fn backup_host(
     // With a deletion limit, a dry run first: a run that would delete too much fails before
     // it has deleted anything, so d/ keeps what the last good run had.
     if let (Some(limit), true) = (max_delete, status != Status::Failed) {
-        if let Some(source) = copy.over_max_delete(&mut log)? {
-            let problem = format!(
+        let problem = match copy.over_max_delete(&mut log, config.settings.rsync.io_timeout) {
+            Ok(None) => None,
+            Ok(Some(source)) => Some(format!(
                 "{source}: more than {limit} files would be deleted (guard.max_delete {} of the last good run's files): is the source complete? Nothing was deleted",
                 config.settings.guard.max_delete.unwrap_or_default()
-            );
+            )),
+            // A client silent through the dry run fails the run like any failure, recorded.
+            Err(e) if e.is::<Overdue>() => Some(format!("{e:#}")),
+            Err(e) => return Err(e),
+        };
+        if let Some(problem) = problem {
             writeln!(log, "zbk: {problem}")?;
             why.push(problem);
             status = Status::Failed;
@@ -266,7 +274,8 @@ pub(super) fn backup_host(
 fn unreachable(rsync: &Rsync, rsh: &str, config: &HostConfig) -> Result<Option<String>> {
     let user = config.settings.ssh.user.as_deref();
     for source in config.sources.iter().filter(|s| rsync_args::is_remote(s)) {
-        if let Reach::Unreachable(line) = rsync.reach(rsh, source, user)? {
+        let io_timeout = config.settings.rsync.io_timeout;
+        if let Reach::Unreachable(line) = rsync.reach(rsh, source, user, io_timeout)? {
             return Ok(Some(format!("{source}: unreachable: {line}")));
         }
     }
@@ -366,7 +375,13 @@ fn merge_into_recent(
 fn preflight(rsync: &Rsync, rsh: Option<&str>, config: &HostConfig) -> Result<Option<String>> {
     let check = config.settings.guard.check_file.as_deref();
     for source in &config.sources {
-        match rsync.look(rsh, source, config.settings.ssh.user.as_deref(), check)? {
+        let user = config.settings.ssh.user.as_deref();
+        let looked = rsync.look(rsh, source, user, check, config.settings.rsync.io_timeout);
+        let looked = match looked {
+            Err(e) if e.is::<Overdue>() => return Ok(Some(format!("{source}: {e:#}"))),
+            other => other?,
+        };
+        match looked {
             Looked::Ready => {}
             Looked::Empty => return Ok(Some(format!(
                 "{source}: the source is empty: is it mounted? (guard: an empty source never becomes a good backup)"

@@ -4,7 +4,7 @@ use crate::config::Hooks as Settings;
 use crate::names::HostName;
 use crate::progress::Progress;
 use crate::stamp::Status;
-use crate::sys::exec::{Ended, Limits};
+use crate::sys::exec::{abandoned_text, Deadline, Ended, Limits};
 use crate::sys::hook::Hook;
 use anyhow::Result;
 use fs_err as fs;
@@ -88,15 +88,18 @@ fn run_hook(
 ) -> Result<Option<String>> {
     writeln!(log, "$ {hook}  # {kind}")?;
     let limits = Limits {
-        timeout: Some(timeout),
+        deadline: Some(Deadline::hook(timeout)),
         cancel: Some(cancel),
     };
     let failure = match hook.run(log.file(), limits) {
         Ok(Ended::Exited(0)) => None,
         Ok(Ended::Exited(code)) => Some(format!("{kind} hook exited with status {code}")),
-        Ok(Ended::TimedOut) => Some(format!(
-            "{kind} hook timed out after {}",
-            humantime::format_duration(timeout)
+        Ok(Ended::TimedOut(abandoned)) => Some(format!(
+            "{kind} hook timed out after {}{}",
+            humantime::format_duration(timeout),
+            abandoned
+                .map(|pid| format!("; {}", abandoned_text(pid, &hook.to_string())))
+                .unwrap_or_default()
         )),
         Ok(Ended::Cancelled) => Some(format!("{kind} hook stopped: interrupted by a signal")),
         Err(e) => Some(format!("{kind} hook: {e:#}")),

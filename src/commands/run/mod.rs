@@ -22,6 +22,7 @@ use crate::run_facts::Facts as RunFacts;
 use crate::stamp::Status;
 use crate::sys::rsync::Rsync;
 use crate::sys::ssh;
+use crate::watchdog;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -82,7 +83,9 @@ struct Outcome {
 }
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
+    stall_watchdog(ctx);
     let global = ctx.global()?;
+    watchdog::set_limit(global.zfs_timeout);
     if args.all != args.hosts.is_empty() {
         return Err(usage("name the hosts to back up, or give --all (not both)"));
     }
@@ -160,6 +163,31 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         exit = exit.max(code);
     }
     Ok(exit)
+}
+
+/// Ends a run that has made no progress for the `[zfs] timeout` (the built-in one until the
+/// config that may set it is read): its children have deadlines of their own, but zbk's own
+/// reads and writes on a pool that stopped answering (its config, a host's log) have none.
+/// A lock dies with the process; a snapshot is taken with its stamp or not at all.
+fn stall_watchdog(ctx: &Ctx) {
+    let root = ctx.layout.root.display().to_string();
+    let fire = move |doing: &str, limit: Duration| {
+        let doing = if doing.is_empty() {
+            format!("reading or writing under {root}")
+        } else {
+            doing.to_string()
+        };
+        eprintln!(
+            "zbk: run: {doing} did not answer within {} ([zfs] timeout): is the pool suspended or its zfs stopped? Giving up; whatever is stuck in the kernel is left behind",
+            humantime::format_duration(limit)
+        );
+        std::process::exit(EXIT_FAILED.into());
+    };
+    watchdog::arm(
+        watchdog::Bound::Stall,
+        crate::sys::zfs::DEFAULT_TIMEOUT,
+        Box::new(fire),
+    );
 }
 
 /// Backs up one host and reports; returns its exit status.
