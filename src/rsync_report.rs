@@ -1,5 +1,5 @@
-//! What rsync reports: the `--stats` figures a run stamps as `zbk:changes`, and what its exit
-//! codes mean for a backup.
+//! What rsync reports: the `--stats` figures a run stamps as `zbk:changes`, what its exit
+//! codes mean for a backup, and whether its ssh ever reached the client.
 
 use crate::config::RsyncSettings;
 use crate::stamp::Status;
