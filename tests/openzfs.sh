@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 checkout=$(pwd)
 
 # The suites that run by default: the OpenZFS-only tests and every suite of zbk's own commands.
-# faults (zfs-fuse fault shims), reap_scale (1,000 snapshots made one by one) and year (420
+# faults (zfs-fuse fault shims), reap_scale (1,000 snapshots made one by one) and year (400
 # simulated days of cron, some 900 runs of zbk) take longer than the tier's budget under
 # emulation; name them to run them. man_pages, cron_file and bench_smoke touch no pool.
 default_suites=(openzfs encrypt init add_remove run reap status keep doctor diff restore replicate guards fleet ssh hang)

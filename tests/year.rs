@@ -1,4 +1,4 @@
-//! A year of cron in minutes: the shipped `packaging/cron.d/zbk`, parsed, replayed over 420
+//! A year of cron in minutes: the shipped `packaging/cron.d/zbk`, parsed, replayed over 400
 //! simulated days under libfaketime, against a real pool and a real rsync, with the source gone
 //! for nine days in the middle and, later, three days of a client whose sender stops
 //! mid-transfer behind a real sshd (each such run must end by itself within rsync.io_timeout
@@ -33,7 +33,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const DAYS: u64 = 420;
+const DAYS: u64 = 400;
 /// The source's outage: from the first Sunday on or after this day (July 9th or 10th), this
 /// many days: long enough that the last good backup before it expires during it, and clear
 /// of the 1st of a month, so that it costs no monthly or quarterly snapshot.
