@@ -22,7 +22,7 @@ binary=$target_dir/release/zbk
 topdir=$target_dir/rpmbuild
 stage=$topdir/stage/zbk-$version
 rm -rf "$topdir"
-mkdir -p "$stage/man" "$stage/cron.d" "$stage/systemd" "$stage/examples" "$topdir/SOURCES"
+mkdir -p "$stage/man" "$stage/cron.d" "$stage/systemd" "$stage/examples" "$stage/monitoring" "$topdir/SOURCES"
 
 # Strip exactly as cargo-deb does, so both packages carry the same binary.
 strip --strip-unneeded --remove-section=.comment --remove-section=.note -o "$stage/zbk" "$binary"
@@ -33,6 +33,7 @@ done
 install -m 0644 packaging/cron.d/zbk "$stage/cron.d/zbk"
 install -m 0644 packaging/systemd/* "$stage/systemd/"
 install -m 0644 packaging/examples/* "$stage/examples/"
+install -m 0644 packaging/monitoring/zbk.rules.yml packaging/monitoring/zbk-dashboard.json "$stage/monitoring/"
 install -m 0644 README.md "$stage/README.md"
 install -m 0644 packaging/debian/copyright "$stage/copyright"
 

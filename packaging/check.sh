@@ -93,6 +93,19 @@ install_tools() {
 }
 check "tools: lintian, rpm, rpmlint, cargo-deb installed" install_tools
 
+monitoring_rules() {
+    # promtool comes with Debian's prometheus package.
+    command -v promtool >/dev/null || {
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends prometheus
+    }
+    promtool check rules packaging/monitoring/zbk.rules.yml
+    (cd packaging/monitoring && promtool test rules zbk.rules.test.yml)
+    # The dashboard is JSON Grafana can import: panels, each with a query.
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert all(p["targets"] for p in d["panels"]), "a panel without a query"; print(len(d["panels"]), "panels")' packaging/monitoring/zbk-dashboard.json
+}
+check "monitoring: promtool test rules passes on zbk.rules.yml" monitoring_rules
+
 # Leftovers of an earlier, interrupted run would spoil the install checks.
 if dpkg-query -W -f='${Status}' zbk 2>/dev/null | grep -qv 'not-installed'; then
     note "zbk was installed or half-removed before this run: purging it first"
@@ -340,6 +353,15 @@ example_config() {
     done
 }
 check "install: zbk accepts examples/zbk.toml" example_config
+
+monitoring_installed() {
+    local f
+    for f in zbk.rules.yml zbk-dashboard.json; do
+        dpkg -L zbk | grep -qx "/usr/share/zbk/monitoring/$f" || { echo "not in dpkg -L: $f"; return 1; }
+    done
+    promtool check rules /usr/share/zbk/monitoring/zbk.rules.yml
+}
+check "install: alert rules and dashboard in /usr/share/zbk/monitoring" monitoring_installed
 
 cron_lines_silent() {
     # Installed but not initialised: every line must exit without a word,

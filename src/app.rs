@@ -64,6 +64,7 @@ pub fn run(args: TopArgs) -> Result<u8> {
         Command::Authorize(a) => crate::commands::authorize::run(&ctx, a),
         Command::Replicate(a) => crate::commands::replicate::run(&ctx, a),
         Command::Status(a) => crate::commands::status::run(&ctx, a),
+        Command::Report(a) => crate::commands::report::run(&ctx, a),
         Command::Check(a) => crate::commands::check::run(&ctx, a),
         Command::Doctor(a) => crate::commands::doctor::run(&ctx, a),
         Command::Keep(a) => crate::commands::keep::run(&ctx, a),

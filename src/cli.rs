@@ -32,6 +32,7 @@ pub enum Command {
     Authorize(AuthorizeArgs),
     Replicate(ReplicateArgs),
     Status(StatusArgs),
+    Report(ReportArgs),
     Check(CheckArgs),
     Doctor(DoctorArgs),
     Keep(KeepArgs),
@@ -225,6 +226,19 @@ pub struct StatusArgs {
     /// print metrics for the Prometheus node_exporter textfile collector
     #[argh(switch)]
     pub prometheus: bool,
+}
+
+/// the fleet as one self-contained HTML page: every host's state, last 60 days and space
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "report")]
+pub struct ReportArgs {
+    /// write the page to this file, atomically (default: standard output)
+    #[argh(option)]
+    pub html: Option<PathBuf>,
+
+    /// another server's `zbk status --json`, shown as its own group (repeatable)
+    #[argh(option)]
+    pub from: Vec<PathBuf>,
 }
 
 /// a Nagios/Icinga plugin: is every host's last good backup recent enough?

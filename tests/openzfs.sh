@@ -19,7 +19,7 @@ checkout=$(pwd)
 # faults (zfs-fuse fault shims), reap_scale (1,000 snapshots made one by one) and year (400
 # simulated days of cron, some 900 runs of zbk) take longer than the tier's budget under
 # emulation; name them to run them. man_pages, cron_file and bench_smoke touch no pool.
-default_suites=(openzfs encrypt init add_remove run reap status keep doctor diff restore replicate guards fleet ssh hang)
+default_suites=(openzfs encrypt init add_remove run reap status report keep doctor diff restore replicate guards fleet ssh hang)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "tests/openzfs.sh: the VM exports / to its guest and needs root: sudo tests/openzfs.sh" >&2
@@ -54,7 +54,11 @@ command -v getfattr >/dev/null || need+=(attr)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v dmsetup >/dev/null || need+=(dmsetup)
 command -v python3 >/dev/null || need+=(python3)
+command -v chromium >/dev/null || need+=(chromium)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 command -v faketime >/dev/null || need+=(faketime)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
     echo "tests/openzfs.sh: installing ${need[*]}"
     apt-get update -qq

@@ -20,7 +20,14 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v mandoc >/dev/null || need+=(mandoc)
 command -v setfattr >/dev/null || need+=(attr)
 command -v setfacl >/dev/null || need+=(acl)
+# tests/report.rs: the page in a real browser, the textfile through real node_exporter and
+# Prometheus, zbk's clock moved with faketime.
+command -v chromium >/dev/null || need+=(chromium)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 command -v faketime >/dev/null || need+=(faketime)
+command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need[*]}"
     apt-get update -qq

@@ -2,10 +2,11 @@
 //! statuses (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) instead of zbk's own.
 
 use crate::cli::CheckArgs;
-use crate::config::CheckSettings;
+use crate::config::{CheckSettings, Global};
 use crate::ctx::Ctx;
 use crate::expiry::Retention;
 use crate::health::{self, Judged, State};
+use crate::inventory::Host;
 use crate::layout::hosts_dataset;
 use crate::text::counted;
 use crate::watchdog;
@@ -72,44 +73,56 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
     let mut results: Vec<(&str, Judged, CheckSettings)> = Vec::new();
     for name in &hosts {
         let host = &inv.hosts[name];
-        let summary = health::summarize(host, ctx.now);
-        // A retired host is judged on nothing its config says, so a broken one cannot matter.
-        let configured = match host.retired {
-            Some(_) => Ok(global.settings.check),
-            None => global
-                .load_host(&ctx.layout.host_config(name))
-                .map(|c| c.settings.check),
-        };
-        let judged = configured.map(|c| {
-            let limits = CheckSettings {
-                warn: warn.unwrap_or(c.warn),
-                crit: crit.unwrap_or(c.crit),
-                mass_change: c.mass_change,
-            };
-            (limits, health::judge(&summary, limits, ctx.now))
-        });
-        let (limits, judged) = match judged {
-            Ok((limits, _)) if limits.warn > limits.crit => (
-                limits,
-                Judged {
-                    state: State::Unknown,
-                    why: "the warning threshold is longer than the critical one".into(),
-                    age: None,
-                },
-            ),
-            Ok(pair) => pair,
-            Err(e) => (
-                global.settings.check,
-                Judged {
-                    state: State::Unknown,
-                    why: format!("{e:#}"),
-                    age: None,
-                },
-            ),
-        };
+        let (judged, limits) = judge_host(ctx, &global, host, warn, crit);
         results.push((name.as_str(), judged, limits));
     }
     Ok(plugin_line(&results))
+}
+
+/// Judges one host as `zbk check` does, with its own config's thresholds unless `warn` or
+/// `crit` override them; a host whose config cannot be read is UNKNOWN, with the reason.
+pub(crate) fn judge_host(
+    ctx: &Ctx,
+    global: &Global,
+    host: &Host,
+    warn: Option<Duration>,
+    crit: Option<Duration>,
+) -> (Judged, CheckSettings) {
+    let summary = health::summarize(host, ctx.now);
+    // A retired host is judged on nothing its config says, so a broken one cannot matter.
+    let configured = match host.retired {
+        Some(_) => Ok(global.settings.check),
+        None => global
+            .load_host(&ctx.layout.host_config(&host.name))
+            .map(|c| c.settings.check),
+    };
+    let judged = configured.map(|c| {
+        let limits = CheckSettings {
+            warn: warn.unwrap_or(c.warn),
+            crit: crit.unwrap_or(c.crit),
+            mass_change: c.mass_change,
+        };
+        (limits, health::judge(&summary, limits, ctx.now))
+    });
+    match judged {
+        Ok((limits, _)) if limits.warn > limits.crit => (
+            Judged {
+                state: State::Unknown,
+                why: "the warning threshold is longer than the critical one".into(),
+                age: None,
+            },
+            limits,
+        ),
+        Ok((limits, judged)) => (judged, limits),
+        Err(e) => (
+            Judged {
+                state: State::Unknown,
+                why: format!("{e:#}"),
+                age: None,
+            },
+            global.settings.check,
+        ),
+    }
 }
 
 /// The Nagios plugin output: one status line with perfdata, worst hosts named first.

@@ -133,29 +133,4 @@ pub fn print_table<const N: usize>(rows: &[[String; N]]) {
     }
 }
 
-/// Bytes in the units `zfs list` uses: 512, 4.5K, 1.2M, 3.0G.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
-    if n < 1024 {
-        return n.to_string();
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1}{}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_read_like_zfs() {
-        assert_eq!(human_bytes(512), "512");
-        assert_eq!(human_bytes(4608), "4.5K");
-        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0G");
-    }
-}
+pub use crate::text::human_bytes;

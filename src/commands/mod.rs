@@ -11,6 +11,7 @@ pub mod list;
 pub mod reap;
 pub mod remove;
 pub mod replicate;
+pub mod report;
 pub mod restamp;
 pub mod restore;
 pub mod run;

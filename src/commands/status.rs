@@ -3,11 +3,14 @@
 
 use super::list::{human_bytes, print_table};
 use crate::cli::StatusArgs;
+use crate::config::Global;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
 use crate::health::{self, Summary};
-use crate::inventory::Snapshot;
+use crate::history;
+use crate::inventory::{Inventory, Snapshot};
 use crate::layout::hosts_dataset;
+use crate::names::HostName;
 use crate::stamp::Status;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -38,6 +41,97 @@ struct Row<'a> {
     future_snapshots: usize,
     used_bytes: Option<u64>,
     snapshot_bytes: Option<u64>,
+    #[serde(flatten)]
+    more: More,
+}
+
+/// What `--json` tells beyond the table, for `zbk report` and other servers' pages: the
+/// host's state as `zbk check` judges it, its recent days, and what is known of its copies.
+#[derive(Serialize, Default)]
+struct More {
+    state: Option<&'static str>,
+    state_reason: Option<String>,
+    snapshots_per_tier: std::collections::BTreeMap<String, usize>,
+    unreadable_stamps: usize,
+    last_failure_snapshot: Option<String>,
+    last_failure_time: Option<String>,
+    last_failure_reason: Option<String>,
+    last_replicated_snapshot: Option<String>,
+    last_replicated_time: Option<String>,
+    replication_lag_seconds: Option<i64>,
+    history: Vec<HistoryDay>,
+}
+
+/// One day of `history` in `--json`.
+#[derive(Serialize)]
+struct HistoryDay {
+    date: String,
+    status: &'static str,
+    runs: usize,
+    failed_runs: usize,
+    referenced_bytes: Option<u64>,
+}
+
+/// The `--json` extras of one host: its config and its last failed run's log are read here.
+fn more(ctx: &Ctx, global: &Global, s: &Summary) -> More {
+    let host = s.host;
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| Expiry::At(t).to_string());
+    let (judged, _) = super::check::judge_host(ctx, global, host, None, None);
+    let failed = history::last_failed(host);
+    // The log is in l/ of the live tree: pruned by log_keep, so an old failure may have none.
+    let reason = failed.and_then(|f| {
+        let log = ctx.layout.logs(&host.name).join(format!("{}.log", f.name));
+        std::fs::read_to_string(log)
+            .ok()
+            .and_then(|text| history::failure_reason(&text))
+    });
+    let held = history::last_held(host);
+    let good_at = s.last_good.and_then(|g| g.created);
+    More {
+        state: Some(judged.state.label()),
+        state_reason: Some(judged.why),
+        snapshots_per_tier: history::per_tier(host),
+        unreadable_stamps: history::unreadable_stamps(host),
+        last_failure_snapshot: failed.map(|f| f.name.clone()),
+        last_failure_time: time(failed.and_then(|f| f.created)),
+        last_failure_reason: reason,
+        last_replicated_snapshot: held.map(|h| h.name.clone()),
+        last_replicated_time: time(held.and_then(|h| h.created)),
+        replication_lag_seconds: held
+            .and_then(|h| h.created)
+            .zip(good_at)
+            .map(|(sent, good)| (good - sent).num_seconds().max(0)),
+        history: history::days(host, ctx.now, history::DAYS)
+            .into_iter()
+            .map(|d| HistoryDay {
+                date: d.date.to_string(),
+                status: d.status.as_str(),
+                runs: d.runs,
+                failed_runs: d.failed,
+                referenced_bytes: d.referenced,
+            })
+            .collect(),
+    }
+}
+
+/// The hosts as `--json` prints them, as JSON values: `zbk report` reads its own server the
+/// way it reads another's.
+pub(crate) fn json_rows(
+    ctx: &Ctx,
+    global: &Global,
+    inv: &Inventory,
+    hosts: &[HostName],
+) -> Result<serde_json::Value> {
+    let rows: Vec<Row> = hosts
+        .iter()
+        .map(|h| {
+            let s = health::summarize(&inv.hosts[h], ctx.now);
+            let mut r = row(&s, ctx.now);
+            r.more = more(ctx, global, &s);
+            r
+        })
+        .collect();
+    Ok(serde_json::to_value(rows)?)
 }
 
 fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
@@ -61,6 +155,7 @@ fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
         future_snapshots: s.future,
         used_bytes: s.host.used,
         snapshot_bytes: s.host.snapshots_used,
+        more: More::default(),
     }
 }
 
@@ -76,14 +171,24 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         .map(|h| health::summarize(&inv.hosts[h], ctx.now))
         .collect();
     if args.prometheus {
-        print!("{}", prometheus(&summaries));
+        // The pool's capacity is one more small zfs call; without it the metric is left out.
+        let capacity = ctx.zfs.capacity(&global.dataset).ok();
+        print!(
+            "{}",
+            prometheus(
+                &summaries,
+                ctx.now,
+                capacity.map(|c| (global.dataset.as_str(), c))
+            )
+        );
         return Ok(EXIT_OK);
     }
-    let rows: Vec<Row> = summaries.iter().map(|s| row(s, ctx.now)).collect();
     if args.json {
+        let rows = json_rows(ctx, &global, &inv, &hosts)?;
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(EXIT_OK);
     }
+    let rows: Vec<Row> = summaries.iter().map(|s| row(s, ctx.now)).collect();
     let mut table = vec![[
         "HOST",
         "STATE",
@@ -138,10 +243,11 @@ fn epoch(s: Option<&Snapshot>) -> f64 {
         .map_or(0.0, |t| t.timestamp() as f64)
 }
 
-/// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host.
-fn prometheus(summaries: &[Summary]) -> String {
+/// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host
+/// (per host and tier for the tier families), and the pool's capacity.
+fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str, u8)>) -> String {
     type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
-    let metrics: [Metric; 11] = [
+    let metrics: [Metric; 14] = [
         (
             "zbk_last_good_backup_timestamp_seconds",
             "Creation time of the newest snapshot stamped ok or warning (0: none).",
@@ -203,6 +309,21 @@ fn prometheus(summaries: &[Summary]) -> String {
             "1 for a host retired with zbk remove --expire, else 0.",
             |s| Some(if s.host.retired.is_some() { 1.0 } else { 0.0 }),
         ),
+        (
+            "zbk_last_run_duration_seconds",
+            "How long the last run took, from its start (in its snapshot's name) to its snapshot.",
+            |s| s.last_run.and_then(history::run_seconds).map(|n| n as f64),
+        ),
+        (
+            "zbk_last_run_bytes",
+            "Bytes rsync copied in the last run (Total transferred file size).",
+            |s| s.last_run.and_then(|r| r.changes).map(|c| c.bytes as f64),
+        ),
+        (
+            "zbk_future_snapshots",
+            "Snapshots dated in the future: the clock was ahead when they were taken, or is behind.",
+            |s| Some(s.future as f64),
+        ),
     ];
     let mut out = String::new();
     for (name, help, value) in metrics {
@@ -215,7 +336,68 @@ fn prometheus(summaries: &[Summary]) -> String {
             }
         }
     }
+    let family = |out: &mut String, name: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    };
+    family(
+        &mut out,
+        "zbk_expired_snapshots",
+        "Snapshots whose expiry has passed: what the next zbk reap destroys.",
+    );
+    for s in summaries {
+        let n = history::expired(s.host, now);
+        let _ = writeln!(out, "zbk_expired_snapshots{{host=\"{}\"}} {n}", s.host.name);
+    }
+    family(
+        &mut out,
+        "zbk_tier_snapshots",
+        "Snapshots serving a tier (one of several tiers counts for each).",
+    );
+    for s in summaries {
+        for (tier, n) in history::per_tier(s.host) {
+            let _ = writeln!(
+                out,
+                "zbk_tier_snapshots{{host=\"{}\",tier=\"{}\"}} {n}",
+                s.host.name,
+                label(&tier)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "zbk_tier_bytes",
+        "Space the snapshots of a tier alone hold (the sum of their used).",
+    );
+    for s in summaries {
+        for (tier, n) in history::tier_space(s.host) {
+            let _ = writeln!(
+                out,
+                "zbk_tier_bytes{{host=\"{}\",tier=\"{}\"}} {n}",
+                s.host.name,
+                label(&tier)
+            );
+        }
+    }
+    if let Some((dataset, pct)) = capacity {
+        family(
+            &mut out,
+            "zbk_pool_capacity_percent",
+            "How full the pool is, in percent of what the zbk dataset can reach.",
+        );
+        let _ = writeln!(
+            out,
+            "zbk_pool_capacity_percent{{dataset=\"{}\"}} {pct}",
+            label(dataset)
+        );
+    }
     out
+}
+
+/// A label value in the text format: a tier name or dataset is anyone's text.
+fn label(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -236,7 +418,7 @@ mod tests {
             Snapshot::taken("a", "2026-11-27T11:00:00Z", Some(Status::Ok)),
             Snapshot::taken("failed-b", "2026-11-27T11:30:00Z", Some(Status::Failed)),
         ]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))]);
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
         for line in [
             "# TYPE zbk_last_good_backup_timestamp_seconds gauge",
             &format!(
@@ -249,6 +431,10 @@ mod tests {
             "zbk_snapshot_bytes{host=\"web1\"} 1024",
             "zbk_used_bytes{host=\"web1\"} 4096",
             "zbk_retired{host=\"web1\"} 0",
+            "zbk_tier_snapshots{host=\"web1\",tier=\"default\"} 2",
+            "zbk_tier_bytes{host=\"web1\",tier=\"default\"} 2",
+            "zbk_expired_snapshots{host=\"web1\"} 0",
+            "zbk_future_snapshots{host=\"web1\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -256,9 +442,15 @@ mod tests {
             );
         }
         let empty = Host::sample(vec![]);
-        let text = prometheus(&[health::summarize(&empty, t(NOW))]);
+        let text = prometheus(
+            &[health::summarize(&empty, t(NOW))],
+            t(NOW),
+            Some(("tank/b", 42)),
+        );
         assert!(text.contains("zbk_last_good_backup_timestamp_seconds{host=\"web1\"} 0\n"));
         assert!(!text.contains("zbk_last_run_status{"));
+        assert!(text.contains("zbk_pool_capacity_percent{dataset=\"tank/b\"} 42\n"));
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 
     #[test]
@@ -268,11 +460,11 @@ mod tests {
             "2026-11-27T01:00:00Z",
             Some(Status::Ok),
         )]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))]);
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
         assert!(text.contains("zbk_unreachable_timestamp_seconds{host=\"web1\"} 0\n"));
         h.unreachable = Some(t("2026-11-27T11:00:00Z"));
         let s = health::summarize(&h, t(NOW));
-        let text = prometheus(std::slice::from_ref(&s));
+        let text = prometheus(std::slice::from_ref(&s), t(NOW), None);
         assert!(text.contains(&format!(
             "zbk_unreachable_timestamp_seconds{{host=\"web1\"}} {}\n",
             t("2026-11-27T11:00:00Z").timestamp()
@@ -292,7 +484,7 @@ mod tests {
         pinned.pin_reason = Some("mass change at 2026-11-27T02:00:00Z".into());
         let later = Snapshot::taken("b", "2026-11-27T11:00:00Z", Some(Status::Warning));
         let h = Host::sample(vec![pinned.clone(), later.clone()]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))]);
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
         assert!(text.contains(&format!(
             "zbk_mass_change_timestamp_seconds{{host=\"web1\"}} {}\n",
             t("2026-11-27T02:00:00Z").timestamp()
@@ -301,7 +493,7 @@ mod tests {
             "mass change at 2026-11-27T02:00:00Z; acknowledged at 2026-11-27T09:00:00Z".into(),
         );
         let acked = Host::sample(vec![pinned, later]);
-        let text = prometheus(&[health::summarize(&acked, t(NOW))]);
+        let text = prometheus(&[health::summarize(&acked, t(NOW))], t(NOW), None);
         assert!(text.contains("zbk_mass_change_timestamp_seconds{host=\"web1\"} 0\n"));
     }
 }

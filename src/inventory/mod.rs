@@ -35,6 +35,7 @@ pub const PROPS: &[&str] = &[
     "userrefs",
     "numclones",
     "used",
+    "referenced",
 ];
 
 /// One snapshot of a host dataset.
@@ -50,6 +51,8 @@ pub struct Snapshot {
     pub held: bool,
     pub cloned: bool,
     pub used: Option<u64>,
+    /// The size of the tree it holds (`referenced`): the backup's size at that time.
+    pub referenced: Option<u64>,
     /// When `zbk keep` (or the mass-change guard) set its expiry, if one did.
     pub pinned: Option<String>,
     /// The run's change figures, where it recorded them.
@@ -147,6 +150,7 @@ pub fn from_listing(listing: &Listing, hosts: &str) -> Inventory {
                     held: number("userrefs").is_some_and(|n| n > 0),
                     cloned: number("numclones").is_some_and(|n| n > 0),
                     used: number("used"),
+                    referenced: number("referenced"),
                     pinned: local(PROP_PINNED).map(str::to_string),
                     changes: local(PROP_CHANGES).and_then(Stats::from_property),
                     mass_change: local(PROP_MASS_CHANGE).map(str::to_string),
@@ -191,6 +195,7 @@ impl Snapshot {
             held: false,
             cloned: false,
             used: None,
+            referenced: None,
             pinned: None,
             changes: None,
             mass_change: None,

@@ -447,8 +447,15 @@ run_list() {
         has_status=0
         record list zbk-status skipped "not in this zbk"
     fi
+    local has_report=1
+    probe=$("$zbk" --root "$root" report --html "$work/page.html" 2>&1 >/dev/null || true)
+    if [[ $probe == *'Unrecognized argument'* ]]; then
+        has_report=0
+        record list zbk-report skipped "not in this zbk"
+    fi
     for ((rep = 0; rep < list_reps; rep++)); do
         measure list zbk-list wall -- "$zbk" --root "$root" list --json
+        [ "$has_report" = 1 ] && measure list zbk-report wall -- "$zbk" --root "$root" report --html "$work/page.html"
         # zbk status exits non-zero for stale or failed hosts: that is its answer, not a failure.
         [ "$has_status" = 1 ] && measure list zbk-status wall --any-status -- "$zbk" --root "$root" status
         measure list raw wall -- zfs "${argv[@]}"

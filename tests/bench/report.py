@@ -23,6 +23,7 @@ REAP_ROWS = [
 LIST_ROWS = [
     ("zbk-list", "zbk list --json"),
     ("zbk-status", "zbk status"),
+    ("zbk-report", "zbk report --html (the page)"),
     ("raw", "floor: one zfs get -H -p -r of the same properties"),
 ]
 
