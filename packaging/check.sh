@@ -390,7 +390,7 @@ systemd_units() {
         echo "enabled by the package"
         return 1
     fi
-    for unit in zbk-reap.timer zbk-run-default.timer zbk-run-monthly.timer; do
+    for unit in zbk-reap.timer zbk-run-default.timer zbk-run-monthly.timer zbk-verify.timer; do
         [ "$(systemctl is-enabled "$unit" 2>/dev/null || true)" = disabled ]
     done
     # systemd-analyze verify needs instances of the template to load.
@@ -402,7 +402,7 @@ systemd_units() {
     done
     local man=yes
     man -w zbk-run >/dev/null 2>&1 || man=no
-    (cd "$dir" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=$man ./zbk-run-*.timer ./zbk-run@*[a-z].service ./zbk-reap.timer ./zbk-reap.service)
+    (cd "$dir" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=$man ./zbk-run-*.timer ./zbk-run@*[a-z].service ./zbk-reap.timer ./zbk-reap.service ./zbk-verify.timer ./zbk-verify.service)
 }
 check "install: systemd units installed, disabled, and systemd-analyze verify passes" systemd_units
 

@@ -72,5 +72,6 @@ pub fn run(args: TopArgs) -> Result<u8> {
         Command::Restore(a) => crate::commands::restore::run(&ctx, a),
         Command::Versions(a) => crate::commands::versions::run(&ctx, a),
         Command::Diff(a) => crate::commands::diff::run(&ctx, a),
+        Command::Verify(a) => crate::commands::verify::run(&ctx, a),
     }
 }

@@ -40,6 +40,7 @@ pub enum Command {
     Restore(RestoreArgs),
     Versions(VersionsArgs),
     Diff(DiffArgs),
+    Verify(VerifyArgs),
 }
 
 /// create the hosts dataset under DATASET and the global config in <root>/etc
@@ -400,4 +401,29 @@ pub struct AuthorizeArgs {
     /// rrsync on the client (default /usr/bin/rrsync)
     #[argh(option, default = "String::from(\"/usr/bin/rrsync\")")]
     pub rrsync: String,
+}
+
+/// compare a host's newest good snapshot with the live client, one slice of the tree at a time
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "verify")]
+pub struct VerifyArgs {
+    /// hosts to verify
+    #[argh(positional)]
+    pub hosts: Vec<String>,
+
+    /// verify every active host
+    #[argh(switch)]
+    pub all: bool,
+
+    /// compare the whole tree, not just the next slice
+    #[argh(switch)]
+    pub full: bool,
+
+    /// acknowledge the silent differences found so far, ending zbk check's CRITICAL
+    #[argh(switch)]
+    pub ack: bool,
+
+    /// say what was compared and found, also when nothing silent was
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
 }

@@ -8,6 +8,7 @@ use crate::inventory::{Host, Snapshot};
 use crate::names::snapshot_time;
 use crate::stamp::Status;
 use crate::text::counted;
+use crate::verify::Verified;
 use chrono::{DateTime, Utc};
 
 /// One host at a glance, from its snapshots alone.
@@ -28,6 +29,8 @@ pub struct Summary<'a> {
     /// When the newest attempt found the client unreachable (`online = "sometimes"`): the
     /// attempt's time, when no run since has taken a snapshot.
     pub unreachable: Option<DateTime<Utc>>,
+    /// The newest `zbk verify` stamp, which carries the host's record of verifies.
+    pub verified: Option<&'a Verified>,
 }
 
 /// Summarises a host as of `now`.
@@ -59,6 +62,7 @@ pub fn summarize(host: &Host, now: DateTime<Utc>) -> Summary<'_> {
             .filter(|s| s.created.is_some_and(|t| t > now))
             .count(),
         mass_change: crate::guard::unacknowledged(host),
+        verified: crate::verify::newest(host.snapshots.iter().filter_map(|s| s.verified.as_ref())),
     }
 }
 
@@ -175,6 +179,15 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
             relative(at, now)
         ));
     }
+    // A retired host has no client left to compare with; what was found stays critical.
+    for (verdict, words) in
+        crate::verify::judge(s.verified, limits.verify_age, s.host.name.as_str(), now)
+    {
+        if verdict == State::Critical || s.host.retired.is_none() {
+            state = state.max(verdict);
+            why.push(words);
+        }
+    }
     if s.future > 0 {
         state = state.max(State::Warning);
         why.push(format!(
@@ -212,6 +225,7 @@ mod tests {
         warn: Duration::from_secs(26 * 3600),
         crit: Duration::from_secs(50 * 3600),
         mass_change: Duration::from_secs(7 * 86400),
+        verify_age: Duration::from_secs(35 * 86400),
     };
     const NOW: &str = "2026-11-27T12:00:00Z";
 
@@ -340,6 +354,42 @@ mod tests {
         ));
         assert_eq!(summarize(&h, t(NOW)).unreachable, None);
         assert!(!state(&h, NOW).why.contains("unreachable"));
+    }
+
+    #[test]
+    fn silent_differences_are_critical_and_an_old_verify_warns() {
+        use crate::verify::{Found, Part};
+        let found = Found {
+            silent: vec!["etc/x".into()],
+            ..Found::default()
+        };
+        let mut snap = Snapshot::taken("a", "2026-11-27T11:00:00Z", Some(Status::Ok));
+        snap.verified = Some(Verified::record(
+            None,
+            Part::Full,
+            30,
+            t("2026-11-27T11:30:00Z"),
+            &found,
+        ));
+        let h = Host::sample(vec![snap.clone()]);
+        let j = state(&h, NOW);
+        assert_eq!(j.state, State::Critical);
+        assert!(
+            j.why.contains("1 silent difference found by zbk verify"),
+            "{}",
+            j.why
+        );
+        let acked = snap.verified.as_ref().unwrap().acknowledged(t(NOW));
+        snap.verified = Some(acked);
+        assert_eq!(
+            state(&Host::sample(vec![snap.clone()]), NOW).state,
+            State::Ok
+        );
+        let later = Snapshot::taken("b", "2027-01-10T11:00:00Z", Some(Status::Ok));
+        let h = Host::sample(vec![snap, later]);
+        let j = state(&h, "2027-01-10T12:00:00Z");
+        assert_eq!(j.state, State::Warning);
+        assert!(j.why.contains("not fully verified within 35d"), "{}", j.why);
     }
 
     #[test]

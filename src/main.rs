@@ -31,6 +31,7 @@ mod run_facts;
 mod stamp;
 mod sys;
 mod text;
+mod verify;
 mod watchdog;
 
 use std::process::ExitCode;

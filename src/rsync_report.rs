@@ -68,24 +68,7 @@ impl Stats {
 /// The figures in rsync's `--stats` output (the last report, should there be several); `None`
 /// when the file count is missing, as after an rsync that died before its report.
 pub fn stats(output: &str) -> Option<Stats> {
-    // "Number of files: 12,345 (reg: 12,000, dir: 345)": the leading number, and one of the
-    // parenthesised counts by name.
-    let number = |text: &str| -> Option<u64> {
-        let digits: String = text
-            .trim_start()
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == ',')
-            .filter(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
-    };
-    let last = |label: &str| {
-        output
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix(label))
-            .map(str::to_string)
-    };
+    let last = |label: &str| last_line(output, label);
     let files = number(&last("Number of files: ")?)?;
     let created_line = last("Number of created files: ").unwrap_or_default();
     let created = number(&created_line).unwrap_or(0);
@@ -107,6 +90,40 @@ pub fn stats(output: &str) -> Option<Stats> {
             .and_then(|t| number(&t))
             .unwrap_or(0),
     })
+}
+
+/// What rsync's `--stats` counted in "Number of files: 12 (reg: 9, dir: 2, link: 1)": all
+/// entries, the regular files among them and the directories, for `zbk verify`.
+pub fn entries(output: &str) -> Option<(u64, u64, u64)> {
+    let line = last_line(output, "Number of files: ")?;
+    let total = number(&line)?;
+    // rsync leaves a kind out when it counted none of it.
+    let kind = |label: &str| {
+        line.split_once(label)
+            .map_or(Some(0), |(_, rest)| number(rest))
+    };
+    Some((total, kind("reg: ")?, kind("dir: ")?))
+}
+
+/// "Number of files: 12,345 (reg: 12,000, dir: 345)": the leading number of a figure, or of
+/// one of its parenthesised counts.
+fn number(text: &str) -> Option<u64> {
+    let digits: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The rest of the last line of `output` that starts with `label`.
+fn last_line(output: &str, label: &str) -> Option<String> {
+    output
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(label))
+        .map(str::to_string)
 }
 
 /// Judges an exit code by the configured ok and warning codes; anything else failed.

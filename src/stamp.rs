@@ -36,9 +36,13 @@ pub const PROP_PINNED: &str = "zbk:pinned";
 /// `zbk:expires`; the later of the two is the snapshot's expiry.
 pub const PROP_OFFSITE_EXPIRES: &str = "zbk:offsite-expires";
 
+/// Set on a snapshot by `zbk verify`: what comparing it with the live client found, and the
+/// host's record of verifies so far (see `verify::Verified`).
+pub const PROP_VERIFIED: &str = "zbk:verified";
+
 /// Every property of the schema a copy carries: what a decrypted `zbk replicate` stream, which cannot carry
 /// properties, copies to the target itself.
-pub const SCHEMA: [&str; 10] = [
+pub const SCHEMA: [&str; 11] = [
     PROP_EXPIRES,
     PROP_TIER,
     PROP_STATUS,
@@ -49,6 +53,7 @@ pub const SCHEMA: [&str; 10] = [
     PROP_RETIRED,
     PROP_PINNED,
     PROP_OFFSITE_EXPIRES,
+    PROP_VERIFIED,
 ];
 
 /// How a run ended, as stamped in `zbk:status`.

@@ -420,3 +420,53 @@ fn the_field_checker_rejects_what_cron_rejects() {
     assert_eq!(expand("*/15", 0).unwrap(), BTreeSet::from([0, 15, 30, 45]));
     assert_eq!(expand("1-10/3", 2).unwrap(), BTreeSet::from([1, 4, 7, 10]));
 }
+
+/// The verify line: a daily `zbk verify --all`, commented out, at a minute of its own, and
+/// `zbk-verify.timer` at the same time.
+#[test]
+fn the_verify_line_is_a_commented_daily_line_with_its_own_minute_and_timer() {
+    let text = cron_text();
+    let verify: Vec<&str> = text.lines().filter(|l| l.contains("zbk verify")).collect();
+    assert_eq!(verify.len(), 1, "one verify line: {verify:?}");
+    let line = verify[0].trim_start().strip_prefix('#').unwrap_or_else(|| {
+        panic!("the verify line reads every byte of a slice of each client: commented out")
+    });
+    let (_, jobs) = parse(&format!("{line}\n"));
+    let job = &jobs[0];
+    assert_eq!(job.command, format!("{GUARD}zbk verify --all"));
+    let sets: Vec<BTreeSet<u32>> = (0..5).map(|i| expand(&job.fields[i], i).unwrap()).collect();
+    assert_eq!(
+        (sets[0].len(), sets[1].len(), &sets[2], &sets[3], &sets[4]),
+        (
+            1,
+            1,
+            &expand("*", 2).unwrap(),
+            &expand("*", 3).unwrap(),
+            &(0..7).collect()
+        ),
+        "once a day"
+    );
+    let (_, active) = parse(&text);
+    for other in &active {
+        assert_ne!(
+            other.fields[0], job.fields[0],
+            "line {} shares its minute",
+            other.line
+        );
+    }
+    let timer = std::fs::read_to_string(packaging().join("systemd/zbk-verify.timer")).unwrap();
+    assert!(
+        timer.contains(&format!(
+            "\nOnCalendar=*-*-* {:02}:{:02}:00\n",
+            job.fields[1].parse::<u32>().unwrap(),
+            job.fields[0].parse::<u32>().unwrap()
+        )),
+        "{timer}"
+    );
+    assert!(timer.contains("\nUnit=zbk-verify.service\n") && timer.contains("\nPersistent="));
+    let service = std::fs::read_to_string(packaging().join("systemd/zbk-verify.service")).unwrap();
+    assert!(
+        service.contains("\nExecStart=/usr/sbin/zbk verify --all\n"),
+        "{service}"
+    );
+}

@@ -7,19 +7,24 @@
 #   sudo tests/openzfs.sh                 # every suite that touches ZFS
 #   sudo tests/openzfs.sh restore run     # some suites
 #   sudo tests/openzfs.sh restore -- fidelity   # a suite, with a test-name filter
+#   sudo tests/openzfs.sh --run-sh [ARGS]       # tests/run.sh itself in the guest (ARGS: cargo test's)
 #
-# Environment: OPENZFS_VM (the kit's directory; default ../shared/openzfs-vm beside the checkout),
-# OPENZFS_TEST_THREADS (tests at once in each suite; default 2), OPENZFS_LANES (suites at once;
-# default 2), and the kit's own VM_* settings.
+# The checkout may be anywhere: one under /root, /tmp, /var/tmp or /run, which the guest's own
+# tmpfs hide, is mounted back at its own path from the host's / at /run/host, so that the paths
+# built into the test binaries (target/, CARGO_MANIFEST_DIR, the zbk they run) hold in the guest.
+#
+# Environment: OPENZFS_VM (the kit's directory; default: shared/openzfs-vm in the nearest directory
+# above the checkout that has one), OPENZFS_TEST_THREADS (tests at once in each suite; default 2),
+# OPENZFS_LANES (suites at once; default 2), and the kit's own VM_* settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-checkout=$(pwd)
+checkout=$(pwd -P)
 
 # The suites that run by default: the OpenZFS-only tests and every suite of zbk's own commands.
 # faults (zfs-fuse fault shims), reap_scale (1,000 snapshots made one by one) and year (400
 # simulated days of cron, some 900 runs of zbk) take longer than the tier's budget under
 # emulation; name them to run them. man_pages, cron_file and bench_smoke touch no pool.
-default_suites=(openzfs encrypt init add_remove run reap status report keep doctor diff restore replicate guards fleet ssh hang)
+default_suites=(openzfs encrypt init add_remove run reap status report keep doctor diff restore replicate guards fleet ssh hang verify)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "tests/openzfs.sh: the VM exports / to its guest and needs root: sudo tests/openzfs.sh" >&2
@@ -27,17 +32,25 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export PATH="$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 
-kit=${OPENZFS_VM:-$checkout/../shared/openzfs-vm}
+# The kit: ../shared/openzfs-vm beside a checkout, or beside the directory of worktrees it is in.
+kit=${OPENZFS_VM:-}
+if [ -z "$kit" ]; then
+    dir=$checkout
+    while [ "$dir" != / ] && [ ! -x "$dir/../shared/openzfs-vm/run.sh" ]; do dir=$(dirname "$dir"); done
+    kit=$dir/../shared/openzfs-vm
+fi
 if [ ! -x "$kit/run.sh" ]; then
-    echo "tests/openzfs.sh: no OpenZFS VM kit at $kit (set OPENZFS_VM to its directory)" >&2
+    echo "tests/openzfs.sh: no OpenZFS VM kit ${OPENZFS_VM:+at $kit }(looked for shared/openzfs-vm above $checkout): set OPENZFS_VM to its directory" >&2
     exit 1
 fi
 kit=$(cd "$kit" && pwd)
 
 suites=()
 filter=()
+run_sh=
 while [ $# -gt 0 ]; do
     case $1 in
+        --run-sh) shift; run_sh=1; filter=("$@"); break ;;
         --) shift; filter=("$@"); break ;;
         *) suites+=("$1"); shift ;;
     esac
@@ -91,6 +104,13 @@ for line in open(sys.argv[1]):
         print(t["name"] + "\t" + m["executable"])
 ' "$work/build.json")
 
+# What the guest must reach at the host's own paths: the checkout, the target directory (which
+# CARGO_TARGET_DIR may put elsewhere) and, for tests/run.sh's cargo, the toolchain.
+target=$(dirname "$(dirname "$(dirname "${binary[${suites[0]}]:-${binary[run]}}")")")
+reach=("$checkout")
+[[ $target/ == "$checkout"/* ]] || reach+=("$target")
+[ -z "$run_sh" ] || reach+=("${CARGO_HOME:-$HOME/.cargo}" "${RUSTUP_HOME:-$HOME/.rustup}")
+
 inner=$work/inner.sh
 {
     echo 'set -u'
@@ -100,7 +120,7 @@ inner=$work/inner.sh
     echo 'mkdir -p /run/sshd /run/lock && chmod 755 /run/sshd'
     echo '# Installed as a distribution installs it: ssh logins and cron find zfs on their PATH.'
     echo 'ln -sf /opt/ozfs/sbin/* /usr/local/sbin/ && ln -sf /opt/ozfs/sbin/mount.zfs /usr/sbin/ && export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-    printf 'cd %q || exit 124\n' "$checkout"
+    printf 'cd %q || { echo "@@error the guest cannot enter the checkout at %q"; exit 124; }\n' "$checkout" "$checkout"
     echo 'echo "guest: $(zfs version | head -n 1), kernel $(uname -r), $(nproc) CPUs"'
     echo '# Suites run side by side, each into its own file, printed whole when it ends: one'
     echo '# long test no longer leaves the second CPU idle, and the summary reads each block.'
@@ -111,28 +131,59 @@ inner=$work/inner.sh
     echo '      echo "@@end $name $? $(( $(date +%s) - start ))"; } >"/tmp/suites/$name.log"'
     echo '    flock /tmp/suites/.print cat "/tmp/suites/$name.log"'
     echo '}'
-    for s in "${suites[@]}"; do
-        exe=${binary[$s]:-}
-        if [ -z "$exe" ]; then
-            echo "tests/openzfs.sh: no test suite named $s (tests/$s.rs)" >&2
-            exit 1
-        fi
-        printf 'while [ "$(jobs -rp | wc -l)" -ge %q ]; do wait -n; done\n' "${OPENZFS_LANES:-2}"
-        printf 'suite %q %q --test-threads=%q' "$s" "$exe" "${OPENZFS_TEST_THREADS:-2}"
+    if [ -n "$run_sh" ]; then
+        # The host built every test binary above: cargo in the guest finds them all fresh, so
+        # that it compiles nothing on the emulated CPU (the summary checks), and is offline.
+        echo 'export CARGO_NET_OFFLINE=true TMPDIR=/tmp'
+        printf 'suite run.sh tests/run.sh'
         [ ${#filter[@]} -eq 0 ] || printf ' %q' "${filter[@]}"
-        printf ' &\n'
-    done
+        printf '\n'
+    else
+        for s in "${suites[@]}"; do
+            exe=${binary[$s]:-}
+            if [ -z "$exe" ]; then
+                echo "tests/openzfs.sh: no test suite named $s (tests/$s.rs)" >&2
+                exit 1
+            fi
+            printf '[ -x %q ] || { echo "@@error the guest cannot reach the test binary %q"; exit 124; }\n' "$exe" "$exe"
+            printf 'while [ "$(jobs -rp | wc -l)" -ge %q ]; do wait -n; done\n' "${OPENZFS_LANES:-2}"
+            printf 'suite %q %q --test-threads=%q' "$s" "$exe" "${OPENZFS_TEST_THREADS:-2}"
+            [ ${#filter[@]} -eq 0 ] || printf ' %q' "${filter[@]}"
+            printf ' &\n'
+        done
+    fi
     echo 'wait'
 } >"$inner"
+[ -z "$run_sh" ] || suites=(run.sh)
+
+# Run first in the guest: each host path hidden there under a tmpfs comes back at its own path,
+# as an overlay of the host's copy at /run/host (read-only) whose writes stay in the guest.
+guest=$(cat <<'EOF'
+set -u
+reach() {
+    case $1/ in /tmp/*|/var/tmp/*|/run/*|/root/*) ;; *) return 0 ;; esac
+    local host=/run/host$1 layer=/run/zbk-reach/${1//\//_}
+    [ -d "$host" ] || { echo "@@error the guest cannot reach $1: not at $host either"; exit 124; }
+    mkdir -p "$1" "$layer/upper" "$layer/work" &&
+        mount -t overlay -o "lowerdir=$host,upperdir=$layer/upper,workdir=$layer/work" zbk-reach "$1" ||
+        { echo "@@error the guest cannot mount $host at $1"; exit 124; }
+}
+EOF
+)
+for path in "${reach[@]}"; do
+    guest+=$'\n'"reach $(printf %q "$path")"
+done
+guest+=$'\n'"[ -f $(printf %q "$inner") ] || { echo $(printf %q "@@error the guest cannot reach $inner"); exit 124; }"
+guest+=$'\n'"exec bash $(printf %q "$inner")"
 
 # A VM that hangs without output is rare and unexplained: the kit advises one retry.
 log=$work/output.log
 export VM_DISK_MB=${VM_DISK_MB:-16384}
-export VM_TIMEOUT=${VM_TIMEOUT:-1800}
+export VM_TIMEOUT=${VM_TIMEOUT:-$([ -n "$run_sh" ] && echo 5400 || echo 1800)}
 started=$(date +%s)
 for attempt in 1 2; do
     set +e
-    "$kit/run.sh" "bash $inner" 2>&1 | tee "$log"
+    "$kit/run.sh" "$guest" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
     set -e
     [ "$status" -eq 125 ] && [ "$attempt" -eq 1 ] && ! grep -q '^@@suite' "$log" || break
@@ -141,23 +192,34 @@ done
 
 echo
 echo "OpenZFS tier: $(grep -m1 '^guest:' "$log" || echo 'guest did not report') ($(( $(date +%s) - started )) s)"
-python3 - "$log" "${suites[@]}" <<'EOF'
+python3 - "$log" "$status" "${suites[@]}" <<'EOF'
 import re, sys
-log, suites = sys.argv[1], sys.argv[2:]
+log, vm_status, suites = sys.argv[1], sys.argv[2], sys.argv[3:]
 seen, totals, bad = {}, [0, 0, 0], []
 current = None
-for line in open(log, errors="replace"):
-    line = line.rstrip("\r\n")
+lines = [line.rstrip("\r\n") for line in open(log, errors="replace")]
+# A guest that could not reach what it needs ran nothing: that is the whole result, not a count.
+errors = [line[len("@@error "):] for line in lines if line.startswith("@@error ")]
+if errors or not any(line.startswith("@@suite ") for line in lines):
+    why = "; ".join(errors) or f"the VM ended with status {vm_status} before any suite started"
+    print(f"tests/openzfs.sh: no test ran: {why}")
+    sys.exit(1)
+for line in lines:
     if line.startswith("@@suite "):
         current = line.split()[1]
         seen[current] = {"result": None, "status": None, "secs": "?", "skipped": 0}
     elif line.startswith("@@end ") and current:
         _, name, status, secs = line.split()
         seen[name]["status"], seen[name]["secs"] = int(status), secs
-    elif current and line.startswith("SKIPPED "):
-        seen[current]["skipped"] += 1
+    elif current and "SKIPPED " in line:
+        # Counted as words: a test's line on stderr can land inside the harness's stdout line.
+        seen[current]["skipped"] += line.count("SKIPPED ")
     elif current and (m := re.match(r"test result: (\w+)\. (\d+) passed; (\d+) failed; (\d+) ignored", line)):
-        seen[current]["result"] = tuple(int(x) for x in m.groups()[1:])
+        # tests/run.sh prints one per suite: add them up.
+        old = seen[current]["result"] or (0, 0, 0)
+        seen[current]["result"] = tuple(a + int(b) for a, b in zip(old, m.groups()[1:]))
+    elif current == "run.sh" and re.match(r"\s*Compiling ", line):
+        seen[current]["compiled"] = True
 for s in suites:
     r = seen.get(s)
     if r is None or r["result"] is None:
@@ -167,6 +229,9 @@ for s in suites:
     p, f, i = r["result"]
     totals = [totals[0] + p, totals[1] + f, totals[2] + i]
     state = "ok" if f == 0 and r["status"] == 0 else "FAILED"
+    if r.get("compiled"):
+        print(f"  {s}: cargo compiled in the guest: the host's build was not what tests/run.sh runs")
+        state = "FAILED"
     if state != "ok":
         bad.append(s)
     extra = f", {r['skipped']} skipped as zfs-fuse only" if r["skipped"] else ""

@@ -101,6 +101,7 @@ pub(crate) fn judge_host(
             warn: warn.unwrap_or(c.warn),
             crit: crit.unwrap_or(c.crit),
             mass_change: c.mass_change,
+            verify_age: c.verify_age,
         };
         (limits, health::judge(&summary, limits, ctx.now))
     });
@@ -178,6 +179,7 @@ mod tests {
         warn: Duration::from_secs(26 * 3600),
         crit: Duration::from_secs(50 * 3600),
         mass_change: Duration::from_secs(7 * 86400),
+        verify_age: Duration::from_secs(35 * 86400),
     };
 
     fn state(h: &Host, now: &str) -> Judged {

@@ -7,6 +7,7 @@ use crate::inventory::{Host, Snapshot};
 use crate::layout::hosts_dataset;
 use crate::rsync_report::Stats;
 use crate::stamp::Stamp;
+use crate::verify::Verified;
 use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -30,6 +31,42 @@ struct Row<'a> {
     changes: Option<Stats>,
     /// Why the run tripped guard.max_change, if it did.
     mass_change: Option<&'a str>,
+    /// What `zbk verify` found comparing it with the client, if it did.
+    verified: Option<VerifiedRow>,
+}
+
+/// A snapshot's `zbk:verified` stamp in `zbk list --json`.
+#[derive(Serialize)]
+struct VerifiedRow {
+    time: String,
+    /// `K/N`, or `all/N` for `--full`.
+    slice: String,
+    files: u64,
+    changed: u64,
+    silent: u64,
+    /// Silent differences found so far that `zbk verify --ack` has not acknowledged.
+    unacknowledged: u64,
+}
+
+impl VerifiedRow {
+    fn of(v: &Verified) -> VerifiedRow {
+        VerifiedRow {
+            time: Expiry::At(v.at).to_string(),
+            slice: v.slice_shown(),
+            files: v.files,
+            changed: v.changed,
+            silent: v.silent,
+            unacknowledged: v.unacked,
+        }
+    }
+
+    /// As the table's VERIFIED column shows it: `3/30`, `all/30 2 silent`.
+    fn shown(&self) -> String {
+        match self.silent {
+            0 => self.slice.clone(),
+            n => format!("{} {n} silent", self.slice),
+        }
+    }
 }
 
 fn row<'a>(host: &'a Host, snap: Option<&'a Snapshot>) -> Row<'a> {
@@ -51,6 +88,7 @@ fn row<'a>(host: &'a Host, snap: Option<&'a Snapshot>) -> Row<'a> {
         pin_reason: snap.and_then(|s| s.pin_reason.as_deref()),
         changes: snap.and_then(|s| s.changes),
         mass_change: snap.and_then(|s| s.mass_change.as_deref()),
+        verified: snap.and_then(|s| s.verified.as_ref()).map(VerifiedRow::of),
     }
 }
 
@@ -76,7 +114,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     let mut table = vec![[
-        "HOST", "SNAPSHOT", "TIER", "STATUS", "CREATED", "EXPIRES", "USED",
+        "HOST", "SNAPSHOT", "TIER", "STATUS", "CREATED", "EXPIRES", "USED", "VERIFIED",
     ]
     .map(String::from)];
     for (r, stamp) in rows.iter().zip(expiries) {
@@ -99,6 +137,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<u8> {
                     (false, None) => String::new(),
                 },
             r.used_bytes.map_or_else(dash, human_bytes),
+            r.verified.as_ref().map_or_else(dash, VerifiedRow::shown),
         ]);
     }
     print_table(&table);

@@ -16,6 +16,7 @@ pub mod restamp;
 pub mod restore;
 pub mod run;
 pub mod status;
+pub mod verify;
 pub mod versions;
 
 use crate::crypt::KeyState;

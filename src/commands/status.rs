@@ -12,6 +12,7 @@ use crate::inventory::{Inventory, Snapshot};
 use crate::layout::hosts_dataset;
 use crate::names::HostName;
 use crate::stamp::Status;
+use crate::verify::Verified;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -41,6 +42,14 @@ struct Row<'a> {
     future_snapshots: usize,
     used_bytes: Option<u64>,
     snapshot_bytes: Option<u64>,
+    /// The newest `zbk verify`: when, which slice (`K/N`, `all/N`), on which snapshot.
+    verified_time: Option<String>,
+    verified_slice: Option<String>,
+    verified_snapshot: Option<&'a str>,
+    /// Since when every file of the tree has been verified.
+    fully_verified_time: Option<String>,
+    /// Silent differences found that `zbk verify --ack` has not acknowledged.
+    verify_unacknowledged: u64,
     #[serde(flatten)]
     more: More,
 }
@@ -155,6 +164,17 @@ fn row<'a>(s: &Summary<'a>, now: DateTime<Utc>) -> Row<'a> {
         future_snapshots: s.future,
         used_bytes: s.host.used,
         snapshot_bytes: s.host.snapshots_used,
+        verified_time: time(s.verified.map(|v| v.at)),
+        verified_slice: s.verified.map(Verified::slice_shown),
+        verified_snapshot: s.verified.and_then(|v| {
+            s.host
+                .snapshots
+                .iter()
+                .find(|snap| snap.verified.as_ref() == Some(v))
+                .map(|snap| snap.name.as_str())
+        }),
+        fully_verified_time: time(s.verified.and_then(Verified::covered)),
+        verify_unacknowledged: s.verified.map_or(0, |v| v.unacked),
         more: More::default(),
     }
 }
@@ -247,7 +267,7 @@ fn epoch(s: Option<&Snapshot>) -> f64 {
 /// (per host and tier for the tier families), and the pool's capacity.
 fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str, u8)>) -> String {
     type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
-    let metrics: [Metric; 14] = [
+    let metrics: [Metric; 17] = [
         (
             "zbk_last_good_backup_timestamp_seconds",
             "Creation time of the newest snapshot stamped ok or warning (0: none).",
@@ -303,6 +323,21 @@ fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str,
             "zbk_unreachable_timestamp_seconds",
             "Time of the newest attempt, when it found the client unreachable (online = \"sometimes\") and no run has taken a snapshot since (0: none).",
             |s| Some(s.unreachable.map_or(0.0, |t| t.timestamp() as f64)),
+        ),
+        (
+            "zbk_verified_timestamp_seconds",
+            "Time of the newest zbk verify of the host, a slice or all (0: never).",
+            |s| Some(s.verified.map_or(0.0, |v| v.at.timestamp() as f64)),
+        ),
+        (
+            "zbk_fully_verified_timestamp_seconds",
+            "Time since which zbk verify has compared every file of the host with the client (0: not yet).",
+            |s| Some(s.verified.and_then(Verified::covered).map_or(0.0, |t| t.timestamp() as f64)),
+        ),
+        (
+            "zbk_verify_silent_differences",
+            "Files zbk verify found changed under the same size and mtime that nobody has acknowledged with zbk verify --ack.",
+            |s| Some(s.verified.map_or(0.0, |v| v.unacked as f64)),
         ),
         (
             "zbk_retired",

@@ -27,6 +27,7 @@ pub(super) struct FileConfig {
     pub(super) check: Option<CheckFile>,
     pub(super) guard: Option<GuardFile>,
     pub(super) zfs: Option<ZfsFile>,
+    pub(super) verify: Option<VerifyFile>,
 }
 
 /// `[zfs]`: how zbk treats the server's own zfs (global config only).
@@ -34,6 +35,13 @@ pub(super) struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct ZfsFile {
     pub(super) timeout: Option<String>,
+}
+
+/// `[verify]`: how `zbk verify` cuts a host's tree.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub(super) struct VerifyFile {
+    pub(super) slices: Option<u32>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -61,6 +69,7 @@ pub(super) struct CheckFile {
     pub(super) warn: Option<String>,
     pub(super) crit: Option<String>,
     pub(super) mass_change: Option<String>,
+    pub(super) verify_age: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]

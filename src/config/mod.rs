@@ -251,6 +251,9 @@ pub fn template(dataset: &str) -> String {
          # Longest a zfs or zpool command may take (a send | receive: without a byte).\n\
          #timeout = \"10m\"\n",
     );
+    text.push_str(
+        "\n[verify]\n# Slices of each host's tree: a plain `zbk verify` compares the next one with the client.\n#slices = 30\n",
+    );
     text
 }
 

@@ -3,7 +3,7 @@
 //! error that names the file and the key.
 
 use super::files::{
-    CheckFile, FileConfig, FractionOrNone, GuardFile, HooksFile, RsyncFile, SshFile,
+    CheckFile, FileConfig, FractionOrNone, GuardFile, HooksFile, RsyncFile, SshFile, VerifyFile,
 };
 use super::settings::{Online, Settings};
 use crate::expiry::Retention;
@@ -31,6 +31,9 @@ impl Settings {
         }
         if let Some(check) = &file.check {
             overlay_check(&mut out, check).map_err(at)?;
+        }
+        if let Some(verify) = &file.verify {
+            overlay_verify(&mut out, verify).map_err(at)?;
         }
         Ok(out)
     }
@@ -220,6 +223,11 @@ fn overlay_check(out: &mut Settings, check: &CheckFile) -> Result<()> {
             &check.mass_change,
             &mut out.check.mass_change,
         ),
+        (
+            "check.verify_age",
+            &check.verify_age,
+            &mut out.check.verify_age,
+        ),
     ] {
         if let Some(text) = given {
             *slot = duration(text, key)?;
@@ -227,6 +235,17 @@ fn overlay_check(out: &mut Settings, check: &CheckFile) -> Result<()> {
     }
     if out.check.warn > out.check.crit {
         bail!("check.warn: longer than check.crit");
+    }
+    Ok(())
+}
+
+fn overlay_verify(out: &mut Settings, verify: &VerifyFile) -> Result<()> {
+    if let Some(n) = verify.slices {
+        let max = crate::verify::MAX_SLICES;
+        if !(1..=max).contains(&n) {
+            bail!("verify.slices: {n} is not between 1 and {max}");
+        }
+        out.verify.slices = n;
     }
     Ok(())
 }
@@ -326,6 +345,18 @@ mod tests {
             (
                 "dataset = \"t\"\n[check]\nmass_change = \"never\"\n",
                 "check.mass_change: must be a duration",
+            ),
+            (
+                "dataset = \"t\"\n[verify]\nslices = 0\n",
+                "verify.slices: 0 is not between 1 and 366",
+            ),
+            (
+                "dataset = \"t\"\n[verify]\nslices = 400\n",
+                "verify.slices: 400 is not between 1 and 366",
+            ),
+            (
+                "dataset = \"t\"\n[check]\nverify_age = \"never\"\n",
+                "check.verify_age: must be a duration",
             ),
             ("dataset = \"t\"\njobs = 0\n", "jobs: must be at least 1"),
             ("dataset = \"t\"\njobs = \"4\"\n", "jobs: invalid type"),

@@ -26,6 +26,14 @@ pub struct Settings {
     pub hooks: Hooks,
     pub check: CheckSettings,
     pub guard: Guard,
+    pub verify: VerifySettings,
+}
+
+/// How `zbk verify` cuts a host's tree.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VerifySettings {
+    /// Slices of the tree: a plain verify compares one of them with the client.
+    pub slices: u32,
 }
 
 /// Whether a host's client is expected to answer every run. A client that is `Sometimes`
@@ -70,6 +78,8 @@ pub struct CheckSettings {
     pub crit: Duration,
     /// How long `zbk check` warns after a mass change that nobody has acknowledged.
     pub mass_change: Duration,
+    /// How long a file may go without `zbk verify` comparing it, once a host is verified.
+    pub verify_age: Duration,
 }
 
 /// How rsync reaches a remote client. Every value ends up as one word of rsync's `--rsh`
@@ -151,6 +161,8 @@ impl Default for Settings {
                 warn: Duration::from_secs(26 * 3600),
                 crit: Duration::from_secs(50 * 3600),
                 mass_change: Duration::from_secs(7 * 86400),
+                // A daily verify of 30 slices covers a tree in 30 days; five days of slack.
+                verify_age: Duration::from_secs(35 * 86400),
             },
             guard: Guard {
                 check_file: None,
@@ -162,6 +174,7 @@ impl Default for Settings {
                 },
                 pin_for: Retention::parse("30days").expect("built-in duration"),
             },
+            verify: VerifySettings { slices: 30 },
         }
     }
 }

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use crate::stamp::{
     Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_LAST_UNREACHABLE, PROP_MASS_CHANGE,
     PROP_OFFSITE_EXPIRES, PROP_PINNED, PROP_PIN_REASON, PROP_RETIRED, PROP_STATUS, PROP_TIER,
+    PROP_VERIFIED,
 };
+use crate::verify::Verified;
 
 /// Every property one inventory asks for, in one `zfs get`.
 pub const PROPS: &[&str] = &[
@@ -29,6 +31,7 @@ pub const PROPS: &[&str] = &[
     PROP_MASS_CHANGE,
     PROP_PIN_REASON,
     PROP_LAST_UNREACHABLE,
+    PROP_VERIFIED,
     "usedbysnapshots",
     "createtxg",
     "creation",
@@ -61,6 +64,8 @@ pub struct Snapshot {
     pub mass_change: Option<String>,
     /// Why zbk pinned it, when zbk did (see `PROP_PIN_REASON`).
     pub pin_reason: Option<String>,
+    /// What `zbk verify` found comparing it with the client, if it did.
+    pub verified: Option<Verified>,
 }
 
 impl Snapshot {
@@ -155,6 +160,7 @@ pub fn from_listing(listing: &Listing, hosts: &str) -> Inventory {
                     changes: local(PROP_CHANGES).and_then(Stats::from_property),
                     mass_change: local(PROP_MASS_CHANGE).map(str::to_string),
                     pin_reason: local(PROP_PIN_REASON).map(str::to_string),
+                    verified: local(PROP_VERIFIED).and_then(Verified::from_property),
                 });
             }
         }
@@ -200,6 +206,7 @@ impl Snapshot {
             changes: None,
             mass_change: None,
             pin_reason: None,
+            verified: None,
         }
     }
 

@@ -180,6 +180,31 @@ impl Rsync {
             .output()
     }
 
+    /// `zbk verify`'s look at `source` against `dest` (a snapshot's d/): the run's own
+    /// arguments, so the client is read as a run reads it, as an itemized dry run with full
+    /// checksums. With `files_from` (NUL-separated paths relative to `source`) only those are
+    /// compared, and one the client no longer has is skipped: `--delete-missing-args` would
+    /// say so, but the `rrsync -ro` of `zbk authorize` refuses every delete option.
+    pub fn verify(
+        &self,
+        call: &Call,
+        source: &str,
+        user: Option<&str>,
+        dest: &Path,
+        files_from: Option<&Path>,
+    ) -> Cmd {
+        let mut before: Vec<OsString> = ["--dry-run", "--checksum", "--itemize-changes"]
+            .map(OsString::from)
+            .to_vec();
+        if let Some(list) = files_from {
+            let mut arg = OsString::from("--files-from=");
+            arg.push(list);
+            before.extend([arg, "--from0".into(), "--ignore-missing-args".into()]);
+        }
+        self.cmd(before)
+            .args(argv(call, &with_user(source, user), dest))
+    }
+
     /// The copy of `sources` out of a snapshot to `dest`, with `args` before them: to print,
     /// or to run.
     pub fn restore(&self, args: &[String], sources: &[OsString], dest: &str) -> Cmd {

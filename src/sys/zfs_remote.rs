@@ -190,8 +190,14 @@ impl<'a> ZfsAt<'a> {
     }
 
     pub fn set(&self, dataset: &str, prop: &str, value: &str) -> Result<()> {
-        self.cmd(&["set", &format!("{prop}={value}"), dataset])
-            .checked()?;
+        let cmd = self.cmd(&["set", &format!("{prop}={value}"), dataset]);
+        // A new mountpoint unmounts the dataset here: on zfs-fuse that races any mount of the
+        // same daemon unless it takes the lock every mounting call takes.
+        let _serial = match (&self.ssh, prop) {
+            (None, "mountpoint") => self.zfs.mount_lock()?,
+            _ => None,
+        };
+        cmd.checked()?;
         Ok(())
     }
 

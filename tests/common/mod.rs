@@ -104,6 +104,9 @@ fn require_zfs() {
     assert!(out.status.success(), "zpool list failed: {text}\n{fix}");
 }
 
+/// The machine-wide lock file of zfs-fuse's mounting calls (src/sys/zfs.rs MOUNT_LOCK).
+pub const MOUNT_LOCK: &str = "/run/lock/zbk-zfs-fuse-mount.lock";
+
 /// The lock zbk takes around every zfs call that mounts or unmounts on zfs-fuse (src/sys/zfs.rs
 /// MOUNT_LOCK): two at once can wedge the zfs-fuse daemon, so pool creation and destruction
 /// take it too. OpenZFS needs none, and zbk takes none there.
@@ -111,7 +114,7 @@ pub fn mount_lock() -> Option<std::fs::File> {
     if flavour() == Flavour::OpenZfs {
         return None;
     }
-    let path = "/run/lock/zbk-zfs-fuse-mount.lock";
+    let path = MOUNT_LOCK;
     std::fs::create_dir_all("/run/lock").unwrap();
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -175,11 +178,10 @@ impl Pool {
     /// Creates the pool `name` on `vdev`, its root dataset mounted in `dir`.
     fn made(dir: tempfile::TempDir, name: String, file: PathBuf, vdev: &Path) -> Pool {
         let root = dir.path().join("root");
-        let mut args = vec!["create"];
-        if flavour() == Flavour::OpenZfs {
-            // No cache file: the pool belongs to this test alone and must not be imported again.
-            args.extend(["-o", "cachefile=none"]);
-        }
+        // No cache file: the pool belongs to this test alone and must not be imported again.
+        // A zfs-fuse daemon restarted after a wedge would otherwise bring back every cached test
+        // pool, FAULTED where the test had gone and taken its backing file with it.
+        let mut args = vec!["create", "-o", "cachefile=none"];
         args.extend(["-m", root.to_str().unwrap(), &name, vdev.to_str().unwrap()]);
         let serial = mount_lock();
         ok("zpool", &args);
@@ -360,23 +362,50 @@ impl Drop for Pool {
     fn drop(&mut self) {
         // zfs-fuse may still be busy with a just-finished unmount: retry a little. Destroying
         // the pool unmounts it, which must not meet a mount elsewhere: the mount lock.
-        for _ in 0..20 {
+        let destroy = |args: &[&str]| {
             let out = {
                 let _serial = mount_lock();
-                sh("zpool", &["destroy", "-f", &self.name])
+                sh("zpool", args)
             };
-            let err = text(&out.stderr);
-            if out.status.success() || err.contains("no such pool") {
-                // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR);
-                // a pool on a device has none.
-                if !self.file.as_os_str().is_empty() {
-                    let _ = std::fs::remove_file(&self.file);
-                }
+            out.status.success() || text(&out.stderr).contains("no such pool")
+        };
+        // The backing file may live outside the temporary directory (ZBK_TEST_POOL_DIR); a pool
+        // on a device has none.
+        let remove_file = || {
+            if !self.file.as_os_str().is_empty() {
+                let _ = std::fs::remove_file(&self.file);
+            }
+        };
+        for attempt in 0..40 {
+            if destroy(&["destroy", "-f", &self.name]) {
+                remove_file();
                 return;
+            }
+            if attempt == 20 {
+                // A pool whose device failed (FAULTED, SUSPENDED) may refuse until its errors
+                // are cleared.
+                let _ = sh("zpool", &["clear", &self.name]);
             }
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
-        eprintln!("warning: could not destroy test pool {}", self.name);
+        // The last way to make ZFS forget the pool.
+        if destroy(&["export", "-f", &self.name]) {
+            remove_file();
+            return;
+        }
+        // The pool stays: so must its backing file, or the pool turns FAULTED and outlives every
+        // later sweep. tests/run.sh destroys it once this process has ended.
+        self.dir.disable_cleanup(true);
+        let msg = format!(
+            "could not destroy test pool {} (kept its file {}; tests/run.sh removes the pool)",
+            self.name,
+            self.file.display()
+        );
+        if std::thread::panicking() {
+            eprintln!("warning: {msg}");
+        } else {
+            panic!("{msg}");
+        }
     }
 }
 

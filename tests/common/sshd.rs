@@ -53,6 +53,42 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The PATH of the sessions this sshd runs. The server a test logs in to is this machine, with
+/// the same zfs-fuse daemon: the zfs calls a client makes there (`zbk replicate`'s `receive`,
+/// `set mountpoint=none`, `create`) mount and unmount on it like any other here, so on zfs-fuse
+/// they take the machine's mount lock too (a wrapper that runs the real zfs under it, first on
+/// PATH); an unmount racing another mount wedges the daemon for everyone. Calls that never mount
+/// (listings, properties read, holds, send) run as they are.
+fn session_path(dir: &Path) -> String {
+    let system = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    if super::flavour() == super::Flavour::OpenZfs {
+        return system.to_string();
+    }
+    let real = Command::new("sh")
+        .args(["-c", "command -v zfs"])
+        .output()
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|path| !path.is_empty())
+        .expect("zfs not found: install zfs-fuse (or run tests/run.sh)");
+    let bin = dir.join("zfs-under-mount-lock");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("zfs");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n# The real zfs, under the machine's zfs-fuse mount lock when the call may mount or unmount.\n\
+             case $1 in list|get|send|hold|holds|release|snapshot|version) exec {real} \"$@\" ;; esac\n\
+             exec flock {lock} {real} \"$@\"\n",
+            lock = super::MOUNT_LOCK,
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{system}", bin.display())
+}
+
 impl Sshd {
     /// Starts sshd and waits until it accepts connections.
     pub fn start() -> Sshd {
@@ -72,6 +108,7 @@ impl Sshd {
         keygen(&key_path);
         let authorized = dir.path().join("authorized_keys");
         std::fs::copy(key_path.with_extension("pub"), &authorized).expect("authorized_keys");
+        let session_path = session_path(dir.path());
         let mut last_log = String::new();
         for _ in 0..5 {
             let port = free_port();
@@ -82,7 +119,7 @@ impl Sshd {
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
                      PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\n\
-                     PidFile {}\nLogLevel ERROR\nSetEnv HOME={}\n",
+                     PidFile {}\nLogLevel ERROR\nSetEnv PATH={session_path} HOME={}\n",
                     host_key.display(),
                     authorized.display(),
                     dir.path().join("sshd.pid").display(),

@@ -1,0 +1,408 @@
+//! `zbk verify`: compares each host's newest good snapshot with its live client, read-only on
+//! both sides, with rsync's itemized dry run and full checksums, one slice of the tree per run
+//! (or all of it); stamps what it found on the snapshot as `zbk:verified`, and with `--ack`
+//! acknowledges the silent differences found so far.
+
+use super::restore::SnapshotView;
+use crate::cli::VerifyArgs;
+use crate::config::{Global, HostConfig};
+use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
+use crate::dataset::Snapshot;
+use crate::inventory::{Host, Inventory};
+use crate::layout::hosts_dataset;
+use crate::names::HostName;
+use crate::restore::{self, Choice};
+use crate::rsync_report;
+use crate::run_facts::Storable;
+use crate::stamp::PROP_VERIFIED;
+use crate::sys::rsync::Rsync;
+use crate::sys::rsync_args::{self, Call};
+use crate::sys::ssh::{self, Ssh};
+use crate::sys::zfs::Flavour;
+use crate::text::counted;
+use crate::verify::{self, Found, Part, Verified};
+use anyhow::{anyhow, bail, Context, Result};
+use fs_err as fs;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<u8> {
+    match (args.hosts.is_empty(), args.all) {
+        (true, false) => return Err(usage("name the hosts to verify, or give --all")),
+        (false, true) => return Err(usage("--all: give hosts or --all, not both")),
+        _ => {}
+    }
+    if args.ack && args.full {
+        return Err(usage("--ack and --full: give one of them"));
+    }
+    let global = ctx.global()?;
+    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let names: Vec<HostName> = if args.all {
+        inv.hosts
+            .values()
+            .filter(|h| h.retired.is_none())
+            .map(|h| h.name.clone())
+            .collect()
+    } else {
+        super::chosen_hosts(&inv, &args.hosts)?
+    };
+    if args.ack {
+        return ack(ctx, &global, &inv, &names);
+    }
+    let rsync = Rsync::find()?;
+    let mut failed = false;
+    for name in &names {
+        let host = &inv.hosts[name];
+        let mut log = String::new();
+        let done = match global.load_host(&ctx.layout.host_config(name)) {
+            Ok(config) => verify_host(ctx, &global, &rsync, &config, host, args.full, &mut log),
+            // A copy received by `zbk replicate` is never mounted, so its c/ cannot be read.
+            Err(_) if ctx.zfs.is_replica(&host.dataset) => {
+                if args.all {
+                    continue;
+                }
+                Err(anyhow!(
+                    "a copy received by zbk replicate has no client to compare with"
+                ))
+            }
+            Err(e) => Err(usage(e)),
+        };
+        let written = write_log(ctx, &global, name, &log);
+        match done {
+            Ok(done) => {
+                failed |= !done.found.silent.is_empty();
+                report(name, &done, written.as_deref(), args.verbose);
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!(
+                    "zbk: {name}: verify failed: {}",
+                    format!("{e:#}").replace('\n', "; ")
+                );
+            }
+        }
+    }
+    Ok(if failed { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// One host's finished verify.
+struct Done {
+    snapshot: String,
+    stamp: Verified,
+    found: Found,
+}
+
+/// Compares the host's newest good snapshot with its client, source by source, and stamps the
+/// result on the snapshot; `log` gets each rsync command and what it said. Any failure leaves
+/// the stamps as they were.
+fn verify_host(
+    ctx: &Ctx,
+    global: &Global,
+    rsync: &Rsync,
+    config: &HostConfig,
+    host: &Host,
+    full: bool,
+    log: &mut String,
+) -> Result<Done> {
+    let name = &host.name;
+    if let Some(key) = super::key_not_loaded(ctx, &host.dataset) {
+        bail!(
+            "its encryption key is not loaded, so its snapshots cannot be read: `{}`",
+            key.load_hint()
+        );
+    }
+    if config.sources.is_empty() {
+        return Err(usage(format!(
+            "{}: sources: none, so there is no client to compare with",
+            ctx.layout.host_config(name).display()
+        )));
+    }
+    let snap = restore::choose(host, Choice::Newest)
+        .map_err(|_| anyhow!("no good snapshot to verify yet: run `zbk run {name}` first"))?;
+    let slices = config.settings.verify.slices;
+    let last = verify::newest(host.snapshots.iter().filter_map(|s| s.verified.as_ref()));
+    let part = if full {
+        Part::Full
+    } else {
+        Part::Slice(Verified::next(last, slices))
+    };
+    let rsh = if config.sources.iter().any(|s| rsync_args::is_remote(s)) {
+        Some(Ssh::client(&ssh::program()?, &config.settings.ssh).rsh())
+    } else {
+        None
+    };
+    let exclude = ctx
+        .layout
+        .config_dir(name)
+        .join(&config.settings.rsync.exclude_file);
+    let storable = storable(ctx, &host.dataset);
+    let call = Call {
+        settings: &config.settings.rsync,
+        rsh: rsh.as_deref(),
+        exclude_from: exclude.is_file().then_some(exclude.as_path()),
+        progress: false,
+        max_delete: None,
+        storable: &storable,
+    };
+    let all_args: Vec<String> = config
+        .settings
+        .rsync
+        .args
+        .iter()
+        .chain(&config.settings.rsync.extra_args)
+        .cloned()
+        .collect();
+    let relative = verify::copies_relative(&all_args);
+    let user = config.settings.ssh.user.as_deref();
+    let shown_part = match part {
+        Part::Full => "the whole tree".to_string(),
+        Part::Slice(k) => format!("slice {}/{slices}", k + 1),
+    };
+    let _ = writeln!(
+        log,
+        "# zbk verify {name}@{}: {shown_part}, at {}",
+        snap.name,
+        crate::expiry::Expiry::At(ctx.now)
+    );
+    let view = SnapshotView::open(ctx, &global.dataset, host, snap)?;
+    let data = view.data();
+    // A slice's files are listed from the live d/, which holds the newest snapshot's tree
+    // unless a run changed it since, and which the kernel has cached: a fresh clone on
+    // zfs-fuse is read file by file through its daemon. Only what rsync compares against is
+    // read from the snapshot.
+    let live = ctx.layout.data(name);
+    let listed_from = if live.is_dir() { live } else { data.clone() };
+    let mut found = Found::default();
+    for source in &config.sources {
+        let root = verify::source_root(source, relative);
+        let (cmd, list) = match part {
+            Part::Full => (rsync.verify(&call, source, user, &data, None), None),
+            Part::Slice(k) => {
+                let list = slice_list(&listed_from, &root.under, slices, k)
+                    .with_context(|| format!("cannot read {shown_part} of {name}@{}", snap.name))?;
+                let cmd = rsync.verify(&call, &root.base, user, &data, Some(list.0.path()));
+                (cmd, Some(list))
+            }
+        };
+        let _ = writeln!(log, "$ {cmd}");
+        let out = cmd.output()?;
+        log.push_str(&out.stdout);
+        log.push_str(&out.stderr);
+        let code = out.code();
+        let _ = writeln!(log, "rsync exited {code} ({})", rsync_report::meaning(code));
+        // 24: files vanished while rsync listed them, which a dry run reads as vanished.
+        if code != 0 && code != 24 {
+            let said: Vec<&str> = out
+                .stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            bail!(
+                "{source}: rsync exited {code} ({}){}",
+                rsync_report::meaning(code),
+                said.last()
+                    .map(|l| format!(": {}", l.trim()))
+                    .unwrap_or_default()
+            );
+        }
+        let mut this = Found::default();
+        verify::read_itemized(&out.stdout, &mut this);
+        let (entries, regular, dirs) = rsync_report::entries(&out.stdout).ok_or_else(|| {
+            anyhow!("{source}: rsync printed no --stats figures, so what it compared is unknown")
+        })?;
+        // What the slice named and the client did not send has vanished from the client.
+        if let Some((_, named)) = &list {
+            this.vanished += named.saturating_sub(entries.saturating_sub(dirs));
+        }
+        found.files += regular;
+        found.changed += this.changed;
+        found.appeared += this.appeared;
+        found.vanished += this.vanished;
+        found
+            .silent
+            .extend(this.silent.iter().map(|n| root.client_path(n)));
+    }
+    drop(view);
+    let stamp = Verified::record(last, part, slices, ctx.now, &found);
+    let target = Snapshot::of(&global.dataset, host, &snap.name)?;
+    ctx.zfs
+        .set(target.as_str(), PROP_VERIFIED, &stamp.to_property())?;
+    let _ = writeln!(
+        log,
+        "{}; {} changed, {} appeared, {} vanished; {}",
+        counted(found.files as usize, "file compared"),
+        found.changed,
+        found.appeared,
+        found.vanished,
+        counted(found.silent.len(), "silent difference")
+    );
+    for path in &found.silent {
+        let _ = writeln!(log, "silent difference: {path}");
+    }
+    let _ = writeln!(log, "stamped {PROP_VERIFIED}={}", stamp.to_property());
+    Ok(Done {
+        snapshot: snap.name.clone(),
+        stamp,
+        found,
+    })
+}
+
+/// What the host's dataset keeps of rsync's `--acls` and `--xattrs`, as a run judges it, so
+/// that the comparison asks for no more than the run copied; no zfs call on zfs-fuse, which
+/// keeps neither.
+fn storable(ctx: &Ctx, dataset: &str) -> Storable {
+    let flavour = ctx.zfs.flavour();
+    if flavour == Flavour::Legacy {
+        return Storable::judge(flavour, None, None);
+    }
+    let value = |prop: &str| ctx.zfs.get(dataset, prop).ok().map(|(v, _)| v);
+    Storable::judge(
+        flavour,
+        value("acltype").as_deref(),
+        value("xattr").as_deref(),
+    )
+}
+
+/// The files of slice `k` of `slices` under `data/under` (a host's tree), as a temporary
+/// NUL-separated list of paths relative to `data`, for rsync's `--files-from`. Directories are
+/// left out: rsync creates the ones the files need and compares only what is named. Returns
+/// the list and how many paths it names.
+fn slice_list(
+    data: &Path,
+    under: &Path,
+    slices: u32,
+    k: u32,
+) -> Result<(tempfile::NamedTempFile, u64)> {
+    let mut list = tempfile::Builder::new().prefix("zbk-verify-").tempfile()?;
+    let mut out = std::io::BufWriter::new(list.as_file_mut());
+    let mut named = 0;
+    let start = data.join(under);
+    if fs::symlink_metadata(&start).is_ok_and(|m| m.is_dir()) {
+        let mut dirs: Vec<PathBuf> = vec![under.to_path_buf()];
+        while let Some(rel) = dirs.pop() {
+            for entry in fs::read_dir(data.join(&rel))? {
+                let entry = entry?;
+                let path = rel.join(entry.file_name());
+                // Some file systems leave the type out of a directory entry: ask then.
+                let is_dir = match entry.file_type() {
+                    Ok(t) => t.is_dir(),
+                    Err(_) => fs::symlink_metadata(entry.path())?.is_dir(),
+                };
+                if is_dir {
+                    dirs.push(path);
+                } else if verify::slice_of(path.as_os_str().as_bytes(), slices) == k {
+                    out.write_all(path.as_os_str().as_bytes())?;
+                    out.write_all(b"\0")?;
+                    named += 1;
+                }
+            }
+        }
+    } else if !under.as_os_str().is_empty() && fs::symlink_metadata(&start).is_ok() {
+        // A source that is a single file.
+        if verify::slice_of(under.as_os_str().as_bytes(), slices) == k {
+            out.write_all(under.as_os_str().as_bytes())?;
+            out.write_all(b"\0")?;
+            named += 1;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    Ok((list, named))
+}
+
+/// Writes the verify's log to `l/verify-<time>.txt` of the host's live dataset, where the next
+/// snapshot keeps it, and keeps `log_keep` of them; where it went, or `None` if it could not.
+fn write_log(ctx: &Ctx, global: &Global, host: &HostName, log: &str) -> Option<PathBuf> {
+    if log.is_empty() {
+        return None;
+    }
+    let dir = ctx.layout.logs(host);
+    let path = dir.join(format!("verify-{}.txt", ctx.now.format("%Y-%m-%dT%H%M%SZ")));
+    if let Err(e) = fs::write(&path, log) {
+        eprintln!("zbk: warning: {host}: cannot write the verify log: {e}");
+        return None;
+    }
+    let keep = global
+        .load_host(&ctx.layout.host_config(host))
+        .map_or(global.settings.log_keep, |c| c.settings.log_keep);
+    if let Ok(entries) = fs::read_dir(&dir) {
+        let mut logs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("verify-") && n.ends_with(".txt"))
+            })
+            .collect();
+        logs.sort();
+        let excess = logs.len().saturating_sub(keep.max(1));
+        for old in logs.into_iter().take(excess) {
+            let _ = fs::remove_file(old);
+        }
+    }
+    Some(path)
+}
+
+/// What a verify says: the silent differences always, on stderr, for cron to mail; the
+/// figures with `--verbose`.
+fn report(name: &HostName, done: &Done, log: Option<&Path>, verbose: bool) {
+    let f = &done.found;
+    if verbose {
+        println!(
+            "{name}@{}: verified {}: {}, {} changed, {} appeared, {} vanished, {}",
+            done.snapshot,
+            done.stamp.slice_shown(),
+            counted(f.files as usize, "file compared"),
+            f.changed,
+            f.appeared,
+            f.vanished,
+            counted(f.silent.len(), "silent difference")
+        );
+    }
+    if f.silent.is_empty() {
+        return;
+    }
+    for path in &f.silent {
+        eprintln!(
+            "zbk: {name}: silent difference: {path}: its content differs from {name}@{} while its size and mtime match",
+            done.snapshot
+        );
+    }
+    let log = log.map_or_else(String::new, |p| format!(" (log: {})", p.display()));
+    eprintln!(
+        "zbk: {name}: {} in {}: a run's quick check never copies these; zbk check is CRITICAL until `zbk verify --ack {name}`{log}",
+        counted(f.silent.len(), "silent difference"),
+        done.stamp.slice_shown()
+    );
+}
+
+/// `--ack`: the newest stamp of each host, its silent differences acknowledged.
+fn ack(ctx: &Ctx, global: &Global, inv: &Inventory, names: &[HostName]) -> Result<u8> {
+    for name in names {
+        let host = &inv.hosts[name];
+        let newest = host
+            .snapshots
+            .iter()
+            .filter_map(|s| s.verified.as_ref().map(|v| (s, v)))
+            .max_by_key(|(_, v)| v.at);
+        match newest {
+            Some((snap, v)) if v.unacked > 0 => {
+                let target = Snapshot::of(&global.dataset, host, &snap.name)?;
+                ctx.zfs.set(
+                    target.as_str(),
+                    PROP_VERIFIED,
+                    &v.acknowledged(ctx.now).to_property(),
+                )?;
+                println!(
+                    "{name}: acknowledged {} found by zbk verify",
+                    counted(v.unacked as usize, "silent difference")
+                );
+            }
+            Some(_) => println!("{name}: no silent differences to acknowledge"),
+            None => println!("{name}: never verified: nothing to acknowledge"),
+        }
+    }
+    Ok(EXIT_OK)
+}
