@@ -402,7 +402,9 @@ struct Clock {
     comm: Option<Vec<u8>>,
     since: Instant,
     measured: Instant,
+    /// The bytes through a pipe, or each measured process's reads, at the last measure.
     last: Option<u64>,
+    reads: std::collections::BTreeMap<u32, u64>,
 }
 
 impl Clock {
@@ -415,6 +417,7 @@ impl Clock {
             since: now,
             measured: now,
             last: None,
+            reads: std::collections::BTreeMap::new(),
         }
     }
 
@@ -426,14 +429,24 @@ impl Clock {
         };
         if deadline.by == Measure::Silence && self.measured.elapsed() >= MEASURE_EVERY {
             self.measured = Instant::now();
-            let now = counter.or_else(|| {
-                self.comm
-                    .as_deref()
-                    .and_then(|comm| group_reads(self.pgid, comm))
-            });
-            // Unmeasurable (no /proc): count as progress rather than stop a healthy child.
-            if now.is_none() || now != self.last {
-                self.last = now;
+            let progress = match (counter, self.comm.as_deref()) {
+                (Some(now), _) => self.last.replace(now) != Some(now),
+                (None, Some(comm)) => match group_reads(self.pgid, comm) {
+                    // A process that read more, or one that just started; one that ended
+                    // read nothing.
+                    Some(now) => {
+                        let more = now
+                            .iter()
+                            .any(|(pid, n)| self.reads.get(pid).is_none_or(|before| n > before));
+                        self.reads = now;
+                        more
+                    }
+                    // Unmeasurable (no /proc): progress, rather than stop a healthy child.
+                    None => true,
+                },
+                (None, None) => true,
+            };
+            if progress {
                 self.since = Instant::now();
             }
         }
@@ -441,15 +454,20 @@ impl Clock {
     }
 }
 
-/// The bytes read so far by the processes of group `pgid` named `comm`, from /proc; `None`
-/// when none can be measured.
-fn group_reads(pgid: u32, comm: &[u8]) -> Option<u64> {
-    let mut total = None;
+/// The bytes read so far by each process of group `pgid` named `comm`, from /proc; `None`
+/// when none can be measured. With more than one, the group's leader is left out: rsync's
+/// leader is its generator, which reads only local files and its own receiver's messages
+/// (among them the keepalive the receiver sends it at half the timeout), never the client.
+fn group_reads(pgid: u32, comm: &[u8]) -> Option<std::collections::BTreeMap<u32, u64>> {
+    let mut reads = std::collections::BTreeMap::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
-        }
+        };
         let Ok(stat) = std::fs::read(entry.path().join("stat")) else {
             continue;
         };
@@ -464,10 +482,13 @@ fn group_reads(pgid: u32, comm: &[u8]) -> Option<u64> {
             .find_map(|l| l.strip_prefix("rchar:"))
             .and_then(|v| v.trim().parse::<u64>().ok());
         if let Some(n) = rchar {
-            total = Some(total.unwrap_or(0u64).wrapping_add(n));
+            reads.insert(pid, n);
         }
     }
-    total
+    if reads.len() > 1 {
+        reads.remove(&pgid);
+    }
+    (!reads.is_empty()).then_some(reads)
 }
 
 /// The name and process group in a `/proc/<pid>/stat` line: `pid (comm) state ppid pgrp ...`.
@@ -565,6 +586,16 @@ pub fn pipe(from: &Cmd, to: &Cmd) -> Result<(Output, Output)> {
         let (mut src, mut dst) = (first.stdout.take(), second.stdin.take());
         let moved = Arc::clone(&moved);
         std::thread::spawn(move || {
+            // zbk dies of SIGPIPE like other Unix tools (main.rs); a receiver that quits must
+            // give this thread EPIPE instead. The signal is the writing thread's own, so it
+            // is blocked here alone and goes with the thread.
+            // SAFETY: a signal mask of this thread only, from a zeroed set filled by libc.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGPIPE);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
             let (Some(src), Some(dst)) = (src.as_mut(), dst.as_mut()) else {
                 return;
             };
