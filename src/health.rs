@@ -5,6 +5,7 @@
 use crate::config::CheckSettings;
 use crate::expiry::relative;
 use crate::inventory::{Host, Snapshot};
+use crate::names::snapshot_time;
 use crate::stamp::Status;
 use crate::text::counted;
 use crate::verify::Verified;
@@ -25,6 +26,9 @@ pub struct Summary<'a> {
     pub future: usize,
     /// The newest mass change (guard.max_change) nobody has acknowledged yet.
     pub mass_change: Option<DateTime<Utc>>,
+    /// When the newest attempt found the client unreachable (`online = "sometimes"`): the
+    /// attempt's time, when no run since has taken a snapshot.
+    pub unreachable: Option<DateTime<Utc>>,
     /// The newest `zbk verify` stamp, which carries the host's record of verifies.
     pub verified: Option<&'a Verified>,
     /// Snapshots of the host's dataset, zbk's and others.
@@ -41,10 +45,12 @@ pub fn summarize(host: &Host, now: DateTime<Utc>) -> Summary<'_> {
         .take_while(|s| !s.is_good())
         .filter(|s| s.status == Some(Status::Failed))
         .count();
+    let last_run = host.snapshots.iter().rev().find(|s| s.is_zbk());
     Summary {
         host,
         last_good,
-        last_run: host.snapshots.iter().rev().find(|s| s.is_zbk()),
+        last_run,
+        unreachable: unreachable_since(host, last_run),
         consecutive_failures,
         pinned: host.snapshots.iter().filter(|s| s.pinned.is_some()).count(),
         future: host
@@ -56,6 +62,14 @@ pub fn summarize(host: &Host, now: DateTime<Utc>) -> Summary<'_> {
         verified: crate::verify::newest(host.snapshots.iter().filter_map(|s| s.verified.as_ref())),
         snapshots: host.snapshots.len(),
     }
+}
+
+/// The host's last attempt that found its client unreachable, while no run has come since.
+pub fn unreachable_since(host: &Host, last_run: Option<&Snapshot>) -> Option<DateTime<Utc>> {
+    // Both times are zbk's own clock: the run's start in its snapshot's name, and the attempt.
+    let run_at = last_run.and_then(|r| snapshot_time(&r.name).or(r.created));
+    host.unreachable
+        .filter(|at| run_at.is_none_or(|run| *at > run))
 }
 
 /// A Nagios plugin state, ordered from best to worst.
@@ -161,6 +175,14 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
         why.push(format!(
             "mass change at {} (last clean backup pinned; zbk keep or zbk restamp acknowledges)",
             crate::expiry::Expiry::At(at)
+        ));
+    }
+    // Judged by the age of its last good backup alone: unreachable is expected of such a
+    // client, and an admin who sees the age grow learns here why.
+    if let Some(at) = s.unreachable {
+        why.push(format!(
+            "client unreachable at the last attempt, {}",
+            relative(at, now)
         ));
     }
     // A retired host has no client left to compare with; what was found stays critical.
@@ -303,6 +325,37 @@ mod tests {
             Snapshot::taken("b", "2026-11-27T11:00:00Z", Some(Status::Warning)),
         ]);
         assert_eq!(state(&acked, NOW).state, State::Ok);
+    }
+
+    #[test]
+    fn an_unreachable_client_is_judged_by_its_last_good_backup() {
+        let mut h = Host::sample(vec![Snapshot::taken(
+            "2026-11-26T080000Z",
+            "2026-11-26T08:00:05Z",
+            Some(Status::Ok),
+        )]);
+        h.unreachable = Some(t("2026-11-27T11:00:00Z"));
+        let s = summarize(&h, t(NOW));
+        assert_eq!(s.unreachable, Some(t("2026-11-27T11:00:00Z")));
+        let j = state(&h, NOW);
+        assert_eq!(j.state, State::Warning);
+        assert!(
+            j.why.contains("last good backup 1d 3h ago")
+                && j.why
+                    .contains("client unreachable at the last attempt, 1h ago"),
+            "{}",
+            j.why
+        );
+        // A run since then reached it: the old attempt no longer counts. The run's own start,
+        // in its name, is compared, since the attempt's time is zbk's clock too, whatever the
+        // clock that stamped `creation` said.
+        h.snapshots.push(Snapshot::taken(
+            "failed-2026-11-27T113000Z",
+            "2026-11-27T10:59:00Z",
+            Some(Status::Failed),
+        ));
+        assert_eq!(summarize(&h, t(NOW)).unreachable, None);
+        assert!(!state(&h, NOW).why.contains("unreachable"));
     }
 
     #[test]

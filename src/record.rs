@@ -13,15 +13,21 @@ use crate::inventory::{host_of, Host, Inventory};
 use crate::listing::{value, Listing};
 use crate::names::HostName;
 use crate::stamp::{
-    PROP_CHANGES, PROP_RECORD, PROP_RETIRED, PROP_SNAPSHOTS_CHANGED, PROP_STATUS, PROP_TIER,
-    PROP_VERIFIED,
+    PROP_CHANGES, PROP_LAST_UNREACHABLE, PROP_RECORD, PROP_RETIRED, PROP_SNAPSHOTS_CHANGED,
+    PROP_STATUS, PROP_TIER, PROP_VERIFIED,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// What the glance asks of the host datasets: what a summary reads of the dataset itself. Few,
 /// since zfs-fuse's time goes by the row.
-pub const HOST_PROPS: &[&str] = &[PROP_RECORD, PROP_RETIRED, "used", "usedbysnapshots"];
+pub const HOST_PROPS: &[&str] = &[
+    PROP_RECORD,
+    PROP_RETIRED,
+    PROP_LAST_UNREACHABLE,
+    "used",
+    "usedbysnapshots",
+];
 /// What it asks of the snapshots the records name: what a summary reads of them.
 pub const SNAPSHOT_PROPS: &[&str] = &[
     PROP_STATUS,
@@ -266,6 +272,7 @@ pub fn summary<'a>(
         mass_change: record.mass_change,
         snapshots: record.snapshots,
         verified,
+        unreachable: crate::health::unreachable_since(host, last_run),
     })
 }
 

@@ -1,5 +1,5 @@
-//! What rsync reports: the `--stats` figures a run stamps as `zbk:changes`, and what its exit
-//! codes mean for a backup.
+//! What rsync reports: the `--stats` figures a run stamps as `zbk:changes`, what its exit
+//! codes mean for a backup, and whether its ssh ever reached the client.
 
 use crate::config::RsyncSettings;
 use crate::stamp::Status;
@@ -164,6 +164,26 @@ pub fn meaning(code: i32) -> &'static str {
     }
 }
 
+/// ssh's own line when it gave up before it reached the client's sshd, so that nothing ran
+/// there: the connection refused, no route, or no answer within its ConnectTimeout. `None` for
+/// everything else, a refused key and a name that does not resolve included (a typo looks the
+/// same), and a success. rsync's exit code cannot tell (it says 255, or 12 when it sees the
+/// pipe close before ssh's status), so this reads what ssh printed, which reaches rsync's
+/// stderr unchanged; its messages have kept these words for twenty years, and `LogLevel=QUIET`
+/// silences them, which leaves such a run an ordinary failure.
+pub fn unreachable(code: i32, stderr: &str) -> Option<&str> {
+    if code == 0 {
+        return None;
+    }
+    stderr.lines().map(str::trim).find(|l| {
+        // sshconnect.c: "ssh: connect to host %s port %s: %s", after every address failed.
+        l.starts_with("ssh: connect to host ")
+            // A connection that some box accepted for a client that never answered
+            // (a VPN or NAT in front of a sleeping laptop): still within ConnectTimeout.
+            || *l == "Connection timed out during banner exchange"
+    })
+}
+
 /// A hint for a failure whose cause the exit code hides: the pool refusing ACLs or xattrs,
 /// which rsync reports as a bare partial transfer (23).
 pub fn hint(code: i32, output: &str) -> Option<&'static str> {
@@ -183,6 +203,38 @@ pub fn hint(code: i32, output: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::config::Settings;
+
+    #[test]
+    fn only_ssh_giving_up_before_the_login_is_unreachable() {
+        // As rsync 3.2 and OpenSSH 9 print them, on a port nobody listens on.
+        let refused = "ssh: connect to host 127.0.0.1 port 1: Connection refused\n\
+                       rsync: connection unexpectedly closed (0 bytes received so far) [Receiver]\n\
+                       rsync error: error in rsync protocol data stream (code 12) at io.c(232) [Receiver=3.2.7]\n";
+        assert_eq!(
+            unreachable(12, refused),
+            Some("ssh: connect to host 127.0.0.1 port 1: Connection refused")
+        );
+        for reason in [
+            "No route to host",
+            "Connection timed out",
+            "Network is unreachable",
+        ] {
+            let text = format!("ssh: connect to host laptop port 22: {reason}\r\n");
+            assert!(unreachable(255, &text).is_some(), "{reason}");
+        }
+        let banner = "Connection timed out during banner exchange\nConnection to 10.0.0.9 port 22 timed out\n";
+        assert!(unreachable(255, banner).is_some());
+        for other in [
+            "root@127.0.0.1: Permission denied (publickey).\n",
+            "ssh: Could not resolve hostname lapotp: Name or service not known\n",
+            "kex_exchange_identification: Connection closed by remote host\n",
+            "rsync: change_dir \"/nope\" failed: No such file or directory (2)\n",
+            "",
+        ] {
+            assert_eq!(unreachable(255, other), None, "{other}");
+        }
+        assert_eq!(unreachable(0, refused), None);
+    }
 
     #[test]
     fn stats_give_the_change_figures() {

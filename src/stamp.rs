@@ -23,6 +23,12 @@ pub const PROP_MASS_CHANGE: &str = "zbk:mass-change";
 pub const PROP_PIN_REASON: &str = "zbk:pin-reason";
 /// Set on a host dataset by `zbk remove --expire`: the time it was retired.
 pub const PROP_RETIRED: &str = "zbk:retired";
+/// Set on a host dataset whose client is `online = "sometimes"` when a run could not reach it:
+/// the time of that attempt (RFC 3339, UTC). Such a run takes no snapshot, so this is where
+/// `zbk status` learns of it; a run that reached the client leaves it, and a snapshot newer
+/// than it says the client answered since. Not in `SCHEMA`: it tells how this server reached
+/// the client, which is nothing a copy elsewhere should carry.
+pub const PROP_LAST_UNREACHABLE: &str = "zbk:last-unreachable";
 /// Set on a snapshot by `zbk keep`: the time its expiry was set by hand, which `zbk restamp`
 /// then leaves alone.
 pub const PROP_PINNED: &str = "zbk:pinned";
@@ -40,7 +46,7 @@ pub const PROP_SNAPSHOTS_CHANGED: &str = "snapshots_changed";
 /// host's record of verifies so far (see `verify::Verified`).
 pub const PROP_VERIFIED: &str = "zbk:verified";
 
-/// Every property of the schema: what a decrypted `zbk replicate` stream, which cannot carry
+/// Every property of the schema a copy carries: what a decrypted `zbk replicate` stream, which cannot carry
 /// properties, copies to the target itself.
 pub const SCHEMA: [&str; 11] = [
     PROP_EXPIRES,

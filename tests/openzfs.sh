@@ -21,9 +21,9 @@ cd "$(dirname "$0")/.."
 checkout=$(pwd -P)
 
 # The suites that run by default: the OpenZFS-only tests and every suite of zbk's own commands.
-# faults (zfs-fuse fault shims) and reap_scale (1,000 snapshots made one by one) take longer
-# than the tier's budget under emulation; name them to run them. man_pages, cron_file and
-# bench_smoke touch no pool.
+# faults (zfs-fuse fault shims), reap_scale (1,000 snapshots made one by one) and year (400
+# simulated days of cron, some 900 runs of zbk) take longer than the tier's budget under
+# emulation; name them to run them. man_pages, cron_file and bench_smoke touch no pool.
 default_suites=(openzfs encrypt init add_remove run reap status pool_health record report keep doctor diff restore replicate guards fleet ssh hang verify)
 
 if [ "$(id -u)" -ne 0 ]; then

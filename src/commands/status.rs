@@ -33,6 +33,9 @@ struct Row<'a> {
     last_run_changes: Option<crate::rsync_report::Stats>,
     /// The newest mass change (guard.max_change) nobody has acknowledged yet.
     mass_change_time: Option<String>,
+    /// When the newest attempt found the client unreachable (`online = "sometimes"`), if no
+    /// run has taken a snapshot since.
+    unreachable_time: Option<String>,
     consecutive_failures: usize,
     snapshots: usize,
     pinned_snapshots: usize,
@@ -157,6 +160,7 @@ fn row<'a>(s: &Summary<'a>, pool: &'a super::pool::Json, now: DateTime<Utc>) -> 
         last_run_status: s.last_run.and_then(|r| r.status).map(|st| st.as_str()),
         last_run_changes: s.last_run.and_then(|r| r.changes),
         mass_change_time: time(s.mass_change),
+        unreachable_time: time(s.unreachable),
         consecutive_failures: s.consecutive_failures,
         snapshots: s.snapshots,
         pinned_snapshots: s.pinned,
@@ -254,8 +258,15 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
             s.last_good
                 .and_then(|g| g.created)
                 .map_or_else(dash, |t| relative(t, ctx.now)),
-            r.last_run_time.clone().unwrap_or_else(dash),
-            r.last_run_status.map_or_else(dash, str::to_string),
+            // An attempt that found the client unreachable took no snapshot, but it is the last.
+            r.unreachable_time
+                .clone()
+                .or_else(|| r.last_run_time.clone())
+                .unwrap_or_else(dash),
+            match r.unreachable_time {
+                Some(_) => "unreachable".to_string(),
+                None => r.last_run_status.map_or_else(dash, str::to_string),
+            },
             r.consecutive_failures.to_string(),
             r.snapshots.to_string(),
             r.pinned_snapshots.to_string(),
@@ -295,7 +306,7 @@ fn epoch(s: Option<&Snapshot>) -> f64 {
 /// (per host and tier for the tier families), and the pool's capacity.
 fn prometheus(summaries: &[Summary], now: DateTime<Utc>) -> String {
     type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
-    let metrics: [Metric; 16] = [
+    let metrics: [Metric; 17] = [
         (
             "zbk_last_good_backup_timestamp_seconds",
             "Creation time of the newest snapshot stamped ok or warning (0: none).",
@@ -346,6 +357,11 @@ fn prometheus(summaries: &[Summary], now: DateTime<Utc>) -> String {
             "zbk_mass_change_timestamp_seconds",
             "Time of the newest run that tripped guard.max_change and that nobody has acknowledged with zbk keep or zbk restamp (0: none).",
             |s| Some(s.mass_change.map_or(0.0, |t| t.timestamp() as f64)),
+        ),
+        (
+            "zbk_unreachable_timestamp_seconds",
+            "Time of the newest attempt, when it found the client unreachable (online = \"sometimes\") and no run has taken a snapshot since (0: none).",
+            |s| Some(s.unreachable.map_or(0.0, |t| t.timestamp() as f64)),
         ),
         (
             "zbk_verified_timestamp_seconds",
@@ -493,6 +509,34 @@ mod tests {
         assert!(text.contains("zbk_last_good_backup_timestamp_seconds{host=\"web1\"} 0\n"));
         assert!(!text.contains("zbk_last_run_status{"));
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn an_unreachable_client_shows_its_last_attempt() {
+        let mut h = Host::sample(vec![Snapshot::taken(
+            "2026-11-27T010000Z",
+            "2026-11-27T01:00:00Z",
+            Some(Status::Ok),
+        )]);
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW));
+        assert!(text.contains("zbk_unreachable_timestamp_seconds{host=\"web1\"} 0\n"));
+        h.unreachable = Some(t("2026-11-27T11:00:00Z"));
+        let s = health::summarize(&h, t(NOW));
+        let text = prometheus(std::slice::from_ref(&s), t(NOW));
+        assert!(text.contains(&format!(
+            "zbk_unreachable_timestamp_seconds{{host=\"web1\"}} {}\n",
+            t("2026-11-27T11:00:00Z").timestamp()
+        )));
+        let unread = Err(anyhow::anyhow!("no pool"));
+        let verdict = super::super::pool::verdict(&unread, Default::default(), t(NOW));
+        let pool = super::super::pool::json("tank/backup", &unread, &verdict);
+        let r = row(&s, &pool, t(NOW));
+        assert_eq!(r.unreachable_time.as_deref(), Some("2026-11-27T11:00:00Z"));
+        assert_eq!(
+            r.last_run_status,
+            Some("ok"),
+            "the last snapshot's status stays"
+        );
     }
 
     #[test]

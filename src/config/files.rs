@@ -19,6 +19,7 @@ pub(super) struct FileConfig {
     pub(super) sources: Option<Vec<String>>,
     pub(super) min_keep: Option<usize>,
     pub(super) log_keep: Option<usize>,
+    pub(super) online: Option<String>,
     pub(super) tiers: Option<BTreeMap<String, String>>,
     pub(super) rsync: Option<RsyncFile>,
     pub(super) ssh: Option<SshFile>,

@@ -9,7 +9,7 @@ mod overlay;
 mod settings;
 
 pub use files::check_private;
-pub use settings::{CheckSettings, Hooks, RsyncSettings, Settings, SshSettings};
+pub use settings::{CheckSettings, Hooks, Online, RsyncSettings, Settings, SshSettings};
 
 use crate::expiry::Retention;
 use crate::pool::PoolLimits;
@@ -318,6 +318,14 @@ mod tests {
         assert_eq!(h.settings.min_keep, 3);
         assert_eq!(h.settings.log_keep, 5);
         assert_eq!(h.settings.tier("default").unwrap().to_string(), "1day");
+        assert_eq!(h.settings.online, Online::Always);
+        let laptop = g
+            .parse_host(
+                "sources = [\"root@a:/home/\"]\nonline = \"sometimes\"\n",
+                path,
+            )
+            .unwrap();
+        assert_eq!(laptop.settings.online, Online::Sometimes);
         for (text, want) in [
             ("", "sources: missing"),
             ("sources = []", "sources: empty"),
@@ -334,6 +342,10 @@ mod tests {
             (
                 "sources = [\"/x\"]\noffsite_expiry = \"30d\"",
                 "offsite_expiry: belongs in the global config",
+            ),
+            (
+                "sources = [\"/x\"]\nonline = \"mostly\"",
+                "zbk.toml: online: \"mostly\" is neither",
             ),
             (
                 "sources = [\"/x\"]\njobs = 2",

@@ -5,7 +5,7 @@
 use super::files::{
     CheckFile, FileConfig, FractionOrNone, GuardFile, HooksFile, RsyncFile, SshFile, VerifyFile,
 };
-use super::settings::Settings;
+use super::settings::{Online, Settings};
 use crate::expiry::Retention;
 use anyhow::{anyhow, bail, Result};
 use std::path::{Component, Path};
@@ -49,6 +49,10 @@ fn top_level(out: &mut Settings, file: &FileConfig) -> Result<()> {
             bail!("log_keep: must be at least 1");
         }
         out.log_keep = n;
+    }
+    if let Some(text) = &file.online {
+        out.online = Online::parse(text)
+            .ok_or_else(|| anyhow!("online: {text:?} is neither \"always\" nor \"sometimes\""))?;
     }
     for (name, text) in file.tiers.iter().flatten() {
         if !crate::names::is_safe_component(name) {
@@ -357,6 +361,11 @@ mod tests {
             ("dataset = \"t\"\njobs = 0\n", "jobs: must be at least 1"),
             ("dataset = \"t\"\njobs = \"4\"\n", "jobs: invalid type"),
             ("dataset = \"t\"\njobs = -2\n", "jobs: invalid value"),
+            (
+                "dataset = \"t\"\nonline = \"never\"\n",
+                "zbk.toml: online: \"never\" is neither \"always\" nor \"sometimes\"",
+            ),
+            ("dataset = \"t\"\nonline = true\n", "online: invalid type"),
             (
                 "dataset = \"t\"\n[rsync]\nio_timeout = \"0s\"\n",
                 "rsync.io_timeout: invalid duration \"0s\": must be longer than zero",

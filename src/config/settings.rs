@@ -18,6 +18,8 @@ pub struct Settings {
     pub min_keep: usize,
     /// Run logs kept live in `l/`.
     pub log_keep: usize,
+    /// Whether the client is expected to answer every run (`online`).
+    pub online: Online,
     pub tiers: BTreeMap<String, Retention>,
     pub rsync: RsyncSettings,
     pub ssh: SshSettings,
@@ -32,6 +34,25 @@ pub struct Settings {
 pub struct VerifySettings {
     /// Slices of the tree: a plain verify compares one of them with the client.
     pub slices: u32,
+}
+
+/// Whether a host's client is expected to answer every run. A client that is `Sometimes`
+/// online (a laptop that sleeps at night) and cannot be reached is recorded, not failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Online {
+    Always,
+    Sometimes,
+}
+
+impl Online {
+    /// The value as `online` takes it in a config file.
+    pub fn parse(text: &str) -> Option<Online> {
+        match text {
+            "always" => Some(Online::Always),
+            "sometimes" => Some(Online::Sometimes),
+            _ => None,
+        }
+    }
 }
 
 /// What keeps an empty, unmounted or shrunken source from becoming the newest good backup.
@@ -104,6 +125,7 @@ impl Default for Settings {
         Settings {
             min_keep: 1,
             log_keep: 30,
+            online: Online::Always,
             tiers: DEFAULT_TIERS
                 .iter()
                 .map(|(name, d)| {

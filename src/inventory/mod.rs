@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 use crate::stamp::{
-    Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_MASS_CHANGE, PROP_OFFSITE_EXPIRES, PROP_PINNED,
-    PROP_PIN_REASON, PROP_RETIRED, PROP_STATUS, PROP_TIER, PROP_VERIFIED,
+    Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_LAST_UNREACHABLE, PROP_MASS_CHANGE,
+    PROP_OFFSITE_EXPIRES, PROP_PINNED, PROP_PIN_REASON, PROP_RETIRED, PROP_STATUS, PROP_TIER,
+    PROP_VERIFIED,
 };
 use crate::verify::Verified;
 
@@ -29,6 +30,7 @@ pub const PROPS: &[&str] = &[
     PROP_CHANGES,
     PROP_MASS_CHANGE,
     PROP_PIN_REASON,
+    PROP_LAST_UNREACHABLE,
     PROP_VERIFIED,
     "usedbysnapshots",
     "createtxg",
@@ -85,6 +87,8 @@ pub struct Host {
     pub name: HostName,
     pub dataset: String,
     pub retired: Option<String>,
+    /// The last run that could not reach the client (`online = "sometimes"`), when one did not.
+    pub unreachable: Option<DateTime<Utc>>,
     pub used: Option<u64>,
     /// Space the snapshots hold together (`usedbysnapshots`): what destroying them all frees.
     pub snapshots_used: Option<u64>,
@@ -128,6 +132,8 @@ pub fn from_listing(listing: &Listing, hosts: &str) -> Inventory {
                         name: host,
                         dataset: name.to_string(),
                         retired: local(PROP_RETIRED).map(str::to_string),
+                        unreachable: local(PROP_LAST_UNREACHABLE)
+                            .and_then(|v| crate::expiry::parse_time(v).ok()),
                         used: number("used"),
                         snapshots_used: number("usedbysnapshots"),
                         snapshots: Vec::new(),
@@ -226,6 +232,7 @@ impl Host {
             name: HostName::parse("web1").expect("valid"),
             dataset: "t/hosts/web1".into(),
             retired: None,
+            unreachable: None,
             used: Some(4096),
             snapshots_used: Some(1024),
             snapshots,

@@ -1,7 +1,7 @@
 //! rsync: one host's copy with its output in the run's log, the deletion-limit dry run,
 //! the look at a source before it, and a restore's copy back.
 
-use super::exec::{abandoned_text, find_program, Cmd, Deadline, Ended, Limits};
+use super::exec::{abandoned_text, find_program, Cmd, Deadline, Ended, Limits, Output};
 use super::rsync_args::{argv, inside, is_remote, with_user, Call};
 use crate::config::RsyncSettings;
 use crate::rsync_report::{self as report, Stats};
@@ -34,6 +34,15 @@ pub struct Transfer {
     pub codes: Vec<i32>,
     /// The figures of all sources together, when every rsync reported them.
     pub stats: Option<Stats>,
+}
+
+/// Whether a remote source's client answered a login.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// ssh got through (whatever happened after: the copy will say).
+    Reached,
+    /// ssh gave up before it reached the client's sshd: what ssh said.
+    Unreachable(String),
 }
 
 /// What a look at a source before the copy found.
@@ -124,6 +133,26 @@ impl Rsync {
         Ok(Looked::Ready)
     }
 
+    /// Whether the client of a remote `source` can be reached through `rsh`, logged in as
+    /// the copy will be: one `--list-only` of the source's top directory, the very login and
+    /// forced command the copy meets, so that a client restricted to rrsync is asked nothing
+    /// it would refuse.
+    /// A client that answers and then goes silent for `io_timeout` is no unreachable one: the
+    /// error fails the host.
+    pub fn reach(
+        &self,
+        rsh: &str,
+        source: &str,
+        user: Option<&str>,
+        io_timeout: Option<Duration>,
+    ) -> Result<Reach> {
+        let out = self.list_output(Some(rsh), &with_user(source, user), io_timeout)?;
+        Ok(match report::unreachable(out.code(), &out.stderr) {
+            Some(line) => Reach::Unreachable(line.to_string()),
+            None => Reach::Reached,
+        })
+    }
+
     /// What `rsync --list-only` prints of `target`; `None` when it cannot list it.
     /// A client silent for `io_timeout` makes the look fail, and so the host.
     fn list(
@@ -132,15 +161,23 @@ impl Rsync {
         target: &str,
         io_timeout: Option<Duration>,
     ) -> Result<Option<String>> {
+        let out = self.list_output(rsh, target, io_timeout)?;
+        Ok(out.status.success().then_some(out.stdout))
+    }
+
+    fn list_output(
+        &self,
+        rsh: Option<&str>,
+        target: &str,
+        io_timeout: Option<Duration>,
+    ) -> Result<Output> {
         let mut args = vec!["--list-only".to_string()];
         args.extend(rsh.map(|r| format!("--rsh={r}")));
         args.extend(io_timeout.map(|t| format!("--timeout={}", t.as_secs().max(1))));
         args.push(target.to_string());
-        let out = self
-            .cmd(args)
+        self.cmd(args)
             .deadline(io_timeout.map(Deadline::rsync))
-            .output()?;
-        Ok(out.status.success().then_some(out.stdout))
+            .output()
     }
 
     /// `zbk verify`'s look at `source` against `dest` (a snapshot's d/): the run's own

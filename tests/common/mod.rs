@@ -281,7 +281,19 @@ impl Pool {
 
     /// The short names of a host's snapshots, oldest first.
     pub fn snapshots(&self, host: &str) -> Vec<String> {
+        self.snapshot_rows(host, &[])
+            .into_iter()
+            .map(|mut row| row.swap_remove(0))
+            .collect()
+    }
+
+    /// A host's snapshots, oldest first: each one's short name, then the values of `props`.
+    pub fn snapshot_rows(&self, host: &str, props: &[&str]) -> Vec<Vec<String>> {
         let ds = self.host_dataset(host);
+        let columns = std::iter::once("name")
+            .chain(props.iter().copied())
+            .collect::<Vec<_>>()
+            .join(",");
         ok(
             "zfs",
             &[
@@ -292,14 +304,18 @@ impl Pool {
                 "-d",
                 "1",
                 "-o",
-                "name",
+                &columns,
                 "-s",
                 "createtxg",
                 &ds,
             ],
         )
         .lines()
-        .filter_map(|l| l.split_once('@').map(|(_, s)| s.to_string()))
+        .filter_map(|l| {
+            let mut row: Vec<String> = l.split('\t').map(str::to_string).collect();
+            row[0] = row[0].split_once('@')?.1.to_string();
+            Some(row)
+        })
         .collect()
     }
 

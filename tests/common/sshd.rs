@@ -119,10 +119,13 @@ impl Sshd {
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
                      PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\n\
-                     PidFile {}\nLogLevel ERROR\nSetEnv PATH={session_path}\n",
+                     PidFile {}\nLogLevel ERROR\nSetEnv PATH={session_path} HOME={}\n",
                     host_key.display(),
                     authorized.display(),
-                    dir.path().join("sshd.pid").display()
+                    dir.path().join("sshd.pid").display(),
+                    // The session's shell reads ~/.bashrc (Debian's bash does under sshd):
+                    // the machine's own, whatever it runs, has no place in a test's logins.
+                    dir.path().display()
                 ),
             )
             .unwrap();

@@ -1,9 +1,9 @@
 //! One host's backup: the guards, rsync into d/ with its log in l/, the stamped snapshot.
 
 use super::hooks::Hooks;
-use super::{HostRun, Outcome, Programs, Request};
+use super::{Finished, HostRun, Outcome, Programs, Request};
 use crate::commands::keep;
-use crate::config::{Global, HostConfig, FAILED_TIER};
+use crate::config::{Global, HostConfig, Online, FAILED_TIER};
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
 use crate::expiry::{Expiry, Retention};
@@ -13,11 +13,11 @@ use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
 use crate::progress::Progress;
 use crate::run_facts::Facts as RunFacts;
 use crate::stamp::{
-    self, Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_MASS_CHANGE, PROP_STATUS,
-    PROP_TIER,
+    self, Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_LAST_UNREACHABLE,
+    PROP_MASS_CHANGE, PROP_STATUS, PROP_TIER,
 };
 use crate::sys::exec::Overdue;
-use crate::sys::rsync::{Looked, Rsync};
+use crate::sys::rsync::{Looked, Reach, Rsync};
 use crate::sys::rsync_args::{self, Call};
 use crate::sys::ssh::Ssh;
 use anyhow::{bail, Context, Result};
@@ -34,7 +34,7 @@ pub(super) fn backup_host(
     run: &HostRun,
     request: &Request,
     progress: &Progress,
-) -> Result<Outcome> {
+) -> Result<Finished> {
     let HostRun {
         host,
         ref config,
@@ -88,7 +88,7 @@ pub(super) fn backup_host(
                 &stamp(&request.tier, Status::Ok, expires)
             )
         );
-        return Ok(Outcome {
+        return Ok(Finished::Snapshot(Outcome {
             status: Status::Ok,
             snapshot: name.to_string(),
             expires,
@@ -96,7 +96,7 @@ pub(super) fn backup_host(
             why: Vec::new(),
             merged: false,
             hook_failed: false,
-        });
+        }));
     }
 
     progress.set(host.as_str(), "waiting for another run", None);
@@ -116,7 +116,7 @@ pub(super) fn backup_host(
     } = HostLock::acquire(&ctx.layout.lock(host), request.wait, &ctx.cancel)?;
     if waited {
         if let Some(outcome) = merge_into_recent(ctx, global, host, &dataset, request, retention)? {
-            return Ok(outcome);
+            return Ok(Finished::Snapshot(outcome));
         }
     }
     let started = Utc::now();
@@ -146,6 +146,13 @@ pub(super) fn backup_host(
             unstorable.join(" "),
             storable.why
         )?;
+    }
+    // Before the hooks: a pre_run hook that reaches for the client would only fail too.
+    if let (Online::Sometimes, Some(rsh)) = (config.settings.online, rsh.as_deref()) {
+        if let Some(why) = unreachable(&programs.rsync, rsh, config)? {
+            writeln!(log, "zbk: {why}")?;
+            return unreached(ctx, &dataset, config, log, &log_path, started, why);
+        }
     }
     let hooks = Hooks {
         settings: &config.settings.hooks,
@@ -257,7 +264,7 @@ pub(super) fn backup_host(
         why.push(failure);
         hook_failed = true;
     }
-    Ok(Outcome {
+    Ok(Finished::Snapshot(Outcome {
         status,
         snapshot,
         expires,
@@ -265,7 +272,52 @@ pub(super) fn backup_host(
         why,
         merged: false,
         hook_failed,
-    })
+    }))
+}
+
+/// The first remote source whose client ssh could not reach, and what ssh said; `None` when
+/// every one answered. Only a client that is not always online is asked first.
+fn unreachable(rsync: &Rsync, rsh: &str, config: &HostConfig) -> Result<Option<String>> {
+    let user = config.settings.ssh.user.as_deref();
+    for source in config.sources.iter().filter(|s| rsync_args::is_remote(s)) {
+        let io_timeout = config.settings.rsync.io_timeout;
+        if let Reach::Unreachable(line) = rsync.reach(rsh, source, user, io_timeout)? {
+            return Ok(Some(format!("{source}: unreachable: {line}")));
+        }
+    }
+    Ok(None)
+}
+
+/// Ends a run whose client could not be reached: no snapshot, the log kept in l/ under a name
+/// that says so, and the attempt's time on the host's dataset for `zbk status`.
+fn unreached(
+    ctx: &Ctx,
+    dataset: &HostDataset,
+    config: &HostConfig,
+    mut log: fs::File,
+    log_path: &Path,
+    started: DateTime<Utc>,
+    why: String,
+) -> Result<Finished> {
+    writeln!(
+        log,
+        "zbk: result unreachable, finished {}; no snapshot",
+        Expiry::At(Utc::now())
+    )?;
+    drop(log);
+    let named = log_path.with_file_name(format!(
+        "{}.unreachable.log",
+        snapshot_name(started, false, 0)
+    ));
+    fs::rename(log_path, &named)?;
+    let logs = named.parent().context("the run's log has no directory")?;
+    prune_logs(logs, config.settings.log_keep, &named)?;
+    ctx.zfs.set(
+        dataset.as_str(),
+        PROP_LAST_UNREACHABLE,
+        &Expiry::At(started).to_string(),
+    )?;
+    Ok(Finished::Unreachable { why, log: named })
 }
 
 /// The properties stamped on a run's snapshot, in the snapshot's own creating call.

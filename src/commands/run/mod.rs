@@ -57,7 +57,18 @@ struct Programs {
     ssh: Option<PathBuf>,
 }
 
-/// How one host's run ended.
+/// How one host's run ended: in a snapshot, or without one because its client, which is
+/// not always online, could not be reached.
+enum Finished {
+    Snapshot(Outcome),
+    Unreachable {
+        /// What ssh said.
+        why: String,
+        log: PathBuf,
+    },
+}
+
+/// A run that ended in a snapshot.
 struct Outcome {
     status: Status,
     snapshot: String,
@@ -232,7 +243,17 @@ fn one_host(
     let result = backup::backup_host(ctx, programs, global, facts, &run, request, progress);
     progress.done(host.as_str());
     match result {
-        Ok(outcome) => {
+        // Expected of a client that is online only sometimes: recorded, and quiet for cron.
+        Ok(Finished::Unreachable { why, log }) => {
+            if request.verbose {
+                println!(
+                    "{host}: unreachable: {why}; no snapshot, log {}",
+                    log.display()
+                );
+            }
+            EXIT_OK
+        }
+        Ok(Finished::Snapshot(outcome)) => {
             report(host, &outcome, request);
             if outcome.status == Status::Failed || outcome.hook_failed {
                 EXIT_FAILED
