@@ -5,8 +5,7 @@
 //!
 //! Not run by a plain `cargo test` (`test = false` in Cargo.toml): stopping the zfs-fuse
 //! daemon hangs every other suite's zfs call, so tests/run.sh runs this suite on its own after
-//! the rest, one test at a time (`cargo test --test hang -- --test-threads=1`; beside other
-//! developers, under `flock -x` of the daemon lock).
+//! the rest, one test at a time (`cargo test --test hang -- --test-threads=1`).
 
 #![allow(
     clippy::disallowed_methods,
