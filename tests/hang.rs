@@ -263,7 +263,10 @@ fn a_stalled_client_fails_its_host_within_io_timeout_and_the_others_go_on() {
     let t0 = Instant::now();
     // The host fails when zbk stops rsync and says so in its log; the run then still takes its
     // snapshot and ends.
-    let said = format!("the client sent nothing for {secs}s (rsync.io_timeout): rsync stopped");
+    let said = format!(
+        "the client sent nothing for {} (rsync.io_timeout): rsync stopped",
+        humantime::format_duration(io_timeout)
+    );
     let failed = loop {
         if logged(&pool, "staller", &said) {
             break t0.elapsed();

@@ -267,6 +267,9 @@ impl Copy<'_> {
                 cancel: Some(cancel),
             };
             let stopped = match cmd.run_logged(log.file(), limits)? {
+                // rsync's own --timeout may end a stall before zbk's watch of it does: the same
+                // stall, said the same way.
+                Ended::Exited(30) if settings.io_timeout.is_some() => Ok(silent(settings)),
                 Ended::Exited(code) => Err(code),
                 Ended::TimedOut(None) => Ok(silent(settings)),
                 Ended::TimedOut(Some(pid)) => Ok(format!(
