@@ -218,7 +218,17 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         .collect();
     let verdict = super::pool::verdict(&pool, global.pool, ctx.now);
     if args.prometheus {
-        print!("{}", prometheus(&summaries, ctx.now));
+        // The zbk dataset's own fullness (a quota caps it below the pool's): one more small
+        // zfs call; without it the metric is left out.
+        let capacity = ctx.zfs.capacity(&global.dataset).ok();
+        print!(
+            "{}",
+            prometheus(
+                &summaries,
+                ctx.now,
+                capacity.map(|c| (global.dataset.as_str(), c))
+            )
+        );
         print!(
             "{}",
             super::pool::prometheus(&global.dataset, &pool, &verdict)
@@ -304,7 +314,7 @@ fn epoch(s: Option<&Snapshot>) -> f64 {
 
 /// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host
 /// (per host and tier for the tier families), and the pool's capacity.
-fn prometheus(summaries: &[Summary], now: DateTime<Utc>) -> String {
+fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str, u8)>) -> String {
     type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
     let metrics: [Metric; 17] = [
         (
@@ -452,6 +462,18 @@ fn prometheus(summaries: &[Summary], now: DateTime<Utc>) -> String {
             );
         }
     }
+    if let Some((dataset, pct)) = capacity {
+        family(
+            &mut out,
+            "zbk_dataset_capacity_percent",
+            "How full the zbk dataset is, in percent of what it can reach (used / (used + available)).",
+        );
+        let _ = writeln!(
+            out,
+            "zbk_dataset_capacity_percent{{dataset=\"{}\"}} {pct}",
+            label(dataset)
+        );
+    }
     out
 }
 
@@ -481,7 +503,7 @@ mod tests {
             Snapshot::taken("a", "2026-11-27T11:00:00Z", Some(Status::Ok)),
             Snapshot::taken("failed-b", "2026-11-27T11:30:00Z", Some(Status::Failed)),
         ]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW));
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
         for line in [
             "# TYPE zbk_last_good_backup_timestamp_seconds gauge",
             &format!(
@@ -505,7 +527,12 @@ mod tests {
             );
         }
         let empty = Host::sample(vec![]);
-        let text = prometheus(&[health::summarize(&empty, t(NOW))], t(NOW));
+        let text = prometheus(
+            &[health::summarize(&empty, t(NOW))],
+            t(NOW),
+            Some(("tank/b", 42)),
+        );
+        assert!(text.contains("zbk_dataset_capacity_percent{dataset=\"tank/b\"} 42\n"));
         assert!(text.contains("zbk_last_good_backup_timestamp_seconds{host=\"web1\"} 0\n"));
         assert!(!text.contains("zbk_last_run_status{"));
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
@@ -518,11 +545,11 @@ mod tests {
             "2026-11-27T01:00:00Z",
             Some(Status::Ok),
         )]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW));
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
         assert!(text.contains("zbk_unreachable_timestamp_seconds{host=\"web1\"} 0\n"));
         h.unreachable = Some(t("2026-11-27T11:00:00Z"));
         let s = health::summarize(&h, t(NOW));
-        let text = prometheus(std::slice::from_ref(&s), t(NOW));
+        let text = prometheus(std::slice::from_ref(&s), t(NOW), None);
         assert!(text.contains(&format!(
             "zbk_unreachable_timestamp_seconds{{host=\"web1\"}} {}\n",
             t("2026-11-27T11:00:00Z").timestamp()
@@ -545,7 +572,7 @@ mod tests {
         pinned.pin_reason = Some("mass change at 2026-11-27T02:00:00Z".into());
         let later = Snapshot::taken("b", "2026-11-27T11:00:00Z", Some(Status::Warning));
         let h = Host::sample(vec![pinned.clone(), later.clone()]);
-        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW));
+        let text = prometheus(&[health::summarize(&h, t(NOW))], t(NOW), None);
         assert!(text.contains(&format!(
             "zbk_mass_change_timestamp_seconds{{host=\"web1\"}} {}\n",
             t("2026-11-27T02:00:00Z").timestamp()
@@ -554,7 +581,7 @@ mod tests {
             "mass change at 2026-11-27T02:00:00Z; acknowledged at 2026-11-27T09:00:00Z".into(),
         );
         let acked = Host::sample(vec![pinned, later]);
-        let text = prometheus(&[health::summarize(&acked, t(NOW))], t(NOW));
+        let text = prometheus(&[health::summarize(&acked, t(NOW))], t(NOW), None);
         assert!(text.contains("zbk_mass_change_timestamp_seconds{host=\"web1\"} 0\n"));
     }
 }
