@@ -312,10 +312,17 @@ fn openzfs_reap_destroys_in_comma_list_batches_and_reports_held_and_cloned() {
         let names = d.split_once('@').unwrap().1.split(',').count();
         assert!(names <= 5, "a batch over destroy_batch: {d}");
     }
+    // Then each host's record (zbk-check(8), RECORDS): whether it is a replica, its listing,
+    // and the record set on it.
+    let records = calls
+        .iter()
+        .filter(|c| c.starts_with("set zbk:record="))
+        .count();
+    assert_eq!(records, 2, "{calls:#?}");
     assert_eq!(
         others.len(),
-        2,
-        "one flavour probe and one listing: {calls:#?}"
+        2 + 3 * records,
+        "one flavour probe and one listing, then three calls per record: {calls:#?}"
     );
     assert!(
         others.iter().any(|c| c.starts_with("version")),
