@@ -95,8 +95,10 @@ fn a_client_that_is_down_or_refuses_the_key_fails_fast_and_alone() {
     drop(sshd);
     let started = Instant::now();
     let out = pool.zbk_expect(1, &["run", "--all"]);
+    // Fast means well inside rsync.io_timeout (10m) and ssh's connect timeout, with room for
+    // the VM tier's emulated CPU, where three hosts' runs alone take half a minute.
     assert!(
-        started.elapsed() < Duration::from_secs(30),
+        started.elapsed() < Duration::from_secs(90),
         "took {:?}",
         started.elapsed()
     );
