@@ -32,12 +32,6 @@ fn backed_up_mirror() -> Pool {
     pool
 }
 
-fn set_global(pool: &Pool, extra: &str) {
-    let path = pool.root.join("etc/zbk.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, format!("{text}\n{extra}")).unwrap();
-}
-
 /// Waits for the scan zpool status shows (scrub or resilver) to end.
 fn wait_for_scan(pool: &Pool) {
     for _ in 0..240 {
@@ -141,7 +135,7 @@ fn a_mirror_with_one_side_offline_is_critical_until_it_is_back() {
     );
 
     // The scrub ages past check.scrub_age; the pool fills past check.capacity_warn.
-    set_global(&pool, "[check]\nscrub_age = \"1s\"\ncapacity_warn = 2\n");
+    pool.add_global("[check]\nscrub_age = \"1s\"\ncapacity_warn = 2\n");
     // Bytes no compression shrinks (xorshift), so the pool fills on OpenZFS too.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let filler: Vec<u8> = (0..24 << 20)
@@ -169,7 +163,7 @@ fn a_mirror_with_one_side_offline_is_critical_until_it_is_back() {
 #[test]
 fn pool_limits_belong_to_the_global_config_and_are_checked() {
     let pool = Pool::initialised();
-    set_global(&pool, "[check]\ncapacity_warn = 120\n");
+    pool.add_global("[check]\ncapacity_warn = 120\n");
     let line = check(&pool, 3);
     assert!(
         line.contains("zbk.toml: check.capacity_warn: 120 is not a percentage from 1 to 100"),

@@ -266,13 +266,7 @@ fn slices_cover_every_file_once_and_a_late_one_warns() {
     assert_eq!(stamp(&pool, "h")["slice"], "1/4");
 
     // A pool 36 days old with no scrub warns by itself (check.scrub_age); this is about verify.
-    let global = pool.root.join("etc/zbk.toml");
-    let text_now = std::fs::read_to_string(&global).unwrap();
-    std::fs::write(
-        &global,
-        format!("{text_now}\n[check]\nscrub_age = \"1000days\"\n"),
-    )
-    .unwrap();
+    pool.add_global("[check]\nscrub_age = \"1000days\"\n");
     // 36 days on, with backups still fresh by their own limits: not fully verified in time.
     let out = zbk_later(&pool, 36, &["check", "h", "--warn", "60d", "--crit", "90d"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));

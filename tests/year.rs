@@ -386,13 +386,7 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
 
     let pool = Pool::initialised();
     // No scrub in 400 days is the pool's own warning (check.scrub_age), not what this judges.
-    let global = pool.root.join("etc/zbk.toml");
-    let text_now = std::fs::read_to_string(&global).unwrap();
-    std::fs::write(
-        &global,
-        format!("{text_now}\n[check]\nscrub_age = \"1000days\"\n"),
-    )
-    .unwrap();
+    pool.add_global("[check]\nscrub_age = \"1000days\"\n");
     let src = pool.scratch("src");
     let away = pool.dir.path().join("src.away");
     let file = src.join("day.txt");

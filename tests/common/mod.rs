@@ -256,6 +256,13 @@ impl Pool {
             .expect("run zbk")
     }
 
+    /// Appends `extra` (TOML) to the global config, etc/zbk.toml.
+    pub fn add_global(&self, extra: &str) {
+        let path = self.root.join("etc/zbk.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}\n{extra}")).unwrap();
+    }
+
     /// Runs zbk and insists on an exit status, showing its output otherwise.
     pub fn zbk_expect(&self, code: i32, args: &[&str]) -> Output {
         let out = self.zbk(args);
