@@ -319,8 +319,26 @@ fn openzfs_reap_destroys_in_comma_list_batches_and_reports_held_and_cloned() {
         .filter(|c| c.starts_with("set zbk:record="))
         .count();
     assert_eq!(records, 2, "{calls:#?}");
+    // A host's listing is read again, once, when it falls in the second of the dataset's last
+    // change (`record_host`: `snapshots_changed` counts whole seconds); that is timing, not
+    // batching, so it is counted apart.
+    let rereads: usize = ["a", "b"]
+        .iter()
+        .map(|h| {
+            let listing = format!(" {}", pool.host_dataset(h));
+            let reads = others
+                .iter()
+                .filter(|c| c.starts_with("get -H -p -d 1") && c.ends_with(&listing))
+                .count();
+            assert!(
+                (1..=2).contains(&reads),
+                "{h} listed {reads} times: {calls:#?}"
+            );
+            reads - 1
+        })
+        .sum();
     assert_eq!(
-        others.len(),
+        others.len() - rereads,
         2 + 3 * records,
         "one flavour probe and one listing, then three calls per record: {calls:#?}"
     );
