@@ -2,20 +2,28 @@
 //! status` read one `zfs get` of the host datasets instead of every snapshot, and the rules that
 //! tell a record still true from a stale one.
 //!
-//! A record is a claim, never trusted alone: the snapshots it names are read back (their own
-//! status and creation time decide the age, not the record), and on OpenZFS it carries the
-//! dataset's `snapshots_changed` as it was when written, so any snapshot made or destroyed since,
-//! by zbk or by hand, shows. Whatever does not hold up sends that host to the full listing:
-//! slower, never wrong.
+//! A record is a claim, never trusted alone. On OpenZFS it carries the dataset's
+//! `snapshots_changed` as it was when written, and what the snapshots it names said of
+//! themselves then (their facts): while the dataset's `snapshots_changed` still reads the same,
+//! no snapshot was made, destroyed or renamed since (`record_host` reads its listing in a later
+//! second than the value, and any such change stamps the second it happens in), so the named
+//! snapshots still exist, with the creation time and txg they had; their facts stand in for
+//! reading them back. Where the value moved, or zfs has none (zfs-fuse), the named snapshots
+//! are read back and their own status and creation time decide. What zbk later sets on a named
+//! snapshot (a verify's stamp) it records again; a hand `zfs set` of zbk's properties is
+//! as far outside this as a hand-written record. Whatever does not hold up sends that host to
+//! the full listing: slower, never wrong.
 
 use crate::health::Summary;
-use crate::inventory::{host_of, Host, Inventory};
+use crate::inventory::{host_of, Host, Inventory, Snapshot};
 use crate::listing::{value, Listing};
 use crate::names::HostName;
+use crate::rsync_report::Stats;
 use crate::stamp::{
-    PROP_CHANGES, PROP_LAST_UNREACHABLE, PROP_RECORD, PROP_RETIRED, PROP_SNAPSHOTS_CHANGED,
+    Status, PROP_CHANGES, PROP_LAST_UNREACHABLE, PROP_RECORD, PROP_RETIRED, PROP_SNAPSHOTS_CHANGED,
     PROP_STATUS, PROP_TIER, PROP_VERIFIED,
 };
+use crate::verify::Verified;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -57,11 +65,26 @@ pub struct Claim {
 }
 
 impl Claim {
-    /// The full names of the snapshots the record names, to be read back.
+    /// Whether the record's facts stand for the snapshots it names: it was written here (not
+    /// received with a replica), with facts, and no snapshot was made or destroyed since.
+    pub fn vouched(&self) -> bool {
+        self.source == "local"
+            && self.changed.is_some()
+            && self
+                .record
+                .as_ref()
+                .is_some_and(|r| r.changed == self.changed && r.facts.is_some())
+    }
+
+    /// The full names of the snapshots the record names that must be read back: none when
+    /// its facts stand for them.
     pub fn named(&self) -> Vec<String> {
         let Some(r) = &self.record else {
             return Vec::new();
         };
+        if self.vouched() {
+            return Vec::new();
+        }
         let mut names: Vec<String> = [&r.good, &r.run, &r.verified]
             .into_iter()
             .flatten()
@@ -99,6 +122,24 @@ pub fn claims(output: &str, hosts: &str) -> BTreeMap<HostName, Claim> {
     out
 }
 
+/// Puts the named snapshots of each vouched record into its host's listing, as reading them
+/// back would have.
+pub fn vouch(inv: &mut Inventory, claims: &BTreeMap<HostName, Claim>) {
+    for (name, claim) in claims {
+        let facts = claim.record.as_ref().and_then(|r| r.facts.clone());
+        let (true, Some(facts), Some(host)) = (claim.vouched(), facts, inv.hosts.get_mut(name))
+        else {
+            continue;
+        };
+        host.snapshots = facts;
+        host.snapshots.sort_by(|a, b| {
+            a.createtxg
+                .cmp(&b.createtxg)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+    }
+}
+
 /// `snapshots_changed` of `dataset` in a listing; `None` where zfs has none.
 pub fn changed(output: &str, dataset: &str) -> Option<u64> {
     Listing::parse(output, &[PROP_SNAPSHOTS_CHANGED])
@@ -107,10 +148,15 @@ pub fn changed(output: &str, dataset: &str) -> Option<u64> {
 }
 
 /// The record's format: a record of another version is stale.
-const VERSION: &str = "2";
+const VERSION: &str = "3";
+
+/// The longest value written with facts: past it (a long verify stamp), the record goes
+/// without them and check reads the named snapshots back. OpenZFS refuses a user property
+/// value of 8 KiB or more.
+const MAX_VALUE: usize = 8000;
 
 /// What a host's full listing said when the record was written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     /// The newest good snapshot's short name.
     pub good: Option<String>,
@@ -127,13 +173,16 @@ pub struct Record {
     pub changed: Option<u64>,
     /// The snapshot with the newest `zbk verify` stamp.
     pub verified: Option<String>,
+    /// What the named snapshots said of themselves (`SNAPSHOT_PROPS`), written only with a
+    /// `snapshots_changed` that can vouch for them.
+    pub facts: Option<Vec<Snapshot>>,
 }
 
 impl Record {
     /// The record of a host from its full listing, with its `snapshots_changed` when zfs has one.
     pub fn of(host: &Host, changed: Option<u64>, now: DateTime<Utc>) -> Record {
         let s = crate::health::summarize(host, now);
-        Record {
+        let mut record = Record {
             good: s.last_good.map(|g| g.name.clone()),
             run: s.last_run.map(|r| r.name.clone()),
             failures: s.consecutive_failures,
@@ -148,7 +197,22 @@ impl Record {
                     .find(|snap| snap.verified.as_ref().is_some_and(|w| std::ptr::eq(w, v)))
                     .map(|snap| snap.name.clone())
             }),
+            facts: None,
+        };
+        if changed.is_some() {
+            let named = [&record.good, &record.run, &record.verified];
+            record.facts = Some(
+                host.snapshots
+                    .iter()
+                    .filter(|snap| named.iter().any(|n| n.as_ref() == Some(&snap.name)))
+                    .map(fact_of)
+                    .collect(),
+            );
+            if record.to_value().len() > MAX_VALUE {
+                record.facts = None;
+            }
         }
+        record
     }
 
     /// The property's value: `v=1 good=NAME run=NAME failures=N ...`, `-` for none.
@@ -156,7 +220,7 @@ impl Record {
         let name = |n: &Option<String>| n.clone().unwrap_or_else(|| "-".into());
         let time = |t: Option<DateTime<Utc>>| t.map_or("-".into(), |t| t.timestamp().to_string());
         format!(
-            "v={VERSION} good={} run={} failures={} snapshots={} pinned={} mass={} latest={} changed={} verified={}",
+            "v={VERSION} good={} run={} failures={} snapshots={} pinned={} mass={} latest={} changed={} verified={} facts={}",
             name(&self.good),
             name(&self.run),
             self.failures,
@@ -166,6 +230,9 @@ impl Record {
             time(self.latest),
             self.changed.map_or("-".into(), |c| c.to_string()),
             name(&self.verified),
+            self.facts.as_ref().map_or("-".into(), |f| {
+                f.iter().map(fact_to_value).collect::<Vec<_>>().join(",")
+            }),
         )
     }
 
@@ -178,7 +245,7 @@ impl Record {
                 return None;
             }
         }
-        if fields.len() != 10 || fields.get("v") != Some(&VERSION) {
+        if fields.len() != 11 || fields.get("v") != Some(&VERSION) {
             return None;
         }
         let name = |k: &str| -> Option<Option<String>> {
@@ -211,8 +278,100 @@ impl Record {
             latest: time("latest")?,
             changed: maybe("changed")?,
             verified: name("verified")?,
+            facts: match *fields.get("facts")? {
+                "-" => None,
+                "" => Some(Vec::new()),
+                f => Some(f.split(',').map(fact_parse).collect::<Option<_>>()?),
+            },
         })
     }
+}
+
+/// What a record keeps of a named snapshot: what `SNAPSHOT_PROPS` read of it.
+fn fact_of(s: &Snapshot) -> Snapshot {
+    Snapshot {
+        name: s.name.clone(),
+        status: s.status,
+        tier: s.tier.clone(),
+        created: s.created,
+        createtxg: s.createtxg,
+        changes: s.changes,
+        verified: s.verified.clone(),
+        ..Snapshot::bare(&s.name)
+    }
+}
+
+/// A fact in the record: `NAME;STATUS;TIER;CREATION;CREATETXG;CHANGES;VERIFIED`, each escaped
+/// (`escape`), empty for none.
+fn fact_to_value(s: &Snapshot) -> String {
+    let opt = |v: Option<String>| v.map(|v| escape(&v)).unwrap_or_default();
+    [
+        escape(&s.name),
+        opt(s.status.map(|st| st.as_str().to_string())),
+        opt(s.tier.clone()),
+        opt(s.created.map(|t| t.timestamp().to_string())),
+        s.createtxg.to_string(),
+        opt(s.changes.map(Stats::to_property)),
+        opt(s.verified.as_ref().map(Verified::to_property)),
+    ]
+    .join(";")
+}
+
+fn fact_parse(text: &str) -> Option<Snapshot> {
+    let parts: Vec<String> = text.split(';').map(unescape).collect::<Option<_>>()?;
+    let [name, status, tier, created, txg, changes, verified] =
+        <[String; 7]>::try_from(parts).ok()?;
+    if !crate::names::is_safe_component(&name) {
+        return None;
+    }
+    // Each present field must read as the snapshot's own property would: anything else is
+    // not what this zbk wrote.
+    fn maybe<T>(v: &str, parse: impl Fn(&str) -> Option<T>) -> Option<Option<T>> {
+        if v.is_empty() {
+            Some(None)
+        } else {
+            parse(v).map(Some)
+        }
+    }
+    Some(Snapshot {
+        status: maybe(&status, Status::parse)?,
+        tier: maybe(&tier, |t| Some(t.to_string()))?,
+        created: maybe(&created, |c| DateTime::from_timestamp(c.parse().ok()?, 0))?,
+        createtxg: txg.parse().ok()?,
+        changes: maybe(&changes, Stats::from_property)?,
+        verified: maybe(&verified, Verified::from_property)?,
+        ..Snapshot::bare(&name)
+    })
+}
+
+/// Escapes what would end a field of the record or of a fact: `%XX` for every byte but
+/// letters, digits and `._:=-`.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"._:=-".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn unescape(text: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else if b.is_ascii_alphanumeric() || b"._:=-".contains(&b) {
+            out.push(b);
+        } else {
+            return None;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The summary a host's record gives, or `None` when it does not hold up and the host needs
@@ -329,21 +488,54 @@ mod tests {
         let empty = Record::of(&Host::sample(vec![]), None, t(NOW));
         assert_eq!(
             empty.to_value(),
-            "v=2 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=-"
+            "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=- facts=-"
         );
         assert_eq!(Record::parse(&empty.to_value()), Some(empty));
         for bad in [
             "",
-            "v=1 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
+            "v=2 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=-",
+            "v=4 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=- facts=-",
             "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=-",
-            "v=2 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
-            "v=2 good=- good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=-",
-            "v=2 good=a/b run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=-",
-            "v=2 good=- run=- failures=x snapshots=0 pinned=0 mass=- latest=- changed=- verified=-",
-            "v=2  good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=-",
+            "v=3 good=- good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- facts=-",
+            "v=3 good=a/b run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=- facts=-",
+            "v=3 good=- run=- failures=x snapshots=0 pinned=0 mass=- latest=- changed=- verified=- facts=-",
+            "v=3  good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=- facts=-",
+            // Facts that are not what this zbk writes: a bad name, status, time or stamp.
+            "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=1 verified=- facts=a%2Fb;ok;;;1;;",
+            "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=1 verified=- facts=a;fine;;;1;;",
+            "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=1 verified=- facts=a;ok;;x;1;;",
+            "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=1 verified=- facts=a;ok;;;1;;at%3",
+            "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=1 verified=- facts=a;ok;;;1;",
         ] {
             assert_eq!(Record::parse(bad), None, "{bad:?}");
         }
+    }
+
+    /// A summary from a record says what the full listing's says, judgement included.
+    fn assert_same_summary(fast: &Summary, slow: &Summary, now: DateTime<Utc>) {
+        let names = |s: &Summary| {
+            (
+                s.last_good.map(|g| g.name.clone()),
+                s.last_run.map(|r| (r.name.clone(), r.changes)),
+            )
+        };
+        assert_eq!(names(fast), names(slow));
+        let counts = |s: &Summary| {
+            (
+                s.consecutive_failures,
+                s.pinned,
+                s.future,
+                s.snapshots,
+                s.mass_change,
+                s.verified.cloned(),
+            )
+        };
+        assert_eq!(counts(fast), counts(slow));
+        let limits = crate::config::Settings::default().check;
+        assert_eq!(
+            crate::health::judge(fast, limits, now),
+            crate::health::judge(slow, limits, now)
+        );
     }
 
     #[test]
@@ -353,36 +545,7 @@ mod tests {
         let r = Record::of(&host, Some(7), now);
         let part = confirmed(&host, &r);
         let fast = summary(&part, &r, "local", Some(7), now).expect("holds");
-        let slow = crate::health::summarize(&host, now);
-        assert_eq!(
-            fast.last_good.map(|s| &s.name),
-            slow.last_good.map(|s| &s.name)
-        );
-        assert_eq!(
-            fast.last_run.map(|s| &s.name),
-            slow.last_run.map(|s| &s.name)
-        );
-        assert_eq!(
-            (
-                fast.consecutive_failures,
-                fast.pinned,
-                fast.future,
-                fast.snapshots,
-                fast.mass_change
-            ),
-            (
-                slow.consecutive_failures,
-                slow.pinned,
-                slow.future,
-                slow.snapshots,
-                slow.mass_change
-            )
-        );
-        let limits = crate::config::Settings::default().check;
-        assert_eq!(
-            crate::health::judge(&fast, limits, now),
-            crate::health::judge(&slow, limits, now)
-        );
+        assert_same_summary(&fast, &crate::health::summarize(&host, now), now);
     }
 
     #[test]
@@ -421,6 +584,65 @@ mod tests {
         assert!(summary(&part, &r, "local", None, now).is_some());
         assert!(summary(&gone, &r, "local", None, now).is_none());
     }
+
+    fn claim(host: &Host, record: &Record, source: &str, changed: Option<u64>) -> Claim {
+        Claim {
+            dataset: host.dataset.clone(),
+            record: Some(record.clone()),
+            source: source.into(),
+            changed,
+        }
+    }
+
+    #[test]
+    fn facts_stand_for_the_named_snapshots_only_while_snapshots_changed_holds() {
+        let now = t(NOW);
+        let mut host = full();
+        // A verify stamp and change figures, whose own formats the record escapes.
+        let stamp = "at=2026-11-26T03:00:00Z slice=all/30 files=9 changed=1 silent=0 unacked=0 seen=0,-,5,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-,-";
+        host.snapshots[1].verified = Some(Verified::from_property(stamp).unwrap());
+        host.snapshots[3].changes =
+            Stats::from_property("files=3 created=1 deleted=0 changed=2 bytes=7");
+        let r = Record::of(&host, Some(7), now);
+        assert_eq!(Record::parse(&r.to_value()), Some(r.clone()));
+        assert_eq!(r.facts.as_ref().map(Vec::len), Some(2), "{}", r.to_value());
+        // Vouched: nothing to read back, and the facts give the full listing's summary.
+        let c = claim(&host, &r, "local", Some(7));
+        assert!(c.vouched() && c.named().is_empty());
+        let name = host.name.clone();
+        let mut inv = Inventory::default();
+        inv.hosts.insert(
+            name.clone(),
+            Host {
+                snapshots: Vec::new(),
+                ..host.clone()
+            },
+        );
+        let claims = BTreeMap::from([(name.clone(), c)]);
+        vouch(&mut inv, &claims);
+        let fast = summary(&inv.hosts[&name], &r, "local", Some(7), now).expect("holds");
+        assert_same_summary(&fast, &crate::health::summarize(&host, now), now);
+        // A snapshot made or destroyed since (snapshots_changed moved), a record received
+        // with a replica, or none to compare (zfs-fuse): the named snapshots are read back.
+        for c in [
+            claim(&host, &r, "local", Some(8)),
+            claim(&host, &r, "received", Some(7)),
+            claim(&host, &Record::of(&host, None, now), "local", None),
+        ] {
+            assert!(!c.vouched());
+            assert_eq!(c.named().len(), 2, "{c:?}");
+        }
+        // Stamps too long for one property leave the facts out, and the record stays.
+        let mut long = Verified::from_property(stamp).unwrap();
+        long.slices = crate::verify::MAX_SLICES;
+        long.seen = vec![Some(t("2026-06-01T00:00:00Z")); long.slices as usize];
+        long.pending = vec![u64::MAX; crate::verify::MAX_PENDING];
+        host.snapshots[1].verified = Some(long.clone());
+        host.snapshots[3].verified = Some(long);
+        let r = Record::of(&host, Some(7), now);
+        assert_eq!(r.facts, None);
+        assert!(r.to_value().len() <= MAX_VALUE, "{}", r.to_value().len());
+    }
 }
 
 #[cfg(test)]
@@ -432,7 +654,7 @@ mod fuzz {
 
         /// A record is anyone's text: read back or refused, and what is read writes the same.
         #[test]
-        fn records_of_any_text(text in "((v|good|run|failures|snapshots|pinned|mass|latest|changed)=[-a-z0-9]{0,12} ?){0,10}") {
+        fn records_of_any_text(text in "((v|good|run|failures|snapshots|pinned|mass|latest|changed|facts)=[-a-z0-9;%,]{0,12} ?){0,11}") {
             if let Some(r) = super::Record::parse(&text) {
                 prop_assert_eq!(super::Record::parse(&r.to_value()), Some(r));
             }

@@ -186,16 +186,14 @@ pub fn host_of<'a>(name: &'a str, prefix: &str) -> Option<(HostName, Option<&'a 
     Some((HostName::parse(host).ok()?, snap))
 }
 
-/// Fixtures for the tests of the modules that judge snapshots.
-#[cfg(test)]
 impl Snapshot {
-    /// A good zbk snapshot of the default tier with nothing else known.
-    pub fn sample(name: &str) -> Snapshot {
+    /// A snapshot of which nothing is known but its name.
+    pub fn bare(name: &str) -> Snapshot {
         Snapshot {
             name: name.into(),
             stamp: Stamp::Absent,
-            tier: Some("default".into()),
-            status: Some(Status::Ok),
+            tier: None,
+            status: None,
             created: None,
             createtxg: 0,
             held: false,
@@ -207,6 +205,19 @@ impl Snapshot {
             mass_change: None,
             pin_reason: None,
             verified: None,
+        }
+    }
+}
+
+/// Fixtures for the tests of the modules that judge snapshots.
+#[cfg(test)]
+impl Snapshot {
+    /// A good zbk snapshot of the default tier with nothing else known.
+    pub fn sample(name: &str) -> Snapshot {
+        Snapshot {
+            tier: Some("default".into()),
+            status: Some(Status::Ok),
+            ..Snapshot::bare(name)
         }
     }
 

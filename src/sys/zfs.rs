@@ -413,10 +413,9 @@ impl Zfs {
             // the rows of those that exist are all that counts.
             text.push_str(&self.cmd(args).output()?.stdout);
         }
-        Ok(Glance {
-            inv: inventory::parse(&text, hosts_dataset),
-            claims,
-        })
+        let mut inv = inventory::parse(&text, hosts_dataset);
+        record::vouch(&mut inv, &claims);
+        Ok(Glance { inv, claims })
     }
 
     /// A host's full listing and its `snapshots_changed` (OpenZFS), read together so that the
