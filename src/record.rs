@@ -2,17 +2,17 @@
 //! status` read one `zfs get` of the host datasets instead of every snapshot, and the rules that
 //! tell a record still true from a stale one.
 //!
-//! A record is a claim, never trusted alone. On OpenZFS it carries the dataset's
-//! `snapshots_changed` as it was when written, and what the snapshots it names said of
-//! themselves then (their facts): while the dataset's `snapshots_changed` still reads the same,
-//! no snapshot was made, destroyed or renamed since (`record_host` reads its listing in a later
-//! second than the value, and any such change stamps the second it happens in), so the named
-//! snapshots still exist, with the creation time and txg they had; their facts stand in for
-//! reading them back. Where the value moved, or zfs has none (zfs-fuse), the named snapshots
-//! are read back and their own status and creation time decide. What zbk later sets on a named
-//! snapshot (a verify's stamp) it records again; a hand `zfs set` of zbk's properties is
-//! as far outside this as a hand-written record. Whatever does not hold up sends that host to
-//! the full listing: slower, never wrong.
+//! A record is a claim, never trusted alone. It carries what the snapshots it names said of
+//! themselves when it was written (their facts), and on OpenZFS the dataset's
+//! `snapshots_changed` as it was then. While that value still reads the same, no snapshot was
+//! made, destroyed or renamed since (`record_host` reads its listing in a later second than the
+//! value, and any such change stamps the second it happens in), so the named snapshots still
+//! exist as they were and their facts stand in for reading them back: check is one `zfs get`.
+//! Where zfs has no such value (zfs-fuse), the named snapshots are read back with their
+//! `createtxg` alone, which tells each from one destroyed and made again under its name. What
+//! zbk later sets on a named snapshot (a verify's stamp) it records again; a hand `zfs set` of
+//! zbk's properties on a snapshot is as far outside this as a hand-written record. Whatever
+//! does not hold up sends that host to the full listing: slower, never wrong.
 
 use crate::health::Summary;
 use crate::inventory::{host_of, Host, Inventory, Snapshot};
@@ -77,12 +77,12 @@ impl Claim {
     }
 
     /// The full names of the snapshots the record names that must be read back: none when
-    /// its facts stand for them.
+    /// its facts stand for them, or when it cannot hold whatever they say.
     pub fn named(&self) -> Vec<String> {
         let Some(r) = &self.record else {
             return Vec::new();
         };
-        if self.vouched() {
+        if self.vouched() || self.source != "local" || r.changed != self.changed {
             return Vec::new();
         }
         let mut names: Vec<String> = [&r.good, &r.run, &r.verified]
@@ -93,6 +93,20 @@ impl Claim {
         names.sort();
         names.dedup();
         names
+    }
+}
+
+/// What the named snapshots are read back for: only their `createtxg` where every record
+/// that needs them carries facts (a snapshot destroyed and made again under its name has
+/// another), else all that a summary reads of them.
+pub fn confirming(claims: &BTreeMap<HostName, Claim>) -> &'static [&'static str] {
+    let all_facts = claims
+        .values()
+        .all(|c| c.named().is_empty() || c.record.as_ref().is_some_and(|r| r.facts.is_some()));
+    if all_facts {
+        &["createtxg"]
+    } else {
+        SNAPSHOT_PROPS
     }
 }
 
@@ -122,16 +136,26 @@ pub fn claims(output: &str, hosts: &str) -> BTreeMap<HostName, Claim> {
     out
 }
 
-/// Puts the named snapshots of each vouched record into its host's listing, as reading them
-/// back would have.
+/// Puts the facts of each record into its host's listing, as reading the named snapshots
+/// back would have: all of them where `snapshots_changed` vouches for them, else those that
+/// were read back with the `createtxg` the facts have.
 pub fn vouch(inv: &mut Inventory, claims: &BTreeMap<HostName, Claim>) {
     for (name, claim) in claims {
         let facts = claim.record.as_ref().and_then(|r| r.facts.clone());
-        let (true, Some(facts), Some(host)) = (claim.vouched(), facts, inv.hosts.get_mut(name))
-        else {
+        let (Some(facts), Some(host)) = (facts, inv.hosts.get_mut(name)) else {
             continue;
         };
-        host.snapshots = facts;
+        let vouched = claim.vouched();
+        host.snapshots = facts
+            .into_iter()
+            .filter(|f| {
+                vouched
+                    || host
+                        .snapshots
+                        .iter()
+                        .any(|s| s.name == f.name && s.createtxg == f.createtxg && s.createtxg > 0)
+            })
+            .collect();
         host.snapshots.sort_by(|a, b| {
             a.createtxg
                 .cmp(&b.createtxg)
@@ -173,8 +197,8 @@ pub struct Record {
     pub changed: Option<u64>,
     /// The snapshot with the newest `zbk verify` stamp.
     pub verified: Option<String>,
-    /// What the named snapshots said of themselves (`SNAPSHOT_PROPS`), written only with a
-    /// `snapshots_changed` that can vouch for them.
+    /// What the named snapshots said of themselves (`SNAPSHOT_PROPS`); `None` when that
+    /// would make the value too long.
     pub facts: Option<Vec<Snapshot>>,
 }
 
@@ -199,18 +223,16 @@ impl Record {
             }),
             facts: None,
         };
-        if changed.is_some() {
-            let named = [&record.good, &record.run, &record.verified];
-            record.facts = Some(
-                host.snapshots
-                    .iter()
-                    .filter(|snap| named.iter().any(|n| n.as_ref() == Some(&snap.name)))
-                    .map(fact_of)
-                    .collect(),
-            );
-            if record.to_value().len() > MAX_VALUE {
-                record.facts = None;
-            }
+        let named = [&record.good, &record.run, &record.verified];
+        record.facts = Some(
+            host.snapshots
+                .iter()
+                .filter(|snap| named.iter().any(|n| n.as_ref() == Some(&snap.name)))
+                .map(fact_of)
+                .collect(),
+        );
+        if record.to_value().len() > MAX_VALUE {
+            record.facts = None;
         }
         record
     }
@@ -488,7 +510,7 @@ mod tests {
         let empty = Record::of(&Host::sample(vec![]), None, t(NOW));
         assert_eq!(
             empty.to_value(),
-            "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=- facts=-"
+            "v=3 good=- run=- failures=0 snapshots=0 pinned=0 mass=- latest=- changed=- verified=- facts="
         );
         assert_eq!(Record::parse(&empty.to_value()), Some(empty));
         for bad in [
@@ -622,16 +644,44 @@ mod tests {
         vouch(&mut inv, &claims);
         let fast = summary(&inv.hosts[&name], &r, "local", Some(7), now).expect("holds");
         assert_same_summary(&fast, &crate::health::summarize(&host, now), now);
-        // A snapshot made or destroyed since (snapshots_changed moved), a record received
-        // with a replica, or none to compare (zfs-fuse): the named snapshots are read back.
+        // A snapshot made or destroyed since (snapshots_changed moved), or a record received
+        // with a replica: the record cannot hold, and nothing is read back for it.
         for c in [
             claim(&host, &r, "local", Some(8)),
             claim(&host, &r, "received", Some(7)),
-            claim(&host, &Record::of(&host, None, now), "local", None),
         ] {
-            assert!(!c.vouched());
-            assert_eq!(c.named().len(), 2, "{c:?}");
+            assert!(!c.vouched() && c.named().is_empty(), "{c:?}");
         }
+        let c = claim(&host, &Record::of(&host, None, now), "local", None);
+        assert!(!c.vouched());
+        assert_eq!(c.named().len(), 2, "{c:?}");
+        // Without snapshots_changed (zfs-fuse), the named snapshots are read back for their
+        // createtxg alone; one destroyed and made again under its name is not the fact.
+        let r = Record::of(&host, None, now);
+        let c = claim(&host, &r, "local", None);
+        let claims = BTreeMap::from([(name.clone(), c)]);
+        assert_eq!(confirming(&claims), ["createtxg"]);
+        let read_back = |txg_of_b: u64| Host {
+            snapshots: vec![
+                Snapshot {
+                    createtxg: txg_of_b,
+                    ..Snapshot::bare("b")
+                },
+                Snapshot {
+                    createtxg: 30,
+                    ..Snapshot::bare("failed-c")
+                },
+            ],
+            ..host.clone()
+        };
+        inv.hosts.insert(name.clone(), read_back(20));
+        vouch(&mut inv, &claims);
+        let fast = summary(&inv.hosts[&name], &r, "local", None, now).expect("holds");
+        assert_same_summary(&fast, &crate::health::summarize(&host, now), now);
+        inv.hosts.insert(name.clone(), read_back(40));
+        vouch(&mut inv, &claims);
+        assert!(summary(&inv.hosts[&name], &r, "local", None, now).is_none());
+
         // Stamps too long for one property leave the facts out, and the record stays.
         let mut long = Verified::from_property(stamp).unwrap();
         long.slices = crate::verify::MAX_SLICES;

@@ -107,6 +107,14 @@ fn check_and_status_answer_from_the_records_as_the_full_listing_would() {
         "{:?}",
         zfs.calls()
     );
+    // The named snapshots, where read back at all (zfs-fuse), are asked their createtxg
+    // alone: the record's facts say the rest.
+    let named: Vec<String> = zfs
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains('@'))
+        .collect();
+    assert!(named.iter().all(|c| c.contains(" createtxg ")), "{named:?}");
     zfs.zbk(&pool, &["status"]);
     assert!(
         snapshot_listings(&zfs.calls(), &pool).is_empty(),

@@ -406,7 +406,7 @@ impl Zfs {
         let mut text = hosts.stdout;
         if !named.is_empty() {
             let mut args = vec!["get", "-H", "-p", "-o", "name,property,value,source"];
-            let props = record::SNAPSHOT_PROPS.join(",");
+            let props = record::confirming(&claims).join(",");
             args.push(&props);
             args.extend(named.iter().map(String::as_str));
             // A named snapshot that is gone is an error for zfs and a stale record for zbk:

@@ -149,7 +149,13 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if [ "$openzfs" = 1 ]; then
-    kit=${OPENZFS_VM:-$repo/../shared/openzfs-vm}
+    # The kit: shared/openzfs-vm beside the checkout or beside a directory above it.
+    kit=${OPENZFS_VM:-}
+    if [ -z "$kit" ]; then
+        kit=$repo
+        while [ "$kit" != / ] && [ ! -x "$kit/../shared/openzfs-vm/run.sh" ]; do kit=$(dirname "$kit"); done
+        kit=$kit/../shared/openzfs-vm
+    fi
     [ -x "$kit/run.sh" ] || { echo "check.sh: no OpenZFS VM kit at $kit (set OPENZFS_VM)" >&2; exit 1; }
     VM_DISK_MB=${VM_DISK_MB:-16384} "$kit/run.sh" \
         "bash $here/check.sh __guest $zbk $hosts '$levels' $reps" >"$log" 2>&1 || {
