@@ -29,10 +29,7 @@ default_suites=(openzfs encrypt init add_remove run reap status pool_health reco
 # Tests of the default suites that do not pass on OpenZFS yet, left out of the default run and
 # named in its summary (each is an open problem, not a difference to hide); naming the suite
 # runs them too: `tests/openzfs.sh pool_health`.
-declare -A not_yet=(
-    # Back online and scrubbed, the mirror still counts checksum errors on OpenZFS.
-    [pool_health]="a_mirror_with_one_side_offline_is_critical_until_it_is_back openzfs_an_offline_vdev_and_injected_errors_are_seen"
-)
+declare -A not_yet=()
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "tests/openzfs.sh: the VM exports / to its guest and needs root: sudo tests/openzfs.sh" >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/bench/check.sh: `zbk check` and `zbk status --json` against the number of snapshots, next
-# to one `zfs get` of the host datasets (what they read when every host's zbk:record holds) and
+# tests/bench/check.sh: `zbk check` and `zbk status` (its summary view) against the number of
+# snapshots, next to one `zfs get` of the host datasets (what they read when every host's zbk:record holds) and
 # to check without records (the full listing every check read before the records). Hosts stay
 # fixed, snapshots per host grow by levels; at each level one `zbk run` of every host writes
 # the records, as runs do. Prints a Markdown table.
@@ -8,14 +8,16 @@
 #   flock -s /work/locks/daemon.lock tests/bench/check.sh [--hosts N] [--levels "10 100"] [--reps N] [--out FILE]
 #   sudo tests/bench/check.sh --openzfs [--hosts N] [--levels "10 100 1000"] ...   # in the OpenZFS VM
 #
-# Snapshots are made fast: on OpenZFS one `zfs snapshot` names up to 10,000 snapshots across
-# the hosts, with the stamps given by -o, in one atomic call; zfs-fuse takes one name per call,
-# so `zfs snapshot -r` of the hosts dataset makes one per host, and the hosts dataset's own
-# snapshot is destroyed again. The time each level's snapshots took is printed (`@@made`). The
-# check without records reads the full listing, minutes at 100,000 under emulation: timed once.
+# Snapshots are made a round at a time: on OpenZFS one `zfs snapshot` names a snapshot of every
+# host, with the stamps given by -o, in one atomic call (a filesystem takes one snapshot per
+# call); zfs-fuse takes one name per call, so `zfs snapshot -r` of the hosts dataset makes one
+# per host, and the hosts dataset's own snapshot is destroyed again. The time each level's
+# snapshots took is printed. The check without records reads the full listing, minutes at
+# 100,000 under emulation: timed once.
 set -euo pipefail
 
-# bench ZBK HOSTS "LEVELS" REPS DIR: prints `@@row SNAPSHOTS GET CHECK STATUS FULL` per level.
+# bench ZBK HOSTS "LEVELS" REPS DIR: prints `@@row SNAPSHOTS GET CHECK STATUS FULL START POOL`
+# per level.
 bench() {
     local zbk=$1 hosts=$2 levels=$3 reps=$4 dir=$5
     export LC_ALL=C
@@ -57,28 +59,21 @@ bench() {
         done
         printf '%s\n' "${all[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
     }
-    local t0 names=() name
+    local t0 name
     for level in $levels; do
         t0=$(clock)
         while [ "$made" -lt "$level" ]; do
             printf -v name 'b%06d' "$made"
             if [ "$openzfs" = 1 ]; then
-                # Many names in one atomic call: 10,000 at most, well inside ARG_MAX.
-                names+=("${datasets[@]/%/@$name}")
-                if [ "${#names[@]}" -ge 10000 ]; then
-                    zfs snapshot "${stamps[@]}" "${names[@]}"
-                    names=()
-                fi
+                # One atomic call per round: one snapshot of every host (a filesystem takes
+                # one snapshot per call and per transaction group, channel programs included).
+                zfs snapshot "${stamps[@]}" "${datasets[@]/%/@$name}"
             else
                 zfs snapshot -r "${stamps[@]}" "$p/hosts@$name"
                 zfs destroy "$p/hosts@$name"
             fi
             made=$((made + 1))
         done
-        if [ "${#names[@]}" -gt 0 ]; then
-            zfs snapshot "${stamps[@]}" "${names[@]}"
-            names=()
-        fi
         echo "@@made $level per host in $(awk -v a="$t0" -v b="$(clock)" 'BEGIN { printf "%.0f", b - a }') s"
         # One run of every host: each writes its record, as in production.
         "$zbk" --root "$work/root" run --all >/dev/null 2>&1 || true
@@ -87,7 +82,8 @@ bench() {
         local get check status full
         get=$(timed zfs get -H -p -d 1 -o name,property,value,source "$props" "$p/hosts")
         check=$(timed "$zbk" --root "$work/root" check)
-        status=$(timed "$zbk" --root "$work/root" status --json)
+        # The summary view; --json and --prometheus tell each host's past: the full listing.
+        status=$(timed "$zbk" --root "$work/root" status)
         # Without records: the full listing, as every check did before them.
         local saved
         saved=$(zfs get -H -o name,value -d 1 zbk:record "$p/hosts" | awk -F'\t' '$2 != "-"')
@@ -173,7 +169,7 @@ mkdir -p "$(dirname "$out")"
 {
     echo "Command: \`tests/bench/check.sh$([ "$openzfs" = 1 ] && echo ' --openzfs') --hosts $hosts --levels \"$levels\" --reps $reps\`; $where; medians of $reps."
     echo
-    echo "| snapshots | one zfs get of the host datasets s | zbk check s | check / get | zbk status --json s | status / get | check without records (full listing, as before; once) s | before / after | zbk --version s | zpool status s |"
+    echo "| snapshots | one zfs get of the host datasets s | zbk check s | check / get | zbk status s | status / get | check without records (full listing, as before; once) s | before / after | zbk --version s | zpool status s |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     awk '$1 == "@@row" { printf "| %d | %.3f | %.3f | %.2f | %.3f | %.2f | %.3f | %.1f | %.3f | %.3f |\n", $2, $3, $4, ($3 > 0 ? $4 / $3 : 0), $5, ($3 > 0 ? $5 / $3 : 0), $6, ($4 > 0 ? $6 / $4 : 0), $7, $8 }' "$log"
     echo
