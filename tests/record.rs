@@ -77,7 +77,7 @@ fn check_and_status_answer_from_the_records_as_the_full_listing_would() {
 
     // b has no record: it alone is listed in full; a and c are read from their records.
     let zfs = CountingZfs::new();
-    let out = zfs.zbk(&pool, &["check"]);
+    let out = zfs.zbk(&pool, &["check", "--timeout", "300"]);
     let line = text(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{line}");
     assert!(
@@ -100,7 +100,7 @@ fn check_and_status_answer_from_the_records_as_the_full_listing_would() {
 
     // With every host recorded, check reads no snapshot listing at all.
     pool.zbk_expect(0, &["run", "b"]);
-    let out = zfs.zbk(&pool, &["check"]);
+    let out = zfs.zbk(&pool, &["check", "--timeout", "300"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     assert!(
         snapshot_listings(&zfs.calls(), &pool).is_empty(),
@@ -266,7 +266,7 @@ fn openzfs_check_is_one_zfs_get_until_a_snapshot_is_destroyed_by_hand() {
     let pool = hosts();
     pool.zbk_expect(0, &["run", "b"]);
     let zfs = CountingZfs::new();
-    let out = zfs.zbk(&pool, &["check", "a", "b"]);
+    let out = zfs.zbk(&pool, &["check", "--timeout", "300", "a", "b"]);
     let line = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{line}");
     // Beside it, the pool's health reads the pool's creation time while it has no finished
@@ -289,7 +289,7 @@ fn openzfs_check_is_one_zfs_get_until_a_snapshot_is_destroyed_by_hand() {
     let ds = pool.host_dataset("a");
     let snaps = pool.snapshots("a").join(",");
     ok("zfs", &["destroy", &format!("{ds}@{snaps}")]);
-    let out = zfs.zbk(&pool, &["check", "a", "b"]);
+    let out = zfs.zbk(&pool, &["check", "--timeout", "300", "a", "b"]);
     let line = text(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{line}");
     assert!(

@@ -76,10 +76,14 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
     });
     let pool = pool.unwrap_or_else(|_| Err(anyhow!("reading the pool's health panicked")));
     let (standing, hosts) = read?;
+    // Each host's config is a file on the pool, and on zfs-fuse each read waits on the
+    // daemon: a few at a time.
+    let judged = crate::parallel::map(&hosts, 4, |name| {
+        judge_host(ctx, &global, &standing.summary(name), warn, crit)
+    });
     let mut results: Vec<(&str, Judged, CheckSettings)> = Vec::new();
-    for name in &hosts {
-        let summary = standing.summary(name);
-        let (judged, limits) = judge_host(ctx, &global, &summary, warn, crit);
+    for (name, outcome) in hosts.iter().zip(judged) {
+        let (judged, limits) = outcome.map_err(|e| anyhow!("{name}: {e}"))?;
         results.push((name.as_str(), judged, limits));
     }
     Ok(plugin_line(
