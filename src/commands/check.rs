@@ -2,12 +2,12 @@
 //! statuses (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) instead of zbk's own.
 
 use crate::cli::CheckArgs;
-use crate::config::{CheckSettings, Global};
+use crate::config::{CheckSettings, Global, PoolLimits};
 use crate::ctx::Ctx;
 use crate::expiry::Retention;
 use crate::health::{self, Judged, State, Summary};
 use crate::layout::hosts_dataset;
-use crate::pool::{PoolHealth, PoolLimits, Verdict};
+use crate::pool::{PoolHealth, Verdict};
 use crate::text::counted;
 use crate::watchdog;
 use anyhow::{anyhow, Result};

@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx, args: KeepArgs) -> Result<u8> {
             snap.name
         )));
     }
-    let full = Snapshot::of(&global.dataset, host, &snap.name)?;
+    let full = host.full_snapshot(&global.dataset, &snap.name)?;
     pin(&ctx.zfs, full.as_str(), ctx.now, Some(expiry), None)?;
     let was = snap.stamp.shown();
     println!(
@@ -143,7 +143,7 @@ pub fn acknowledge(ctx: &Ctx, root: &str, host: &Host) -> Result<()> {
             continue;
         };
         if let Some(acked) = guard::acknowledge(reason, ctx.now) {
-            let full = Snapshot::of(root, host, &snap.name)?;
+            let full = host.full_snapshot(root, &snap.name)?;
             ctx.zfs.set(full.as_str(), PROP_PIN_REASON, &acked)?;
             println!("{full}: acknowledged: {reason}; the pin stays");
         }

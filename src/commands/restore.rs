@@ -64,7 +64,7 @@ impl<'a> SnapshotView<'a> {
             std::process::id(),
             CLONES.fetch_add(1, Ordering::Relaxed),
         );
-        let snapshot = crate::dataset::Snapshot::of(dataset, host, &snap.name)?;
+        let snapshot = host.full_snapshot(dataset, &snap.name)?;
         let mountpoint = ctx.layout.etc().join("restore").join(clone.leaf());
         fs_err::create_dir_all(&mountpoint)?;
         // The guard exists before the clone does, so a clone made but not mounted still goes.

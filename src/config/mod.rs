@@ -9,14 +9,18 @@ mod overlay;
 mod settings;
 
 pub use files::check_private;
-pub use settings::{CheckSettings, Hooks, Online, RsyncSettings, Settings, SshSettings};
+pub use settings::{
+    ChangeLimits, CheckSettings, Hooks, Online, RsyncSettings, Settings, SshSettings, MAX_SLICES,
+};
 
 use crate::expiry::Retention;
-use crate::pool::PoolLimits;
 use anyhow::{anyhow, bail, Result};
 use files::{parse_file, read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// How long one `zfs` or `zpool` process may take until `[zfs] timeout` says otherwise.
+pub const DEFAULT_ZFS_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The tier a plain run stamps.
 pub const DEFAULT_TIER: &str = "default";
@@ -48,6 +52,22 @@ pub const DEFAULT_RSYNC_ARGS: [&str; 10] = [
     "--inplace",
     "--no-whole-file",
 ];
+
+/// `check.scrub_age` and `check.capacity_warn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolLimits {
+    pub scrub_age: Duration,
+    pub capacity_warn: u8,
+}
+
+impl Default for PoolLimits {
+    fn default() -> PoolLimits {
+        PoolLimits {
+            scrub_age: Duration::from_secs(35 * 86400),
+            capacity_warn: 80,
+        }
+    }
+}
 
 /// The global configuration, resolved.
 #[derive(Clone, Debug)]
@@ -138,7 +158,7 @@ impl Global {
         let zfs_timeout = match file.zfs.as_ref().and_then(|z| z.timeout.as_deref()) {
             Some(text) => overlay::duration(text, "zfs.timeout")
                 .map_err(|e| anyhow!("{}: {e}", path.display()))?,
-            None => crate::sys::zfs::DEFAULT_TIMEOUT,
+            None => DEFAULT_ZFS_TIMEOUT,
         };
         let settings = Settings::default().overlay(&file, path)?;
         let pool = pool_limits(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;

@@ -29,6 +29,21 @@ pub struct Settings {
     pub verify: VerifySettings,
 }
 
+/// guard.max_change and the host size below which it does not apply.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChangeLimits {
+    /// The largest fraction of the source's files one run may change or delete; `None`: off.
+    pub max_change: Option<f64>,
+    /// Hosts with fewer files than this are never judged: on a small tree a few edits are a
+    /// large fraction.
+    pub min_files: u64,
+}
+
+/// The most slices a tree may be cut into: a daily verify covers it within a year, and the
+/// stamp, which records when each slice was last verified, stays well inside the 8 KiB a ZFS
+/// user property may hold.
+pub const MAX_SLICES: u32 = 366;
+
 /// How `zbk verify` cuts a host's tree.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VerifySettings {
@@ -66,7 +81,7 @@ pub struct Guard {
     pub max_capacity: u8,
     /// The most of the source's files one run may change or delete before it is stamped
     /// `warning` and the last clean snapshot is pinned, and the host size it applies from.
-    pub change: crate::guard::Limits,
+    pub change: ChangeLimits,
     /// How long such a pin keeps the last clean snapshot, at least.
     pub pin_for: Retention,
 }
@@ -168,7 +183,7 @@ impl Default for Settings {
                 check_file: None,
                 max_delete: None,
                 max_capacity: 95,
-                change: crate::guard::Limits {
+                change: ChangeLimits {
                     max_change: Some(0.5),
                     min_files: 200,
                 },

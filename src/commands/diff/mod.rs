@@ -194,7 +194,7 @@ fn by_zfs_diff(
     from: &Snapshot,
     to: Option<&Snapshot>,
 ) -> Result<Vec<Entry>> {
-    let named = |s: &Snapshot| crate::dataset::Snapshot::of(dataset, host, &s.name);
+    let named = |s: &Snapshot| host.full_snapshot(dataset, &s.name);
     let to_name = match to {
         Some(s) => named(s)?.to_string(),
         None => host.dataset.clone(),
