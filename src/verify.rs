@@ -1,6 +1,7 @@
 //! Pure logic of `zbk verify`: which slice of a host's tree a path falls in, which slice comes
 //! next, where each source's files lie under `d/`, what rsync's itemized dry run of the client
-//! into a snapshot found, the `zbk:verified` stamp that records it, and how `zbk check` judges it.
+//! into a snapshot found, and the `zbk:verified` stamp that records it (`health.rs` judges it for
+//! `zbk check`).
 
 #[cfg(test)]
 mod fuzz;

@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
             }
         }
         if !args.dry_run {
-            if let Err(e) = super::keep::acknowledge(ctx, &global.dataset, host) {
+            if let Err(e) = super::pin::acknowledge(ctx, &global.dataset, host) {
                 eprintln!("zbk: {name}: {e:#}");
                 exit = exit.max(EXIT_FAILED);
             }

@@ -1,7 +1,7 @@
 //! `zbk status`: how every host stands, from one listing of the whole tree: as a table, as
 //! JSON, or as a textfile for the Prometheus node_exporter.
 
-use super::list::{human_bytes, print_table};
+use super::output::print_table;
 use crate::cli::StatusArgs;
 use crate::config::Global;
 use crate::ctx::{usage, Ctx, EXIT_OK};
@@ -12,6 +12,7 @@ use crate::inventory::{Inventory, Snapshot};
 use crate::layout::hosts_dataset;
 use crate::names::HostName;
 use crate::stamp::Status;
+use crate::text::human_bytes;
 use crate::verify::Verified;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -87,7 +88,7 @@ struct HistoryDay {
 fn more(ctx: &Ctx, global: &Global, s: &Summary) -> More {
     let host = s.host;
     let time = |t: Option<DateTime<Utc>>| t.map(|t| Expiry::At(t).to_string());
-    let (judged, _) = super::check::judge_host(ctx, global, s, None, None);
+    let (judged, _) = super::judge::judge_host(ctx, global, s, None, None);
     let failed = history::last_failed(host);
     // The log is in l/ of the live tree: pruned by log_keep, so an old failure may have none.
     let reason = failed.and_then(|f| {

@@ -3,7 +3,7 @@
 //! (or all of it); stamps what it found on the snapshot as `zbk:verified`, and with `--ack`
 //! acknowledges the silent differences found so far.
 
-use super::restore::SnapshotView;
+use super::view::SnapshotView;
 use crate::cli::VerifyArgs;
 use crate::config::{Global, HostConfig};
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};

@@ -6,9 +6,9 @@
 
 mod show;
 
-use super::list::print_table;
-use super::restore::SnapshotView;
 use crate::cli::DiffArgs;
+use crate::commands::output::print_table;
+use crate::commands::view::SnapshotView;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::diff::{self, Entry, Meta};
 use crate::inventory::{Host, Snapshot};
