@@ -10,7 +10,8 @@ mod settings;
 
 pub use files::check_private;
 pub use settings::{
-    ChangeLimits, CheckSettings, Hooks, Online, RsyncSettings, Settings, SshSettings, MAX_SLICES,
+    ChangeLimits, CheckSettings, Hooks, Online, RsyncSettings, Settings, SshSettings,
+    DEFAULT_RSYNC_ARGS, DEFAULT_TIER, DEFAULT_TIERS, FAILED_TIER, MAX_SLICES,
 };
 
 use crate::expiry::Retention;
@@ -21,37 +22,6 @@ use std::time::Duration;
 
 /// How long one `zfs` or `zpool` process may take until `[zfs] timeout` says otherwise.
 pub const DEFAULT_ZFS_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// The tier a plain run stamps.
-pub const DEFAULT_TIER: &str = "default";
-/// The tier a failed run stamps.
-pub const FAILED_TIER: &str = "failed";
-
-/// The built-in tier table, overridable key by key.
-pub const DEFAULT_TIERS: [(&str, &str); 6] = [
-    (DEFAULT_TIER, "7days"),
-    ("weekly", "5weeks"),
-    ("monthly", "13months"),
-    ("quarterly", "2years"),
-    ("yearly", "7years"),
-    (FAILED_TIER, "2days"),
-];
-
-/// rsync's arguments unless the config replaces them: a faithful copy (`--archive
-/// --hard-links --acls --xattrs --numeric-ids`), the client's paths under `d/` (`--relative`),
-/// and in-place block updates so unchanged blocks stay shared with earlier snapshots.
-pub const DEFAULT_RSYNC_ARGS: [&str; 10] = [
-    "--archive",
-    "--hard-links",
-    "--acls",
-    "--xattrs",
-    "--numeric-ids",
-    "--delete",
-    "--delete-excluded",
-    "--relative",
-    "--inplace",
-    "--no-whole-file",
-];
 
 /// `check.scrub_age` and `check.capacity_warn`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

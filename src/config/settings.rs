@@ -1,12 +1,42 @@
 //! The settings a host may override, resolved: their types, the built-in defaults, and a
 //! tier's retention by name.
 
-use super::{DEFAULT_RSYNC_ARGS, DEFAULT_TIERS};
 use crate::expiry::Retention;
 use anyhow::{anyhow, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The tier a plain run stamps.
+pub const DEFAULT_TIER: &str = "default";
+/// The tier a failed run stamps.
+pub const FAILED_TIER: &str = "failed";
+
+/// The built-in tier table, overridable key by key.
+pub const DEFAULT_TIERS: [(&str, &str); 6] = [
+    (DEFAULT_TIER, "7days"),
+    ("weekly", "5weeks"),
+    ("monthly", "13months"),
+    ("quarterly", "2years"),
+    ("yearly", "7years"),
+    (FAILED_TIER, "2days"),
+];
+
+/// rsync's arguments unless the config replaces them: a faithful copy (`--archive
+/// --hard-links --acls --xattrs --numeric-ids`), the client's paths under `d/` (`--relative`),
+/// and in-place block updates so unchanged blocks stay shared with earlier snapshots.
+pub const DEFAULT_RSYNC_ARGS: [&str; 10] = [
+    "--archive",
+    "--hard-links",
+    "--acls",
+    "--xattrs",
+    "--numeric-ids",
+    "--delete",
+    "--delete-excluded",
+    "--relative",
+    "--inplace",
+    "--no-whole-file",
+];
 
 /// `rsync.io_timeout` unless the config says otherwise.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(600);
