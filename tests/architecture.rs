@@ -204,6 +204,8 @@ fn references(
             Some((Tok::Ident(s), _)) => Some(s.as_str()),
             _ => None,
         };
+        // The paths that start at `i`, and where reading goes on.
+        let mut found: Option<(Vec<Vec<String>>, usize)> = None;
         match &t[i].0 {
             Tok::Open => depth += 1,
             Tok::Close => {
@@ -220,19 +222,10 @@ fn references(
                 }
             }
             Tok::Ident(word) if word == "use" => {
-                let line = t[i].1;
                 let mut pos = i + 1;
                 let mut paths = Vec::new();
                 use_tree(&t, &mut pos, &[], &mut paths);
-                for path in paths {
-                    out.push(Reference {
-                        line,
-                        module: here(&inline),
-                        path,
-                    });
-                }
-                i = pos;
-                continue;
+                found = Some((paths, pos));
             }
             Tok::Ident(word) => {
                 let after_sep = i > 0 && t[i - 1].0 == Tok::PathSep;
@@ -247,7 +240,6 @@ fn references(
                     && !visibility
                     && t.get(i + 1).map(|x| &x.0) == Some(&Tok::PathSep)
                 {
-                    let line = t[i].1;
                     let mut path = vec![word.clone()];
                     let mut k = i + 1;
                     while t.get(k).map(|x| &x.0) == Some(&Tok::PathSep) {
@@ -257,18 +249,23 @@ fn references(
                         }
                         k += 2;
                     }
-                    out.push(Reference {
-                        line,
-                        module: here(&inline),
-                        path,
-                    });
-                    i = k;
-                    continue;
+                    found = Some((vec![path], k));
                 }
             }
             _ => {}
         }
-        i += 1;
+        match found {
+            Some((paths, next)) => {
+                let (line, module) = (t[i].1, here(&inline));
+                out.extend(paths.into_iter().map(|path| Reference {
+                    line,
+                    module: module.clone(),
+                    path,
+                }));
+                i = next;
+            }
+            None => i += 1,
+        }
     }
     out
 }
