@@ -27,11 +27,6 @@ const PENDING: &[(&str, &str, &str)] = &[
         "src/sys/rsync_args.rs",
         "as verify.rs: rsync_args.rs leaves sys/ with issue 22's sys/ half",
     ),
-    (
-        "src/commands/report.rs",
-        "src/commands/status.rs",
-        "zbk report renders status --json's rows; they are to move to a module both share",
-    ),
 ];
 
 fn src() -> PathBuf {

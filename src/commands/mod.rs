@@ -18,6 +18,7 @@ pub mod replicate;
 pub mod report;
 pub mod restamp;
 pub mod restore;
+pub mod rows;
 pub mod run;
 pub mod status;
 pub mod verify;
