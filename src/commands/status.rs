@@ -80,44 +80,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         .iter()
         .map(|s| row(s, &pool_json, ctx.now))
         .collect();
-    let mut table = vec![[
-        "HOST",
-        "STATE",
-        "LAST GOOD",
-        "AGE",
-        "LAST RUN",
-        "RESULT",
-        "FAILS",
-        "SNAPS",
-        "PINNED",
-        "USED",
-    ]
-    .map(String::from)];
-    let dash = || "-".to_string();
-    for (r, s) in rows.iter().zip(&summaries) {
-        table.push([
-            r.host.to_string(),
-            if r.retired { "retired" } else { "active" }.to_string(),
-            r.last_good_snapshot.map_or_else(dash, str::to_string),
-            s.last_good
-                .and_then(|g| g.created)
-                .map_or_else(dash, |t| relative(t, ctx.now)),
-            // An attempt that found the client unreachable took no snapshot, but it is the last.
-            r.unreachable_time
-                .clone()
-                .or_else(|| r.last_run_time.clone())
-                .unwrap_or_else(dash),
-            match r.unreachable_time {
-                Some(_) => "unreachable".to_string(),
-                None => r.last_run_status.map_or_else(dash, str::to_string),
-            },
-            r.consecutive_failures.to_string(),
-            r.snapshots.to_string(),
-            r.pinned_snapshots.to_string(),
-            r.used_bytes.map_or_else(dash, human_bytes),
-        ]);
-    }
-    print_table(&table);
+    print_hosts(&rows, &summaries, ctx.now);
     let judged = match verdict.state {
         State::Ok => String::new(),
         state => format!(" ({}: {})", state.label(), verdict.why.join(", ")),
@@ -137,6 +100,48 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         );
     }
     Ok(EXIT_OK)
+}
+
+/// The table of hosts, one line each: their rows, and the summaries the ages come from.
+fn print_hosts(rows: &[Row], summaries: &[Summary], now: DateTime<Utc>) {
+    let mut table = vec![[
+        "HOST",
+        "STATE",
+        "LAST GOOD",
+        "AGE",
+        "LAST RUN",
+        "RESULT",
+        "FAILS",
+        "SNAPS",
+        "PINNED",
+        "USED",
+    ]
+    .map(String::from)];
+    let dash = || "-".to_string();
+    for (r, s) in rows.iter().zip(summaries) {
+        table.push([
+            r.host.to_string(),
+            if r.retired { "retired" } else { "active" }.to_string(),
+            r.last_good_snapshot.map_or_else(dash, str::to_string),
+            s.last_good
+                .and_then(|g| g.created)
+                .map_or_else(dash, |t| relative(t, now)),
+            // An attempt that found the client unreachable took no snapshot, but it is the last.
+            r.unreachable_time
+                .clone()
+                .or_else(|| r.last_run_time.clone())
+                .unwrap_or_else(dash),
+            match r.unreachable_time {
+                Some(_) => "unreachable".to_string(),
+                None => r.last_run_status.map_or_else(dash, str::to_string),
+            },
+            r.consecutive_failures.to_string(),
+            r.snapshots.to_string(),
+            r.pinned_snapshots.to_string(),
+            r.used_bytes.map_or_else(dash, human_bytes),
+        ]);
+    }
+    print_table(&table);
 }
 
 /// A snapshot's creation time in seconds since the epoch; 0 for none, so that an alert on
