@@ -240,6 +240,13 @@ pub fn check_source(source: &str) -> Result<()> {
     }
 }
 
+/// Whether a source is remote (`[user@]host:/path`) rather than a local path.
+pub fn is_remote(source: &str) -> bool {
+    source
+        .split_once(':')
+        .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
+}
+
 /// The commented global config `zbk init` writes.
 pub fn template(dataset: &str) -> String {
     let mut text = format!(
