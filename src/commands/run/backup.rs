@@ -2,7 +2,7 @@
 
 use super::hooks::Hooks;
 use super::{Finished, HostRun, Outcome, Programs, Request};
-use crate::commands::keep;
+use crate::commands::pin;
 use crate::config::{Global, HostConfig, Online, FAILED_TIER};
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
@@ -221,7 +221,7 @@ pub(super) fn backup_host(
     }
     let mass_change = stats
         .filter(|_| status.is_good())
-        .and_then(|s| keep::guard_mass_change(ctx, &dataset, host, &s, config, started));
+        .and_then(|s| pin::guard_mass_change(ctx, &dataset, host, &s, config, started));
     if let Some(why) = &mass_change {
         writeln!(log, "zbk: {why}")?;
         status = status.max(Status::Warning);
