@@ -684,7 +684,7 @@ mod tests {
 
         // Stamps too long for one property leave the facts out, and the record stays.
         let mut long = Verified::from_property(stamp).unwrap();
-        long.slices = crate::verify::MAX_SLICES;
+        long.slices = crate::config::MAX_SLICES;
         long.seen = vec![Some(t("2026-06-01T00:00:00Z")); long.slices as usize];
         long.pending = vec![u64::MAX; crate::verify::MAX_PENDING];
         host.snapshots[1].verified = Some(long.clone());
