@@ -249,8 +249,8 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
             ),
         };
         println!("# {name}@{}, {how} at {}", snap.name, data.display());
-        let cmd = rsync.restore(&rsync_args, &restore::sources(&data, &paths), &dest_arg);
-        println!("{cmd}");
+        let line = rsync.restore_line(&rsync_args, &restore::sources(&data, &paths), &dest_arg);
+        println!("{line}");
         return Ok(EXIT_OK);
     }
     let view = SnapshotView::open(ctx, &global.dataset, host, snap)?;
@@ -261,9 +261,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
     if let Dest::Local(dir) = &dest {
         fs_err::create_dir_all(dir)?;
     }
-    rsync
-        .restore(&rsync_args, &restore::sources(&data, &paths), &dest_arg)
-        .checked()?;
+    rsync.restore(&rsync_args, &restore::sources(&data, &paths), &dest_arg)?;
     drop(view);
     println!(
         "restored {} from {name}@{} to {}",

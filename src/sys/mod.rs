@@ -9,5 +9,6 @@ pub mod rsync_args;
 pub mod ssh;
 pub mod zfs;
 pub mod zfs_destroy;
+pub mod zfs_error;
 pub mod zfs_remote;
 pub mod zpool;

@@ -9,6 +9,7 @@ use crate::record::{self, Glance};
 use crate::run_facts::{self, Facts as RunFacts};
 use crate::stamp::PROP_SNAPSHOTS_CHANGED;
 use crate::sys::exec::{Cmd, Deadline};
+use crate::sys::zfs_error::{attempt, Refused, ZfsError};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -224,14 +225,18 @@ impl Zfs {
         let flavour = if self.flavour.get() == Some(&Flavour::Legacy) {
             Flavour::Legacy
         } else {
-            let cmd = listing(&all);
-            let out = cmd.output()?;
-            if out.status.success() {
-                let _ = self.flavour.set(Flavour::OpenZfs);
-                return checked(run_facts::parse(&out.stdout, root, Flavour::OpenZfs));
-            }
-            if !out.stderr.contains("invalid property 'acltype'") {
-                return Err(anyhow::Error::new(cmd.failed(&out)).context("cannot list the hosts"));
+            match attempt(&listing(&all))? {
+                Ok(out) => {
+                    let _ = self.flavour.set(Flavour::OpenZfs);
+                    return checked(run_facts::parse(&out.stdout, root, Flavour::OpenZfs));
+                }
+                Err(Refused {
+                    why: ZfsError::InvalidProperty(prop),
+                    ..
+                }) if prop == "acltype" => {}
+                Err(refused) => {
+                    return Err(anyhow::Error::from(refused).context("cannot list the hosts"))
+                }
             }
             let _ = self.flavour.set(Flavour::Legacy);
             Flavour::Legacy
@@ -275,25 +280,25 @@ impl Zfs {
             args.push(format!("{k}={v}"));
         }
         args.push(dataset.to_string());
-        let cmd = self.cmd(&args);
-        let out = {
+        let made = {
             let _serial = self.mount_lock()?;
-            cmd.output()?
+            attempt(&self.cmd(&args))?
         };
-        // OpenZFS can create a dataset and then fail to mount it; the caller checks the mount.
-        let created_unmounted = || -> Result<bool> {
-            Ok(out.stderr.contains("successfully created") && self.exists(dataset)?)
-        };
-        if out.status.success() || created_unmounted()? {
-            Ok(())
-        } else {
-            Err(cmd.failed(&out).into())
+        match made {
+            Ok(_) => Ok(()),
+            // OpenZFS can create a dataset and then fail to mount it; the caller checks the
+            // mount.
+            Err(Refused {
+                why: ZfsError::CreatedUnmounted,
+                ..
+            }) if self.exists(dataset)? => Ok(()),
+            Err(refused) => Err(refused.into()),
         }
     }
 
     /// The command that snapshots `dataset@name` with its properties in the same call, so a
     /// snapshot never exists without its stamp.
-    pub fn snapshot_cmd(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> Cmd {
+    fn snapshot_cmd(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> Cmd {
         let mut args = vec!["snapshot".to_string()];
         for (k, v) in props {
             args.push("-o".into());
@@ -303,16 +308,20 @@ impl Zfs {
         self.cmd(args)
     }
 
+    /// That command's line, as a dry run prints it.
+    pub fn snapshot_line(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> String {
+        self.snapshot_cmd(snapshot, props).to_string()
+    }
+
     /// Takes the snapshot; `Ok(false)` when the name is already taken.
     pub fn snapshot(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> Result<bool> {
-        let cmd = self.snapshot_cmd(snapshot, props);
-        let out = cmd.output()?;
-        if out.status.success() {
-            Ok(true)
-        } else if out.stderr.contains("dataset already exists") {
-            Ok(false)
-        } else {
-            Err(cmd.failed(&out).into())
+        match attempt(&self.snapshot_cmd(snapshot, props))? {
+            Ok(_) => Ok(true),
+            Err(Refused {
+                why: ZfsError::Exists,
+                ..
+            }) => Ok(false),
+            Err(refused) => Err(refused.into()),
         }
     }
 
@@ -383,16 +392,18 @@ impl Zfs {
         let first = if self.flavour.get() == Some(&Flavour::Legacy) {
             None
         } else {
-            let cmd = get(&with_changed);
-            let out = cmd.output()?;
-            if out.status.success() {
-                let _ = self.flavour.set(Flavour::OpenZfs);
-                Some(out)
-            } else if out.stderr.contains("invalid property") {
-                None
-            } else {
-                let failed = anyhow::Error::new(cmd.failed(&out));
-                return Err(failed.context("cannot list the hosts tree"));
+            match attempt(&get(&with_changed))? {
+                Ok(out) => {
+                    let _ = self.flavour.set(Flavour::OpenZfs);
+                    Some(out)
+                }
+                Err(Refused {
+                    why: ZfsError::InvalidProperty(_),
+                    ..
+                }) => None,
+                Err(refused) => {
+                    return Err(anyhow::Error::from(refused).context("cannot list the hosts tree"))
+                }
             }
         };
         let hosts = match first {
@@ -469,15 +480,15 @@ fn millis(d: Duration) -> u64 {
 
 /// Runs a `zfs list` of one dataset, wherever that `zfs` runs, and says whether the dataset
 /// exists; other failures (no daemon, no module, no connection) are errors.
-pub fn exists_by(cmd: &Cmd) -> Result<bool> {
-    let out = cmd.output()?;
-    if out.status.success() {
-        return Ok(true);
+pub(in crate::sys) fn exists_by(cmd: &Cmd) -> Result<bool> {
+    match attempt(cmd)? {
+        Ok(_) => Ok(true),
+        Err(Refused {
+            why: ZfsError::NotFound,
+            ..
+        }) => Ok(false),
+        Err(refused) => Err(refused.into()),
     }
-    if out.stderr.contains("dataset does not exist") {
-        return Ok(false);
-    }
-    Err(cmd.failed(&out).into())
 }
 
 #[cfg(test)]

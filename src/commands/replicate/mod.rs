@@ -205,7 +205,7 @@ fn preview(
             println!("{host}: {}", lag.describe(ctx.now));
             for send in &plan.sends {
                 let from_cmd = match endpoints(dataset, send) {
-                    Ok((from, to)) => ctx.zfs.send_cmd(from.as_ref(), &to, stream).to_string(),
+                    Ok((from, to)) => ctx.zfs.send_line(from.as_ref(), &to, stream),
                     Err(e) => format!("({e:#})"),
                 };
                 println!(

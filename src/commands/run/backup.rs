@@ -76,14 +76,14 @@ pub(super) fn backup_host(
     let copy = programs.rsync.copy(&call, &config.sources, user, &data);
 
     if request.dry_run {
-        for cmd in copy.commands() {
-            println!("{cmd}");
+        for line in copy.lines() {
+            println!("{line}");
         }
         let name = SnapName::for_run(ctx.now, false, 0);
         let expires = retention.expiry_from(ctx.now);
         println!(
             "{}",
-            ctx.zfs.snapshot_cmd(
+            ctx.zfs.snapshot_line(
                 &Snapshot::new(&dataset, &name),
                 &stamp(&request.tier, Status::Ok, expires)
             )
