@@ -3,11 +3,11 @@
 //! capacity and whether each host's dataset can store ACLs and extended attributes; one
 //! listing of a host's snapshots, only for guard.max_delete, tells the last good file count.
 
+use crate::flavour::Flavour;
 use crate::inventory::{self, Inventory};
 use crate::listing::Listing;
 use crate::names::HostName;
 use crate::stamp::{PROP_FILES, PROP_RETIRED, PROP_STATUS};
-use crate::sys::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 

@@ -133,7 +133,7 @@ pub struct SourceRoot {
 /// `d/` (or the directory itself, for a source without a trailing slash).
 pub fn source_root(source: &str, relative: bool) -> SourceRoot {
     let (login, path) = match source.split_once(':') {
-        Some((host, path)) if crate::sys::rsync_args::is_remote(source) => {
+        Some((host, path)) if crate::rsync_args::is_remote(source) => {
             (Some(host), path.to_string())
         }
         _ => (None, source.to_string()),
@@ -185,7 +185,7 @@ impl SourceRoot {
             return name.to_string();
         }
         let base = match self.base.split_once(':') {
-            Some((_, path)) if crate::sys::rsync_args::is_remote(&self.base) => path,
+            Some((_, path)) if crate::rsync_args::is_remote(&self.base) => path,
             _ => self.base.as_str(),
         };
         format!("{base}{name}")

@@ -2,8 +2,8 @@
 //! the look at a source before it, and a restore's copy back.
 
 use super::exec::{abandoned_text, find_program, Cmd, Deadline, Ended, Limits, Output};
-use super::rsync_args::{argv, inside, is_remote, with_user, Call};
 use crate::config::RsyncSettings;
+use crate::rsync_args::{argv, inside, is_remote, with_user, Call};
 use crate::rsync_report::{self as report, Stats};
 use crate::stamp::Status;
 use anyhow::Result;

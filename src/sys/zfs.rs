@@ -1,5 +1,5 @@
-//! The `zfs` command: the portable subset that OpenZFS 2.x and zfs-fuse share, the `Flavour`
-//! probe that tells them apart, and the mount lock zfs-fuse needs. Its destroys are in
+//! The `zfs` command: the portable subset that OpenZFS 2.x and zfs-fuse share, the probe of
+//! the `Flavour` that tells them apart, and the mount lock zfs-fuse needs. Its destroys are in
 //! `zfs_destroy.rs`. Every call goes through `exec`.
 
 use crate::crypt::{self, KeyState};
@@ -25,14 +25,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// `zpool create`.
 pub const MOUNT_LOCK: &str = "/run/lock/zbk-zfs-fuse-mount.lock";
 
-/// Which `zfs` this is, probed once per process with `zfs version`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavour {
-    /// OpenZFS 0.8 and later: comma-list destroys, acltype and xattr=sa.
-    OpenZfs,
-    /// zfs-fuse and other old implementations: one snapshot per destroy.
-    Legacy,
-}
+// Re-exported for the callers that still name it here; it lives in the domain.
+pub use crate::flavour::Flavour;
 
 /// A handle on the `zfs` binary.
 pub struct Zfs {

@@ -1,8 +1,9 @@
 //! zfs destroy: of a host's snapshots (in comma lists where OpenZFS takes them), of a host
 //! dataset, of a restore's clone; each name re-checked just before the spawn.
 
-use super::zfs::{Flavour, Zfs};
+use super::zfs::Zfs;
 use crate::dataset::{self, HostDataset, RestoreClone};
+use crate::flavour::Flavour;
 use crate::names::SnapName;
 use crate::sys::exec::Output;
 use crate::sys::zfs_error::{attempt, Refused, ZfsError};

@@ -11,6 +11,7 @@ use crate::layout::hosts_dataset;
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
 use crate::progress::Progress;
+use crate::rsync_args::{self, Call};
 use crate::run_facts::Facts as RunFacts;
 use crate::stamp::{
     self, Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_LAST_UNREACHABLE,
@@ -18,7 +19,6 @@ use crate::stamp::{
 };
 use crate::sys::exec::Overdue;
 use crate::sys::rsync::{Looked, Reach, Rsync};
-use crate::sys::rsync_args::{self, Call};
 use crate::sys::ssh::Ssh;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
