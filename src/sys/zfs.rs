@@ -3,7 +3,7 @@
 //! `zfs_destroy.rs`. Every call goes through `exec`.
 
 use crate::crypt::{self, KeyState};
-use crate::dataset::{RestoreClone, Snapshot};
+use crate::dataset::{HostDataset, RestoreClone, Snapshot};
 use crate::inventory::{self, Inventory};
 use crate::record::{self, Glance};
 use crate::run_facts::{self, Facts as RunFacts};
@@ -241,7 +241,8 @@ impl Zfs {
 
     /// The file count stamped on a host's newest good snapshot (guard.max_delete), in one
     /// `zfs get` of the host's snapshots.
-    pub fn last_good_files(&self, host_dataset: &str) -> Result<Option<u64>> {
+    pub fn last_good_files(&self, host_dataset: &HostDataset) -> Result<Option<u64>> {
+        let host_dataset = host_dataset.as_str();
         let props = run_facts::FILES_PROPS.join(",");
         let out = self
             .cmd([
