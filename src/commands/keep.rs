@@ -144,7 +144,7 @@ pub fn acknowledge(ctx: &Ctx, root: &str, host: &Host) -> Result<()> {
         };
         if let Some(acked) = guard::acknowledge(reason, ctx.now) {
             let full = Snapshot::of(root, host, &snap.name)?;
-            ctx.zfs.set(full.as_str(), PROP_PIN_REASON, &acked)?;
+            ctx.zfs.stamp(&full, PROP_PIN_REASON, &acked)?;
             println!("{full}: acknowledged: {reason}; the pin stays");
         }
     }

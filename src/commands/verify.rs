@@ -391,8 +391,8 @@ fn ack(ctx: &Ctx, global: &Global, inv: &Inventory, names: &[HostName]) -> Resul
         match newest {
             Some((snap, v)) if v.unacked > 0 => {
                 let target = Snapshot::of(&global.dataset, host, &snap.name)?;
-                ctx.zfs.set(
-                    target.as_str(),
+                ctx.zfs.stamp(
+                    &target,
                     PROP_VERIFIED,
                     &v.acknowledged(ctx.now).to_property(),
                 )?;

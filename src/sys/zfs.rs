@@ -241,8 +241,8 @@ impl Zfs {
 
     /// The file count stamped on a host's newest good snapshot (guard.max_delete), in one
     /// `zfs get` of the host's snapshots.
-    pub fn last_good_files(&self, host_dataset: &HostDataset) -> Result<Option<u64>> {
-        let host_dataset = host_dataset.as_str();
+    pub fn last_good_files(&self, dataset: &HostDataset) -> Result<Option<u64>> {
+        let host_dataset = dataset.as_str();
         let props = run_facts::FILES_PROPS.join(",");
         let out = self
             .cmd([
@@ -257,7 +257,7 @@ impl Zfs {
                 host_dataset,
             ])
             .checked()?;
-        Ok(run_facts::last_good_files(&out.stdout, host_dataset))
+        Ok(run_facts::last_good_files(&out.stdout, dataset))
     }
 
     /// Sets one property (zfs-fuse takes one per call).
@@ -265,6 +265,11 @@ impl Zfs {
         self.cmd(["set", &format!("{prop}={value}"), dataset])
             .checked()?;
         Ok(())
+    }
+
+    /// Sets one property on a snapshot: its stamp, a pin, a verification.
+    pub fn stamp(&self, snapshot: &Snapshot, prop: &str, value: &str) -> Result<()> {
+        self.set(snapshot.as_str(), prop, value)
     }
 
     /// Creates a filesystem with properties set at creation.

@@ -207,6 +207,11 @@ impl<'a> ZfsAt<'a> {
         Ok(())
     }
 
+    /// Sets one property on a snapshot of this side.
+    pub fn stamp(&self, snapshot: &Snapshot, prop: &str, value: &str) -> Result<()> {
+        self.set(snapshot.as_str(), prop, value)
+    }
+
     pub fn set(&self, dataset: &str, prop: &str, value: &str) -> Result<()> {
         let cmd = self.cmd(&["set", &format!("{prop}={value}"), dataset]);
         // A new mountpoint unmounts the dataset here: on zfs-fuse that races any mount of the

@@ -137,19 +137,16 @@ fn carry_stamps(
     src: &Tree,
     send: &Send,
 ) -> Result<()> {
-    let mut pairs = Vec::new();
+    let of = |name: &str| stamps.get(name).into_iter().flatten();
     if matches!(send, Send::Full { .. }) {
-        pairs.push((dataset.as_str().to_string(), copies.as_str().to_string()));
+        for (prop, value) in of(dataset.as_str()) {
+            at.set(copies.as_str(), prop, value)?;
+        }
     }
     for name in stream::carried(src, send) {
-        pairs.push((
-            Snapshot::listed(dataset, name)?.to_string(),
-            Snapshot::listed(copies, name)?.to_string(),
-        ));
-    }
-    for (here, there) in pairs {
-        for (prop, value) in stamps.get(&here).into_iter().flatten() {
-            at.set(&there, prop, value)?;
+        let there = Snapshot::listed(copies, name)?;
+        for (prop, value) in of(Snapshot::listed(dataset, name)?.as_str()) {
+            at.stamp(&there, prop, value)?;
         }
     }
     Ok(())
@@ -189,8 +186,8 @@ fn stamp_offsite(at: &ZfsAt, target: &Target, host: &HostName, minimum: Retentio
     };
     let dataset = HostDataset::listed(target.dataset(), host, &tree.dataset)?;
     for (name, expiry) in replicate::offsite_stamps(tree, minimum) {
-        at.set(
-            Snapshot::listed(&dataset, name)?.as_str(),
+        at.stamp(
+            &Snapshot::listed(&dataset, name)?,
             PROP_OFFSITE_EXPIRES,
             &expiry.to_string(),
         )?;

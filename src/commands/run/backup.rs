@@ -545,13 +545,13 @@ fn merge_into_recent(
     }
     let expires = (*current).max(retention.expiry_from(created));
     let tiers = stamp::merge_tiers(newest.tier.as_deref().unwrap_or_default(), &request.tier);
-    let full = Snapshot::listed(dataset, &newest.name)?.to_string();
+    let full = Snapshot::listed(dataset, &newest.name)?;
     // The expiry first: should zbk die between the two, the snapshot lives longer, never shorter.
     if expires != *current {
-        ctx.zfs.set(&full, PROP_EXPIRES, &expires.to_string())?;
+        ctx.zfs.stamp(&full, PROP_EXPIRES, &expires.to_string())?;
     }
     if Some(tiers.as_str()) != newest.tier.as_deref() {
-        ctx.zfs.set(&full, PROP_TIER, &tiers)?;
+        ctx.zfs.stamp(&full, PROP_TIER, &tiers)?;
     }
     Ok(Some(Outcome {
         status,
