@@ -201,6 +201,8 @@ mod tests {
             ("cannot open 't/a@missing': dataset does not exist", NotFound),
             // zfs receive of a decrypted increment onto a raw copy (its key is not there)
             ("cannot receive incremental stream: inherited key must be loaded", KeyNeeded),
+            // zfs receive of a raw increment onto a copy received decrypted
+            ("cannot receive incremental stream: cannot perform raw receive on top of existing unencrypted dataset", RawOntoPlain),
             // zfs destroy of a comma list whose first snapshot is held
             ("cannot destroy snapshot t/e@s1: it's being held. Run 'zfs holds -r t/e@s1' to see holders.", Pinned),
             // any zfs command by a user without delegation
