@@ -57,7 +57,8 @@ impl Zfs {
 
     /// The zbk properties set on `dataset` and its snapshots, by name: what a decrypted stream
     /// leaves behind.
-    pub fn stamps(&self, dataset: &str) -> Result<BTreeMap<String, Vec<(String, String)>>> {
+    pub fn stamps(&self, dataset: &HostDataset) -> Result<BTreeMap<String, Vec<(String, String)>>> {
+        let dataset = dataset.as_str();
         let props = SCHEMA.join(",");
         let out = self
             .cmd([
@@ -209,10 +210,15 @@ impl<'a> ZfsAt<'a> {
 
     /// Sets one property on a snapshot of this side.
     pub fn stamp(&self, snapshot: &Snapshot, prop: &str, value: &str) -> Result<()> {
-        self.set(snapshot.as_str(), prop, value)
+        self.set_on(snapshot.as_str(), prop, value)
     }
 
-    pub fn set(&self, dataset: &str, prop: &str, value: &str) -> Result<()> {
+    /// Sets one property on a host dataset of this side.
+    pub fn set(&self, dataset: &HostDataset, prop: &str, value: &str) -> Result<()> {
+        self.set_on(dataset.as_str(), prop, value)
+    }
+
+    fn set_on(&self, dataset: &str, prop: &str, value: &str) -> Result<()> {
         let cmd = self.cmd(&["set", &format!("{prop}={value}"), dataset]);
         // A new mountpoint unmounts the dataset here: on zfs-fuse that races any mount of the
         // same daemon unless it takes the lock every mounting call takes.

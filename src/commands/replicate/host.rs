@@ -73,7 +73,7 @@ pub(super) fn replicate_host(
     }
     // Read before the sends, so the stamps are those of the snapshots that went.
     let stamps = match stream {
-        Stream::Decrypted => ctx.zfs.stamps(dataset.as_str())?,
+        Stream::Decrypted => ctx.zfs.stamps(dataset)?,
         Stream::Plain | Stream::Raw => BTreeMap::new(),
     };
     for send in &plan.sends {
@@ -90,7 +90,7 @@ pub(super) fn replicate_host(
         if matches!(send, Send::Full { .. }) {
             // Inherited from TARGET/hosts when zbk made it; a target that is itself a zbk root
             // has a mounted hosts dataset, and a mounted copy drifts (atime) and mounts at boot.
-            at.set(copies.as_str(), "mountpoint", "none")?;
+            at.set(&copies, "mountpoint", "none")?;
         }
         if stream == Stream::Decrypted {
             carry_stamps(at, &stamps, dataset, &copies, src, send)?;
@@ -140,7 +140,7 @@ fn carry_stamps(
     let of = |name: &str| stamps.get(name).into_iter().flatten();
     if matches!(send, Send::Full { .. }) {
         for (prop, value) in of(dataset.as_str()) {
-            at.set(copies.as_str(), prop, value)?;
+            at.set(copies, prop, value)?;
         }
     }
     for name in stream::carried(src, send) {
