@@ -1,6 +1,7 @@
 //! rsync's arguments: those of one source of a host's copy, with what the pool cannot keep
 //! left out, and the sources' own forms (local or `[user@]host:/path`).
 
+pub use crate::config::is_remote;
 use crate::config::RsyncSettings;
 use crate::run_facts::Storable;
 use std::ffi::OsString;
@@ -121,13 +122,6 @@ pub(super) fn with_user(source: &str, user: Option<&str>) -> String {
         }
         _ => source.to_string(),
     }
-}
-
-/// Whether a source is remote (`[user@]host:/path`) rather than a local path.
-pub fn is_remote(source: &str) -> bool {
-    source
-        .split_once(':')
-        .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
 }
 
 #[cfg(test)]

@@ -3,11 +3,10 @@
 //! (or all of it); stamps what it found on the snapshot as `zbk:verified`, and with `--ack`
 //! acknowledges the silent differences found so far.
 
-use super::restore::SnapshotView;
+use super::view::SnapshotView;
 use crate::cli::VerifyArgs;
 use crate::config::{Global, HostConfig};
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
-use crate::dataset::Snapshot;
 use crate::flavour::Flavour;
 use crate::inventory::{Host, Inventory};
 use crate::layout::hosts_dataset;
@@ -225,7 +224,7 @@ fn verify_host(
     }
     drop(view);
     let stamp = Verified::record(last, part, slices, ctx.now, &found);
-    let target = Snapshot::of(&global.dataset, host, &snap.name)?;
+    let target = host.full_snapshot(&global.dataset, &snap.name)?;
     ctx.zfs
         .set(target.as_str(), PROP_VERIFIED, &stamp.to_property())?;
     // The host's record names the snapshot with the newest stamp, for zbk check.
@@ -390,7 +389,7 @@ fn ack(ctx: &Ctx, global: &Global, inv: &Inventory, names: &[HostName]) -> Resul
             .max_by_key(|(_, v)| v.at);
         match newest {
             Some((snap, v)) if v.unacked > 0 => {
-                let target = Snapshot::of(&global.dataset, host, &snap.name)?;
+                let target = host.full_snapshot(&global.dataset, &snap.name)?;
                 ctx.zfs.stamp(
                     &target,
                     PROP_VERIFIED,

@@ -18,8 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// How long one `zfs` or `zpool` process may take until `[zfs] timeout` says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+use crate::config::DEFAULT_ZFS_TIMEOUT as DEFAULT_TIMEOUT;
 
 /// The lock file behind `Zfs::mount_lock`; the test harness takes the same one around
 /// `zpool create`.

@@ -2,7 +2,7 @@
 
 use super::hooks::Hooks;
 use super::{Finished, HostRun, Job, Outcome, Request};
-use crate::commands::keep;
+use crate::commands::pin;
 use crate::config::{Global, HostConfig, Online, FAILED_TIER};
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
@@ -389,7 +389,7 @@ fn finish(
     let mass_change = verdict
         .stats
         .filter(|_| verdict.status.is_good())
-        .and_then(|s| keep::guard_mass_change(ctx, dataset, host, &s, config, started));
+        .and_then(|s| pin::guard_mass_change(ctx, dataset, host, &s, config, started));
     if let Some(why) = &mass_change {
         writeln!(log, "zbk: {why}")?;
         verdict.status = verdict.status.max(Status::Warning);

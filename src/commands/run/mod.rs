@@ -203,7 +203,7 @@ fn stall_watchdog(ctx: &Ctx) {
     };
     watchdog::arm(
         watchdog::Bound::Stall,
-        crate::sys::zfs::DEFAULT_TIMEOUT,
+        crate::config::DEFAULT_ZFS_TIMEOUT,
         Box::new(fire),
     );
 }
