@@ -60,12 +60,6 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "format!(\"{}@{n}\", self.dataset)",
         "listed names of a record",
     ),
-    // A failed ssh login's words, in doctor's report of it.
-    (
-        "commands/doctor.rs",
-        "failed.stderr.trim()",
-        "an ssh login's Failed",
-    ),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

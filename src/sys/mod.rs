@@ -7,9 +7,6 @@
 pub mod exec;
 pub mod hook;
 pub mod rsync;
-// Re-exported for the callers that still name it here; the argv building is pure and lives
-// in the domain.
-pub(crate) use crate::rsync_args;
 pub mod ssh;
 pub mod zfs;
 pub mod zfs_destroy;

@@ -24,8 +24,7 @@ use crate::config::DEFAULT_ZFS_TIMEOUT as DEFAULT_TIMEOUT;
 /// `zpool create`.
 pub const MOUNT_LOCK: &str = "/run/lock/zbk-zfs-fuse-mount.lock";
 
-// Re-exported for the callers that still name it here; it lives in the domain.
-pub use crate::flavour::Flavour;
+use crate::flavour::Flavour;
 
 /// A handle on the `zfs` binary.
 pub struct Zfs {
