@@ -43,6 +43,11 @@ impl HostDataset {
         &self.host
     }
 
+    /// The zbk dataset it lies under.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
     pub fn as_str(&self) -> &str {
         &self.name
     }

@@ -7,13 +7,13 @@ use crate::config::Global;
 use crate::crypt::{self, KeyFormat};
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
 use crate::dataset::RestoreClone;
+use crate::flavour::Flavour;
 use crate::health::State;
 use crate::inventory::{Host, Inventory};
 use crate::layout::hosts_dataset;
 use crate::names::HostName;
 use crate::sys::exec::find_program;
 use crate::sys::ssh::{self, Ssh};
-use crate::sys::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -253,8 +253,7 @@ fn hosts(ctx: &Ctx, global: &Global, inv: &Inventory, ssh: bool, locked: bool, r
                 }
                 if let Some(facts) = &facts {
                     let storable = facts.storable(name);
-                    let flags =
-                        crate::sys::rsync_args::unstorable(&config.settings.rsync, &storable);
+                    let flags = crate::rsync_args::unstorable(&config.settings.rsync, &storable);
                     if !flags.is_empty() {
                         left_out
                             .entry((flags.join(" "), storable.why))
@@ -369,7 +368,7 @@ fn reach(host: &str, config: &crate::config::HostConfig, r: &mut Report) {
         match ssh.login(client) {
             Ok(Ok(())) => r.ok(&format!("{host}: {client} answers over ssh")),
             Ok(Err(failed)) => r.problem(
-                &format!("{host}: `{}` failed: {}", failed.cmd, failed.stderr.trim()),
+                &format!("{host}: {failed}"),
                 "check that the client is up, that root's key is in its authorized_keys, and that its host key is known (ssh it once by hand)",
             ),
             Err(e) => r.problem(&format!("{host}: {e:#}"), "install openssh-client"),

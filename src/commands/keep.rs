@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, args: KeepArgs) -> Result<u8> {
         )));
     }
     let full = host.full_snapshot(&global.dataset, &snap.name)?;
-    pin(&ctx.zfs, full.as_str(), ctx.now, Some(expiry), None)?;
+    pin(&ctx.zfs, &full, ctx.now, Some(expiry), None)?;
     let was = snap.stamp.shown();
     println!(
         "{name}@{}: expires {expiry} (was {was}); pinned, restamp leaves it alone",

@@ -18,18 +18,18 @@ use chrono::{DateTime, Utc};
 /// Marks a snapshot pinned at `at` (and why, when zbk pinned it itself), then sets its expiry.
 pub fn pin(
     zfs: &Zfs,
-    full: &str,
+    full: &Snapshot,
     at: DateTime<Utc>,
     expiry: Option<Expiry>,
     reason: Option<&str>,
 ) -> Result<()> {
     // Pinned first: should a later call fail, restamp skips it and its old expiry stands.
-    zfs.set(full, PROP_PINNED, &Expiry::At(at).to_string())?;
+    zfs.stamp(full, PROP_PINNED, &Expiry::At(at).to_string())?;
     if let Some(reason) = reason {
-        zfs.set(full, PROP_PIN_REASON, reason)?;
+        zfs.stamp(full, PROP_PIN_REASON, reason)?;
     }
     if let Some(expiry) = expiry {
-        zfs.set(full, PROP_EXPIRES, &expiry.to_string())?;
+        zfs.stamp(full, PROP_EXPIRES, &expiry.to_string())?;
     }
     Ok(())
 }
@@ -56,13 +56,7 @@ pub fn guard_mass_change(
         };
         let expiry = guard::pinned_expiry(&clean.stamp, at, config.settings.guard.pin_for);
         let full = Snapshot::listed(dataset, &clean.name)?;
-        pin(
-            &ctx.zfs,
-            full.as_str(),
-            at,
-            expiry,
-            Some(&guard::pin_reason(at)),
-        )?;
+        pin(&ctx.zfs, &full, at, expiry, Some(&guard::pin_reason(at)))?;
         let until = expiry.map_or_else(|| "as it was".to_string(), |e| format!("until {e}"));
         Ok(Some(format!(
             "Kept {host}@{}, the last backup before it, {until}",
@@ -89,7 +83,7 @@ pub fn acknowledge(ctx: &Ctx, root: &str, host: &Host) -> Result<()> {
         };
         if let Some(acked) = guard::acknowledge(reason, ctx.now) {
             let full = host.full_snapshot(root, &snap.name)?;
-            ctx.zfs.set(full.as_str(), PROP_PIN_REASON, &acked)?;
+            ctx.zfs.stamp(&full, PROP_PIN_REASON, &acked)?;
             println!("{full}: acknowledged: {reason}; the pin stays");
         }
     }

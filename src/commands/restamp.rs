@@ -44,8 +44,7 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
                     if args.dry_run {
                         println!("would restamp {full}: {from} -> {to}");
                         changed += 1;
-                    } else if let Err(e) = ctx.zfs.set(full.as_str(), PROP_EXPIRES, &to.to_string())
-                    {
+                    } else if let Err(e) = ctx.zfs.stamp(&full, PROP_EXPIRES, &to.to_string()) {
                         eprintln!("zbk: {full}: {e:#}");
                         exit = exit.max(EXIT_FAILED);
                     } else {

@@ -10,11 +10,13 @@ use crate::cli::RestoreArgs;
 use crate::config::HostConfig;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::parse_time;
+use crate::inventory::Host;
 use crate::layout::hosts_dataset;
 use crate::restore::{self, Choice};
 use crate::sys::rsync::Rsync;
 use crate::sys::ssh::{self, Ssh};
 use anyhow::{bail, Result};
+use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 
 /// Where the files go.
@@ -25,33 +27,12 @@ enum Dest {
 }
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
-    if args.paths.is_empty() {
-        return Err(usage("name at least one PATH to restore"));
-    }
-    let paths: Vec<PathBuf> = args
-        .paths
-        .iter()
-        .map(|p| restore::client_path(p))
-        .collect::<Result<_>>()
-        .map_err(usage)?;
-    let at;
-    let choice = match (&args.snapshot, &args.at) {
+    let (paths, at) = checked_args(&args)?;
+    let choice = match (&args.snapshot, at) {
         (Some(name), None) => Choice::Named(name),
-        (None, Some(t)) => {
-            at = parse_time(t).map_err(|e| usage(format!("--at: {e}")))?;
-            Choice::At(at)
-        }
-        (None, None) => Choice::Newest,
-        (Some(_), Some(_)) => return Err(usage("--snapshot and --at: give one of them")),
+        (None, Some(at)) => Choice::At(at),
+        _ => Choice::Newest,
     };
-    if args.target.is_some() && !args.to_host {
-        return Err(usage("--target: only with --to-host"));
-    }
-    if args.to.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
-        return Err(usage(
-            "--to: \"\" is not a directory: name the directory to restore into",
-        ));
-    }
     let global = ctx.global()?;
     if let Some(dir) = &args.to {
         refuse_inside_backups(dir, &ctx.layout.root.join("hosts"))?;
@@ -65,43 +46,10 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
             key.load_hint()
         );
     }
-    let config = match global.load_host(&ctx.layout.host_config(&name)) {
-        Ok(config) => config,
-        Err(e) => {
-            // A copy received by `zbk replicate` is never mounted, so its c/ cannot be read:
-            // restore it with this server's settings, into a directory.
-            if !ctx.zfs.is_replica(&host.dataset) {
-                return Err(usage(e));
-            }
-            if args.to_host {
-                return Err(usage(format!(
-                    "--to-host: {name} is a copy received by zbk replicate; restore with --to DIR"
-                )));
-            }
-            HostConfig {
-                sources: Vec::new(),
-                settings: global.settings.clone(),
-            }
-        }
-    };
+    let config = host_config(ctx, &global, host, &args)?;
     let snap = restore::choose(host, choice).map_err(usage)?;
     let mut rsync_args = restore::rsync_args(&config.settings.rsync);
-    let dest = match (&args.to, args.to_host) {
-        (Some(dir), false) => Dest::Local(dir.clone()),
-        (None, true) => {
-            let target = args.target.clone().unwrap_or_else(|| "/".to_string());
-            restore::client_path(&target).map_err(|e| {
-                usage(format!(
-                    "--target: {}",
-                    e.to_string().trim_start_matches("PATH ")
-                ))
-            })?;
-            let ssh = Ssh::client(&ssh::program()?, &config.settings.ssh);
-            rsync_args.push(format!("--rsh={}", ssh.rsh()));
-            Dest::Client(client_of(&config.sources, &name)?, target)
-        }
-        _ => return Err(usage("give --to DIR or --to-host, one of them")),
-    };
+    let dest = destination(&args, &config, &name, &mut rsync_args)?;
     let dest_arg = match &dest {
         Dest::Local(dir) => format!("{}/", dir.display()),
         Dest::Client(client, target) => format!("{client}:{}/", target.trim_end_matches('/')),
@@ -127,8 +75,8 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
             ),
         };
         println!("# {name}@{}, {how} at {}", snap.name, data.display());
-        let cmd = rsync.restore(&rsync_args, &restore::sources(&data, &paths), &dest_arg);
-        println!("{cmd}");
+        let line = rsync.restore_line(&rsync_args, &restore::sources(&data, &paths), &dest_arg);
+        println!("{line}");
         return Ok(EXIT_OK);
     }
     let view = SnapshotView::open(ctx, &global.dataset, host, snap)?;
@@ -139,9 +87,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
     if let Dest::Local(dir) = &dest {
         fs_err::create_dir_all(dir)?;
     }
-    rsync
-        .restore(&rsync_args, &restore::sources(&data, &paths), &dest_arg)
-        .checked()?;
+    rsync.restore(&rsync_args, &restore::sources(&data, &paths), &dest_arg)?;
     drop(view);
     println!(
         "restored {} from {name}@{} to {}",
@@ -150,6 +96,88 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
         dest_arg
     );
     Ok(EXIT_OK)
+}
+
+/// The client paths, and `--at` read, with every flag checked before anything is listed.
+fn checked_args(args: &RestoreArgs) -> Result<(Vec<PathBuf>, Option<DateTime<Utc>>)> {
+    if args.paths.is_empty() {
+        return Err(usage("name at least one PATH to restore"));
+    }
+    let paths: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .map(|p| restore::client_path(p))
+        .collect::<Result<_>>()
+        .map_err(usage)?;
+    let at = match (&args.snapshot, &args.at) {
+        (_, None) => None,
+        (None, Some(t)) => Some(parse_time(t).map_err(|e| usage(format!("--at: {e}")))?),
+        (Some(_), Some(_)) => return Err(usage("--snapshot and --at: give one of them")),
+    };
+    if args.target.is_some() && !args.to_host {
+        return Err(usage("--target: only with --to-host"));
+    }
+    if args.to.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+        return Err(usage(
+            "--to: \"\" is not a directory: name the directory to restore into",
+        ));
+    }
+    Ok((paths, at))
+}
+
+/// The host's config; a copy received by `zbk replicate` has none here and is restored into
+/// a directory with this server's settings.
+fn host_config(
+    ctx: &Ctx,
+    global: &crate::config::Global,
+    host: &Host,
+    args: &RestoreArgs,
+) -> Result<HostConfig> {
+    let name = &host.name;
+    match global.load_host(&ctx.layout.host_config(name)) {
+        Ok(config) => Ok(config),
+        Err(e) => {
+            // A copy received by `zbk replicate` is never mounted, so its c/ cannot be read.
+            if !ctx.zfs.is_replica(&host.dataset) {
+                return Err(usage(e));
+            }
+            if args.to_host {
+                return Err(usage(format!(
+                    "--to-host: {name} is a copy received by zbk replicate; restore with --to DIR"
+                )));
+            }
+            Ok(HostConfig {
+                sources: Vec::new(),
+                settings: global.settings.clone(),
+            })
+        }
+    }
+}
+
+/// Where the files go: `--to DIR`, or back to the client over ssh, whose remote shell joins
+/// rsync's arguments.
+fn destination(
+    args: &RestoreArgs,
+    config: &HostConfig,
+    name: &crate::names::HostName,
+    rsync_args: &mut Vec<String>,
+) -> Result<Dest> {
+    match (&args.to, args.to_host) {
+        (Some(dir), false) => Ok(Dest::Local(dir.clone())),
+        (None, true) => {
+            let target = args.target.clone().unwrap_or_else(|| "/".to_string());
+            restore::client_path(&target).map_err(|e| {
+                usage(format!(
+                    "--target: {}",
+                    e.to_string().trim_start_matches("PATH ")
+                ))
+            })?;
+            let ssh = Ssh::client(&ssh::program()?, &config.settings.ssh);
+            rsync_args.push(format!("--rsh={}", ssh.rsh()));
+            Ok(Dest::Client(client_of(&config.sources, name)?, target))
+        }
+        _ => Err(usage("give --to DIR or --to-host, one of them")),
+    }
 }
 
 /// The one `[user@]host` the host's remote sources pull from, for pushing back.

@@ -168,7 +168,7 @@ mod tests {
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect()
         };
-        let fuse = Storable::judge(crate::sys::zfs::Flavour::Legacy, None, None);
+        let fuse = Storable::judge(crate::flavour::Flavour::Legacy, None, None);
         let v = strip(&fuse);
         assert!(
             !v.iter()
@@ -181,11 +181,8 @@ mod tests {
         );
         assert_eq!(unstorable(&s, &fuse), ["--acls", "--xattrs"]);
 
-        let no_xattr = Storable::judge(
-            crate::sys::zfs::Flavour::OpenZfs,
-            Some("posix"),
-            Some("off"),
-        );
+        let no_xattr =
+            Storable::judge(crate::flavour::Flavour::OpenZfs, Some("posix"), Some("off"));
         let v = strip(&no_xattr);
         assert!(v.contains(&"--acls".to_string()) && v.contains(&"-aHA".to_string()));
         assert!(!v.iter().any(|a| a == "--xattrs"));
