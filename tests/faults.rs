@@ -245,13 +245,14 @@ fn s02_kill_9_during_the_snapshot_step() {
         &format!(
             "#!/bin/sh\n# Fault: zbk killed while `zfs snapshot` runs. A real snapshot is too quick to\n\
              # kill zbk inside it, so this zfs waits 2 s first, then runs the real one.\n\
-             if [ \"$1\" = snapshot ]; then touch {m}; sleep 2; fi\nexec /usr/sbin/zfs \"$@\"\n",
-            m = marker.display()
+             if [ \"$1\" = snapshot ]; then touch {m}; sleep 2; fi\nexec '{zfs}' \"$@\"\n",
+            m = marker.display(),
+            zfs = common::real_zfs()
         ),
     );
     let child = spawn_zbk(&pool, Some(&bin), &["run", "h"]);
     let zbk = child.id();
-    wait_for(30, "the snapshot step", || marker.exists().then_some(()));
+    wait_for(120, "the snapshot step", || marker.exists().then_some(()));
     let script = children(zbk);
     kill9(zbk);
     let out = child.wait_with_output().unwrap();
@@ -321,9 +322,12 @@ fn s03_sshd_killed_mid_transfer() {
     wait_for(20, "rsync to start", || {
         children(zbk).into_iter().find(|&c| comm(c) == "rsync")
     });
+    // The session that serves this rsync: on an emulated CPU its login can take a while.
+    let pids = wait_for(60, "sshd and a session", || {
+        let pids = sshd_pids(&sshd);
+        (pids.len() >= 2).then_some(pids)
+    });
     std::thread::sleep(Duration::from_secs(2));
-    let pids = sshd_pids(&sshd);
-    assert!(pids.len() >= 2, "sshd and a session: {pids:?}");
     for p in pids {
         let _ = sh("kill", &["-9", &p.to_string()]);
     }
@@ -417,11 +421,14 @@ fn s05_zfs_daemon_stopped_while_zbk_runs() {
     let bin = fake_zfs(
         pool.dir.path(),
         "zfs-daemon-down",
-        "#!/bin/sh\n# Fault: the zfs-fuse daemon stopped (cannot be produced for real without\n\
-         # disturbing other pools on the same daemon).\n\
-         if [ \"$1\" = snapshot ]; then\n\
-         printf 'connect: No such file or directory\\nPlease make sure that the zfs-fuse daemon is running.\\ninternal error: failed to initialize ZFS library\\n' >&2\n\
-         exit 1\nfi\nexec /usr/sbin/zfs \"$@\"\n",
+        &format!(
+            "#!/bin/sh\n# Fault: the zfs-fuse daemon stopped (cannot be produced for real without\n\
+             # disturbing other pools on the same daemon).\n\
+             if [ \"$1\" = snapshot ]; then\n\
+             printf 'connect: No such file or directory\\nPlease make sure that the zfs-fuse daemon is running.\\ninternal error: failed to initialize ZFS library\\n' >&2\n\
+             exit 1\nfi\nexec '{}' \"$@\"\n",
+            common::real_zfs()
+        ),
     );
     let out = zbk_with_path(&pool, &bin, &["run", "h"]);
     let err = stderr(&out);

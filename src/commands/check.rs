@@ -68,6 +68,7 @@ fn threshold(flag: &str, text: &Option<String>) -> Result<Option<Duration>> {
 fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
     let warn = threshold("--warn", &args.warn)?;
     let crit = threshold("--crit", &args.crit)?;
+    super::named_hosts(&args.hosts)?;
     let global = ctx.global()?;
     // The pool's health comes from other programs than the hosts': read side by side.
     let (pool, read) = std::thread::scope(|s| {

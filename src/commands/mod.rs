@@ -36,14 +36,22 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 
+/// The host names a command was given, validated before anything is read: a bad one is a
+/// usage error however slow the pool.
+pub fn named_hosts(names: &[String]) -> Result<Vec<HostName>> {
+    names
+        .iter()
+        .map(|name| HostName::parse(name).map_err(usage))
+        .collect()
+}
+
 /// The hosts a command names, validated and checked against the tree; none named means all.
 pub fn chosen_hosts(inv: &Inventory, names: &[String]) -> Result<Vec<HostName>> {
     if names.is_empty() {
         return Ok(inv.hosts.keys().cloned().collect());
     }
     let mut out = Vec::new();
-    for name in names {
-        let host = HostName::parse(name).map_err(usage)?;
+    for host in named_hosts(names)? {
         if !inv.hosts.contains_key(&host) {
             return Err(usage(format!(
                 "no such host: {host}: see `zbk list`, or add it with `zbk add`"

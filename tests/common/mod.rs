@@ -581,13 +581,19 @@ pub fn full(pool: &Pool, host: &str, snap: &str) -> String {
 }
 
 /// A `zfs` that logs every call, then runs the real one: counts the processes a command starts.
+/// The path of the real `zfs` on PATH (`/usr/sbin` on zfs-fuse, where the OpenZFS tier's guest
+/// has its own): what a shim that injects a fault hands every other call to.
+pub fn real_zfs() -> String {
+    ok("sh", &["-c", "command -v zfs"]).trim().to_string()
+}
+
 pub struct CountingZfs {
     dir: tempfile::TempDir,
 }
 
 impl CountingZfs {
     pub fn new() -> CountingZfs {
-        let real = ok("sh", &["-c", "command -v zfs"]).trim().to_string();
+        let real = real_zfs();
         let dir = tempfile::Builder::new()
             .prefix("zfs-call-counter-")
             .tempdir()
