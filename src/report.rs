@@ -233,6 +233,7 @@ section>h2{margin:0;padding:12px 16px;font-size:16px;border-bottom:1px solid var
 section>h2 small{color:var(--mute);font-weight:400;font-size:12px}
 .pool{display:flex;flex-wrap:wrap;gap:8px 26px;align-items:center;padding:10px 16px;border-bottom:1px solid var(--line);background:#fbfcfc;font-size:13px}
 .pool .k{color:var(--mute);margin-right:6px}
+.pool b.bad{color:var(--crit)}.pool .why{flex-basis:100%;max-width:none;margin-top:0}
 .problem{margin:0;padding:8px 16px;background:#fdecea;color:#8e1b1b;border-bottom:1px solid var(--line)}
 .wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%}
@@ -365,46 +366,120 @@ fn section(out: &mut String, server: &Server, now: DateTime<Utc>) {
     out.push_str("</tbody></table></div>\n</section>\n");
 }
 
-/// The pool's figures as they came; capacity as a bar, a health other than ONLINE in red.
+/// The pool as `zbk status --json` gives it (zbk-status(8)): name, state, zbk check's verdict
+/// and why, capacity as a bar, errors, the last scrub; any other field after them, as it came.
 fn pool(out: &mut String, pool: &BTreeMap<String, Value>) {
     if pool.is_empty() {
         return;
     }
-    out.push_str("<div class=\"pool\"><b>Pool</b>");
-    for (key, value) in pool {
-        let shown = match value {
-            Value::String(s) => escape(s),
-            Value::Null => "&ndash;".into(),
-            Value::Object(_) | Value::Array(_) => escape(&value.to_string()),
-            v => escape(&v.to_string()),
-        };
-        let label = escape(&key.replace('_', " "));
-        if key.starts_with("capacity") {
-            if let Some(pct) = value.as_f64() {
-                let filled = (pct.clamp(0.0, 100.0) * 1.6).round();
-                let colour = if pct >= 90.0 {
-                    "var(--crit)"
-                } else if pct >= 80.0 {
-                    "var(--warn)"
-                } else {
-                    "var(--ok)"
-                };
-                let _ = write!(
-                    out,
-                    "<span><span class=\"k\">capacity</span><svg width=\"160\" height=\"10\" style=\"display:inline-block;vertical-align:middle\" role=\"img\" aria-label=\"{pct} percent used\">\
-                     <rect width=\"160\" height=\"10\" rx=\"2\" fill=\"#e3e7ea\"/><rect width=\"{filled}\" height=\"10\" rx=\"2\" fill=\"{colour}\"/></svg> <b>{pct}&nbsp;%</b> used</span>"
-                );
-                continue;
-            }
-        }
-        let class = match (key.as_str(), value.as_str()) {
-            ("health" | "state", Some("ONLINE")) => " class=\"badge OK\"",
-            ("health" | "state", Some(_)) => " class=\"badge CRITICAL\"",
-            _ => "",
-        };
+    let text = |key: &str| pool.get(key).and_then(Value::as_str);
+    let count = |key: &str| pool.get(key).and_then(Value::as_u64);
+    let field = |out: &mut String, label: &str, class: &str, shown: &str| {
         let _ = write!(
             out,
             "<span><span class=\"k\">{label}</span><b{class}>{shown}</b></span>"
+        );
+    };
+    out.push_str("<div class=\"pool\"><b>Pool</b>");
+    if let Some(name) = text("name") {
+        field(out, "name", "", &escape(name));
+    }
+    if let Some(state) = text("state") {
+        let class = if state == "ONLINE" { "OK" } else { "CRITICAL" };
+        field(
+            out,
+            "state",
+            &format!(" class=\"badge {class}\""),
+            &escape(state),
+        );
+    }
+    if let Some(check) = text("check") {
+        let class = match check {
+            "OK" | "WARNING" | "CRITICAL" => check,
+            _ => "UNKNOWN",
+        };
+        field(
+            out,
+            "check",
+            &format!(" class=\"badge {class}\""),
+            &escape(check),
+        );
+    }
+    if let Some(pct) = pool.get("capacity_percent").and_then(Value::as_f64) {
+        let filled = (pct.clamp(0.0, 100.0) * 1.6).round();
+        let colour = if pct >= 90.0 {
+            "var(--crit)"
+        } else if pct >= 80.0 {
+            "var(--warn)"
+        } else {
+            "var(--ok)"
+        };
+        let _ = write!(
+            out,
+            "<span><span class=\"k\">capacity</span><svg width=\"160\" height=\"10\" style=\"display:inline-block;vertical-align:middle\" role=\"img\" aria-label=\"{pct} percent used\">\
+             <rect width=\"160\" height=\"10\" rx=\"2\" fill=\"#e3e7ea\"/><rect width=\"{filled}\" height=\"10\" rx=\"2\" fill=\"{colour}\"/></svg> <b>{pct}&nbsp;%</b> used</span>"
+        );
+    }
+    let device: Option<u64> = ["read_errors", "write_errors", "checksum_errors"]
+        .iter()
+        .map(|k| count(k))
+        .sum();
+    for (label, n) in [
+        ("device errors", device),
+        ("data errors", count("data_errors")),
+    ] {
+        if let Some(n) = n {
+            let class = if n > 0 { " class=\"bad\"" } else { "" };
+            field(out, label, class, &n.to_string());
+        }
+    }
+    match (text("scrub"), text("last_scrub_time")) {
+        (Some("finished"), Some(at)) => {
+            let errors = count("last_scrub_errors").unwrap_or(0);
+            field(
+                out,
+                "last scrub",
+                "",
+                &format!("{} ({errors} errors)", escape(at)),
+            );
+        }
+        (Some("running"), _) => field(out, "scrub", "", "running"),
+        (Some("canceled"), _) => field(out, "last scrub", "", "canceled"),
+        (Some(_), _) => field(out, "last scrub", "", "none on record"),
+        (None, _) => {}
+    }
+    const SHOWN: [&str; 12] = [
+        "name",
+        "state",
+        "check",
+        "problems",
+        "capacity_percent",
+        "read_errors",
+        "write_errors",
+        "checksum_errors",
+        "data_errors",
+        "scrub",
+        "last_scrub_time",
+        "last_scrub_errors",
+    ];
+    for (key, value) in pool.iter().filter(|(k, _)| !SHOWN.contains(&k.as_str())) {
+        let shown = match value {
+            Value::String(s) => escape(s),
+            Value::Null => "&ndash;".into(),
+            v => escape(&v.to_string()),
+        };
+        field(out, &escape(&key.replace('_', " ")), "", &shown);
+    }
+    let problems: Vec<&str> = pool
+        .get("problems")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !problems.is_empty() {
+        let _ = write!(
+            out,
+            "<span class=\"why\">{}</span>",
+            escape(&problems.join("; "))
         );
     }
     out.push_str("</div>\n");
@@ -759,14 +834,26 @@ mod tests {
 
     #[test]
     fn servers_come_as_arrays_or_objects_with_a_pool() {
-        let obj = json!({"server": "b2", "pool": {"name": "tank", "health": "DEGRADED", "capacity_percent": 83,
-                          "last_scrub": "2026-11-01T00:00:00Z"}, "hosts": fleet()});
+        let obj = json!({"server": "b2", "pool": {"name": "tank", "state": "DEGRADED", "check": "CRITICAL",
+                          "problems": ["pool tank is DEGRADED"], "capacity_percent": 83,
+                          "read_errors": 0, "write_errors": 1, "checksum_errors": 2, "data_errors": 0,
+                          "scrub": "finished", "last_scrub_time": "2026-11-01T00:00:00Z",
+                          "last_scrub_errors": 0, "vdevs": 2}, "hosts": fleet()});
         let s = Server::from_json("file", "b2.json", &obj);
         assert_eq!((s.name.as_str(), s.hosts.len()), ("b2", 4));
         let html = page(vec![s, Server::from_json("x", "x.json", &json!("junk"))]);
         assert!(html.contains("badge CRITICAL\">DEGRADED"), "{html}");
+        assert!(html.contains("badge CRITICAL\">CRITICAL"), "{html}");
+        assert!(html.contains("pool tank is DEGRADED"), "{html}");
         assert!(html.contains("<b>83&nbsp;%</b>"));
-        assert!(html.contains("last scrub"));
+        assert!(
+            html.contains("device errors</span><b class=\"bad\">3</b>"),
+            "{html}"
+        );
+        assert!(html.contains("data errors</span><b>0</b>"), "{html}");
+        assert!(html.contains("2026-11-01T00:00:00Z (0 errors)"), "{html}");
+        assert!(html.contains("vdevs</span><b>2</b>"), "{html}");
+        assert!(!html.contains("problems"), "{html}");
         assert!(html.contains("not zbk status --json"));
         assert!(html.contains("4 hosts on 2 servers"));
     }

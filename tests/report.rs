@@ -171,7 +171,10 @@ fn the_page_of_a_real_fleet_loads_in_chromium_with_every_host() {
     );
 
     // The sample of README.md: this fleet beside a made-up server with 60 days behind it.
-    let backup2 = dir.join("backup2.json");
+    // Its path shows on the page: one any machine has, not this checkout's.
+    let samples = std::env::temp_dir().join("zbk-report-sample");
+    std::fs::create_dir_all(&samples).unwrap();
+    let backup2 = samples.join("backup2.json");
     std::fs::write(&backup2, sample_server().to_string()).unwrap();
     let sample = dir.join("sample.html");
     pool.zbk_expect(
@@ -252,7 +255,9 @@ fn sample_server() -> serde_json::Value {
             "history": history,
         }));
     }
-    json!({"server": "backup2 (sample)", "pool": {"name": "tank", "health": "ONLINE", "capacity_percent": 63, "last_scrub": at(24 * 9)}, "hosts": rows})
+    json!({"server": "backup2 (sample)", "pool": {"name": "tank", "check": "OK", "problems": [], "state": "ONLINE",
+        "read_errors": 0, "write_errors": 0, "checksum_errors": 0, "data_errors": 0,
+        "capacity_percent": 63, "scrub": "finished", "last_scrub_time": at(24 * 9), "last_scrub_errors": 0}, "hosts": rows})
 }
 
 #[test]
@@ -306,7 +311,7 @@ fn status_json_carries_what_the_page_needs_and_other_servers_join_it() {
     let backup2 = dir.join("backup2.json");
     std::fs::write(
         &backup2,
-        serde_json::json!({"pool": {"health": "DEGRADED", "capacity_percent": 91}, "hosts": other})
+        serde_json::json!({"pool": {"state": "DEGRADED", "check": "CRITICAL", "capacity_percent": 91}, "hosts": other})
             .to_string(),
     )
     .unwrap();
@@ -525,7 +530,32 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
             )
         })
         .collect();
-    assert_eq!(rules.len(), 7, "{rules:?}");
+    assert_eq!(rules.len(), 10, "{rules:?}");
+    // The pool's own alerts judge a healthy pool here, so they must stay silent; what they
+    // read must still be exported, metric by metric.
+    let (pool_rules, rules): (Vec<_>, Vec<_>) = rules
+        .into_iter()
+        .partition(|(name, _)| name.starts_with("ZbkPool") && name != "ZbkPoolFull");
+    assert_eq!(pool_rules.len(), 3, "{pool_rules:?}");
+    for (name, query) in &pool_rules {
+        let data = api(prom_port, "/api/v1/query", &[("query", query)]);
+        assert!(
+            data["result"].as_array().unwrap().is_empty(),
+            "{name} fires on a healthy pool: {data}"
+        );
+        let metrics: Vec<&str> = query
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("zbk_pool_"))
+            .collect();
+        assert!(!metrics.is_empty(), "{name}: {query}");
+        for metric in metrics {
+            let data = api(prom_port, "/api/v1/query", &[("query", metric)]);
+            assert!(
+                !data["result"].as_array().unwrap().is_empty(),
+                "{name}: {metric} is not exported"
+            );
+        }
+    }
     for (name, query) in &rules {
         let fires = [36, 72].iter().any(|h| {
             let data = api(
