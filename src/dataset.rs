@@ -3,7 +3,6 @@
 //! only these types and re-check them here just before they spawn, so no caller can destroy
 //! anything outside the hosts tree or a snapshot zbk did not name.
 
-use crate::inventory::Host;
 use crate::layout;
 use crate::names::{is_safe_component, is_snapshot_name, HostName, SnapName};
 use anyhow::{bail, Result};
@@ -42,6 +41,11 @@ impl HostDataset {
 
     pub fn host(&self) -> &HostName {
         &self.host
+    }
+
+    /// The zbk dataset it lies under.
+    pub fn root(&self) -> &str {
+        &self.root
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,11 +110,6 @@ impl Snapshot {
             );
         }
         Ok(Snapshot(format!("{dataset}@{name}")))
-    }
-
-    /// A snapshot of a host as the hosts-tree listing under `root` found it.
-    pub fn of(root: &str, host: &Host, name: &str) -> Result<Snapshot> {
-        Snapshot::listed(&HostDataset::listed(root, &host.name, &host.dataset)?, name)
     }
 
     pub fn as_str(&self) -> &str {

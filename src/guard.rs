@@ -7,6 +7,7 @@
 //! sees the jump is kept as evidence, stamped `warning`, and the clean snapshot before it is
 //! pinned for guard.pin_for.
 
+use crate::config::ChangeLimits;
 use crate::expiry::{parse_time, Expiry, Retention};
 use crate::inventory::{Host, Snapshot};
 use crate::rsync_report::Stats;
@@ -19,20 +20,10 @@ const MASS_CHANGE_AT: &str = "mass change at ";
 /// Added to the pin's reason by `zbk keep` or `zbk restamp`: the admin has seen it.
 const ACKNOWLEDGED_AT: &str = "; acknowledged at ";
 
-/// guard.max_change and the host size below which it does not apply.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Limits {
-    /// The largest fraction of the source's files one run may change or delete; `None`: off.
-    pub max_change: Option<f64>,
-    /// Hosts with fewer files than this are never judged: on a small tree a few edits are a
-    /// large fraction.
-    pub min_files: u64,
-}
-
 /// Why a run's figures exceed the limit, or `None`. The base is the files the source had
 /// before this run (now, plus what it deleted, less what it created), so that a mass deletion
 /// counts as much as a mass rewrite, and a first run, where everything is created, never trips.
-pub fn exceeds(stats: &Stats, limits: Limits) -> Option<String> {
+pub fn exceeds(stats: &Stats, limits: ChangeLimits) -> Option<String> {
     let max = limits.max_change?;
     let before = (stats.files + stats.deleted).saturating_sub(stats.created);
     if before == 0 || before < limits.min_files {
@@ -110,7 +101,7 @@ mod tests {
         parse_time(s).unwrap()
     }
 
-    const ON: Limits = Limits {
+    const ON: ChangeLimits = ChangeLimits {
         max_change: Some(0.5),
         min_files: 200,
     };
@@ -148,7 +139,7 @@ mod tests {
     fn small_hosts_and_none_are_never_judged() {
         assert_eq!(exceeds(&stats(199, 0, 0, 199), ON), None);
         assert!(exceeds(&stats(200, 0, 0, 199), ON).is_some());
-        let off = Limits {
+        let off = ChangeLimits {
             max_change: None,
             ..ON
         };

@@ -3,13 +3,14 @@
 //! derives from it. How either is written out is the commands' business.
 
 use crate::config::CheckSettings;
-use crate::expiry::relative;
+use crate::expiry::{relative, Expiry};
 use crate::inventory::{Host, Snapshot};
 use crate::names::snapshot_time;
 use crate::stamp::Status;
 use crate::text::counted;
 use crate::verify::Verified;
 use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// One host at a glance, from its snapshots alone.
 #[derive(Debug)]
@@ -186,8 +187,7 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
         ));
     }
     // A retired host has no client left to compare with; what was found stays critical.
-    for (verdict, words) in
-        crate::verify::judge(s.verified, limits.verify_age, s.host.name.as_str(), now)
+    for (verdict, words) in judge_verified(s.verified, limits.verify_age, s.host.name.as_str(), now)
     {
         if verdict == State::Critical || s.host.retired.is_none() {
             state = state.max(verdict);
@@ -208,8 +208,64 @@ pub fn judge(s: &Summary, limits: CheckSettings, now: DateTime<Utc>) -> Judged {
     }
 }
 
+/// How `zbk check` judges a host's newest stamp: CRITICAL while silent differences await
+/// `zbk verify --ack`; WARNING when some part of the tree was last verified more than
+/// `verify_age` ago. A host never verified is not judged: verification is not set up for it.
+fn judge_verified(
+    last: Option<&Verified>,
+    verify_age: Duration,
+    host: &str,
+    now: DateTime<Utc>,
+) -> Vec<(State, String)> {
+    let Some(last) = last else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if last.unacked > 0 {
+        out.push((
+            State::Critical,
+            format!(
+                "{} found by zbk verify (content changed while size and mtime did not; `zbk verify {host}` lists them, `zbk verify --ack {host}` acknowledges)",
+                counted(last.unacked as usize, "silent difference")
+            ),
+        ));
+    }
+    let limit = chrono::TimeDelta::from_std(verify_age).unwrap_or(chrono::TimeDelta::MAX);
+    match last.covered() {
+        Some(t) if now - t <= limit => {}
+        Some(t) => out.push((
+            State::Warning,
+            format!(
+                "not fully verified within {} (every file last verified by {})",
+                days(verify_age),
+                Expiry::At(t)
+            ),
+        )),
+        None => {
+            let done = last.seen.iter().filter(|s| s.is_some()).count();
+            out.push((
+                State::Warning,
+                format!(
+                    "not fully verified yet ({done} of {} slices verified; zbk verify --full does all)",
+                    last.slices
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// A limit as an admin writes one: `35d`, `36h`, else humantime's words.
+fn days(d: Duration) -> String {
+    match d.as_secs() {
+        s if s % 86400 == 0 => format!("{}d", s / 86400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        _ => humantime::format_duration(d).to_string(),
+    }
+}
+
 /// A threshold as an admin wrote it: whole hours read best in a one-line status.
-fn hours(d: std::time::Duration) -> String {
+fn hours(d: Duration) -> String {
     crate::text::whole(d, 3600, "h")
 }
 
@@ -217,7 +273,7 @@ fn hours(d: std::time::Duration) -> String {
 mod tests {
     use super::*;
     use crate::expiry::parse_time;
-    use std::time::Duration;
+    use crate::verify::{Found, Part};
 
     fn t(s: &str) -> DateTime<Utc> {
         parse_time(s).unwrap()
@@ -230,6 +286,7 @@ mod tests {
         verify_age: Duration::from_secs(35 * 86400),
     };
     const NOW: &str = "2026-11-27T12:00:00Z";
+    const DAY: i64 = 86400;
 
     fn state(h: &Host, now: &str) -> Judged {
         judge(&summarize(h, t(now)), LIMITS, t(now))
@@ -360,7 +417,6 @@ mod tests {
 
     #[test]
     fn silent_differences_are_critical_and_an_old_verify_warns() {
-        use crate::verify::{Found, Part};
         let found = Found {
             silent: vec!["etc/x".into()],
             ..Found::default()
@@ -399,5 +455,72 @@ mod tests {
         let mut h = Host::sample(vec![]);
         h.retired = Some(NOW.into());
         assert_eq!(state(&h, NOW).state, State::Ok);
+    }
+
+    #[test]
+    fn silent_differences_stay_critical_until_acknowledged() {
+        let day1 = t("2026-12-01T03:00:00Z");
+        let age = Duration::from_secs(35 * DAY as u64);
+        let first = Verified::record(None, Part::Full, 2, day1, &Found::sample(2));
+        let (state, why) = judge_verified(Some(&first), age, "web1", day1).remove(0);
+        assert_eq!(state, State::Critical);
+        assert!(
+            why.starts_with("2 silent differences found by zbk verify"),
+            "{why}"
+        );
+        // A clean verify later does not clear them.
+        let day2 = day1 + chrono::TimeDelta::seconds(DAY);
+        let second = Verified::record(Some(&first), Part::Slice(0), 2, day2, &Found::sample(0));
+        assert_eq!(second.unacked, 2);
+        assert_eq!(second.pending, first.pending);
+        assert_eq!(
+            judge_verified(Some(&second), age, "web1", day2)[0].0,
+            State::Critical
+        );
+        // The same file found again is still one silent difference.
+        let again = Verified::record(Some(&second), Part::Full, 2, day2, &Found::sample(2));
+        assert_eq!(again.unacked, 2);
+        let acked = second.acknowledged(day2);
+        assert_eq!(judge_verified(Some(&acked), age, "web1", day2), []);
+        assert_eq!(
+            Verified::from_property(&acked.to_property()),
+            Some(acked.clone())
+        );
+        let third = Verified::record(Some(&acked), Part::Slice(1), 2, day2, &Found::sample(1));
+        assert_eq!((third.unacked, third.acked), (1, Some(day2)));
+    }
+
+    #[test]
+    fn check_warns_when_some_slice_is_older_than_verify_age() {
+        let day1 = t("2026-12-01T03:00:00Z");
+        let age = Duration::from_secs(35 * DAY as u64);
+        assert_eq!(
+            judge_verified(None, age, "web1", day1),
+            [],
+            "never verified: not set up"
+        );
+        let one = Verified::record(None, Part::Slice(0), 2, day1, &Found::sample(0));
+        let (state, why) = judge_verified(Some(&one), age, "web1", day1).remove(0);
+        assert_eq!(state, State::Warning);
+        assert!(why.contains("1 of 2 slices verified"), "{why}");
+        let full = Verified::record(None, Part::Full, 2, day1, &Found::sample(0));
+        assert_eq!(
+            judge_verified(
+                Some(&full),
+                age,
+                "web1",
+                day1 + chrono::TimeDelta::seconds(35 * DAY)
+            ),
+            []
+        );
+        let late = day1 + chrono::TimeDelta::seconds(35 * DAY + 1);
+        let (state, why) = judge_verified(Some(&full), age, "web1", late).remove(0);
+        assert_eq!(state, State::Warning);
+        assert!(
+            why.starts_with(
+                "not fully verified within 35d (every file last verified by 2026-12-01T03:00:00Z)"
+            ),
+            "{why}"
+        );
     }
 }

@@ -9,6 +9,7 @@ mod ctx;
 mod dataset;
 mod diff;
 mod expiry;
+mod flavour;
 #[cfg(test)]
 mod fuzz;
 mod guard;
@@ -28,6 +29,7 @@ mod report;
 mod restamp;
 mod restore;
 mod retention;
+mod rsync_args;
 mod rsync_report;
 mod run_facts;
 mod stamp;

@@ -5,6 +5,7 @@
 //! Whatever cannot be read is an error naming the line, never a guess: a pool whose health is
 //! unknown must not pass for a healthy one.
 
+use crate::config::PoolLimits;
 use crate::health::State;
 use crate::text::counted;
 use anyhow::{anyhow, bail, Result};
@@ -54,22 +55,6 @@ impl Scrub {
         match self {
             Scrub::Finished { at, .. } => Some(*at),
             _ => None,
-        }
-    }
-}
-
-/// `check.scrub_age` and `check.capacity_warn`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolLimits {
-    pub scrub_age: Duration,
-    pub capacity_warn: u8,
-}
-
-impl Default for PoolLimits {
-    fn default() -> PoolLimits {
-        PoolLimits {
-            scrub_age: Duration::from_secs(35 * 86400),
-            capacity_warn: 80,
         }
     }
 }

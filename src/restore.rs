@@ -140,7 +140,7 @@ pub fn clients(sources: &[String]) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     for client in sources
         .iter()
-        .filter(|s| crate::sys::rsync_args::is_remote(s))
+        .filter(|s| crate::config::is_remote(s))
         .filter_map(|s| s.split_once(':').map(|(c, _)| c))
     {
         if !out.contains(&client) {

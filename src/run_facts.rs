@@ -3,11 +3,13 @@
 //! capacity and whether each host's dataset can store ACLs and extended attributes; one
 //! listing of a host's snapshots, only for guard.max_delete, tells the last good file count.
 
+use crate::dataset::{HostDataset, Snapshot};
+use crate::flavour::Flavour;
 use crate::inventory::{self, Inventory};
+use crate::layout;
 use crate::listing::Listing;
 use crate::names::HostName;
 use crate::stamp::{PROP_FILES, PROP_RETIRED, PROP_STATUS};
-use crate::sys::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -143,14 +145,17 @@ pub fn capacity(used: u64, available: u64) -> u8 {
 /// The file count stamped on the newest good snapshot, from a listing of FILES_PROPS of one
 /// host dataset and its snapshots (`-d 1`); `None` without one, or when that snapshot has no
 /// count of its own.
-pub fn last_good_files(output: &str, host_dataset: &str) -> Option<u64> {
+pub fn last_good_files(output: &str, host_dataset: &HostDataset) -> Option<u64> {
     let listing = Listing::parse(output, FILES_PROPS);
-    let hosts = host_dataset.rsplit_once('/').map_or("", |(h, _)| h);
-    let inv = inventory::from_listing(&listing, hosts);
+    let hosts = layout::hosts_dataset(host_dataset.root());
+    let inv = inventory::from_listing(&listing, &hosts);
     let host = inv.hosts.values().next()?;
     let good = host.snapshots.iter().rev().find(|s| s.is_good())?;
     listing
-        .own(&format!("{host_dataset}@{}", good.name), PROP_FILES)
+        .own(
+            Snapshot::listed(host_dataset, &good.name).ok()?.as_str(),
+            PROP_FILES,
+        )
         .and_then(|v| v.parse().ok())
 }
 
@@ -233,10 +238,14 @@ mod tests {
             out.push_str(&row(&name, PROP_FILES, files, src));
             out.push_str(&row(&name, "createtxg", txg, "-"));
         }
-        assert_eq!(last_good_files(&out, ds), Some(700));
+        let host = HostDataset::new("t/b", &crate::names::HostName::parse("a").unwrap());
+        assert_eq!(last_good_files(&out, &host), Some(700));
         let inherited = out.replace("700\tlocal", "700\tinherited from t/b/hosts");
-        assert_eq!(last_good_files(&inherited, ds), None);
-        assert_eq!(last_good_files(&row(ds, PROP_STATUS, "-", "-"), ds), None);
-        assert_eq!(last_good_files("", ds), None);
+        assert_eq!(last_good_files(&inherited, &host), None);
+        assert_eq!(
+            last_good_files(&row(ds, PROP_STATUS, "-", "-"), &host),
+            None
+        );
+        assert_eq!(last_good_files("", &host), None);
     }
 }

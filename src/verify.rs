@@ -1,21 +1,15 @@
 //! Pure logic of `zbk verify`: which slice of a host's tree a path falls in, which slice comes
 //! next, where each source's files lie under `d/`, what rsync's itemized dry run of the client
-//! into a snapshot found, the `zbk:verified` stamp that records it, and how `zbk check` judges it.
+//! into a snapshot found, and the `zbk:verified` stamp that records it (`health.rs` judges it for
+//! `zbk check`).
 
 #[cfg(test)]
 mod fuzz;
 
+use crate::config::MAX_SLICES;
 use crate::expiry::Expiry;
-use crate::health::State;
-use crate::text::counted;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// The most slices a tree may be cut into: a daily verify covers it within a year, and the
-/// stamp, which records when each slice was last verified, stays well inside the 8 KiB a ZFS
-/// user property may hold.
-pub const MAX_SLICES: u32 = 366;
 
 /// The most unacknowledged silent differences a stamp remembers by path (as hashes), so that a
 /// file found again by a later verify is not counted twice; past these, each is counted anew.
@@ -133,9 +127,7 @@ pub struct SourceRoot {
 /// `d/` (or the directory itself, for a source without a trailing slash).
 pub fn source_root(source: &str, relative: bool) -> SourceRoot {
     let (login, path) = match source.split_once(':') {
-        Some((host, path)) if crate::sys::rsync_args::is_remote(source) => {
-            (Some(host), path.to_string())
-        }
+        Some((host, path)) if crate::config::is_remote(source) => (Some(host), path.to_string()),
         _ => (None, source.to_string()),
     };
     let with_login = |dir: &str| match login {
@@ -185,7 +177,7 @@ impl SourceRoot {
             return name.to_string();
         }
         let base = match self.base.split_once(':') {
-            Some((_, path)) if crate::sys::rsync_args::is_remote(&self.base) => path,
+            Some((_, path)) if crate::config::is_remote(&self.base) => path,
             _ => self.base.as_str(),
         };
         format!("{base}{name}")
@@ -445,59 +437,17 @@ pub fn newest<'a>(stamps: impl IntoIterator<Item = &'a Verified>) -> Option<&'a 
     stamps.into_iter().max_by_key(|v| v.at)
 }
 
-/// How `zbk check` judges a host's newest stamp: CRITICAL while silent differences await
-/// `zbk verify --ack`; WARNING when some part of the tree was last verified more than
-/// `verify_age` ago. A host never verified is not judged: verification is not set up for it.
-pub fn judge(
-    last: Option<&Verified>,
-    verify_age: Duration,
-    host: &str,
-    now: DateTime<Utc>,
-) -> Vec<(State, String)> {
-    let Some(last) = last else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if last.unacked > 0 {
-        out.push((
-            State::Critical,
-            format!(
-                "{} found by zbk verify (content changed while size and mtime did not; `zbk verify {host}` lists them, `zbk verify --ack {host}` acknowledges)",
-                counted(last.unacked as usize, "silent difference")
-            ),
-        ));
-    }
-    let limit = chrono::TimeDelta::from_std(verify_age).unwrap_or(chrono::TimeDelta::MAX);
-    match last.covered() {
-        Some(t) if now - t <= limit => {}
-        Some(t) => out.push((
-            State::Warning,
-            format!(
-                "not fully verified within {} (every file last verified by {})",
-                days(verify_age),
-                Expiry::At(t)
-            ),
-        )),
-        None => {
-            let done = last.seen.iter().filter(|s| s.is_some()).count();
-            out.push((
-                State::Warning,
-                format!(
-                    "not fully verified yet ({done} of {} slices verified; zbk verify --full does all)",
-                    last.slices
-                ),
-            ));
+#[cfg(test)]
+impl Found {
+    /// Ten files compared, one changed, one appeared, and `silent` silent differences.
+    pub fn sample(silent: usize) -> Found {
+        Found {
+            files: 10,
+            changed: 1,
+            appeared: 1,
+            vanished: 0,
+            silent: (0..silent).map(|i| format!("f{i}")).collect(),
         }
-    }
-    out
-}
-
-/// A limit as an admin writes one: `35d`, `36h`, else humantime's words.
-fn days(d: Duration) -> String {
-    match d.as_secs() {
-        s if s % 86400 == 0 => format!("{}d", s / 86400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        _ => humantime::format_duration(d).to_string(),
     }
 }
 
@@ -591,16 +541,6 @@ sent 222 bytes  received 25 bytes  494.00 bytes/sec\n";
         ]));
     }
 
-    fn found(silent: usize) -> Found {
-        Found {
-            files: 10,
-            changed: 1,
-            appeared: 1,
-            vanished: 0,
-            silent: (0..silent).map(|i| format!("f{i}")).collect(),
-        }
-    }
-
     #[test]
     fn slices_go_round_the_oldest_first_and_the_stamp_reads_back() {
         let mut now = t("2026-12-01T03:00:00Z");
@@ -609,7 +549,7 @@ sent 222 bytes  received 25 bytes  494.00 bytes/sec\n";
         for _ in 0..7 {
             let k = Verified::next(last.as_ref(), 3);
             order.push(k);
-            let v = Verified::record(last.as_ref(), Part::Slice(k), 3, now, &found(0));
+            let v = Verified::record(last.as_ref(), Part::Slice(k), 3, now, &Found::sample(0));
             assert_eq!(Verified::from_property(&v.to_property()).as_ref(), Some(&v));
             last = Some(v);
             now += chrono::TimeDelta::seconds(DAY);
@@ -621,81 +561,14 @@ sent 222 bytes  received 25 bytes  494.00 bytes/sec\n";
         assert_eq!(v.covered(), Some(t("2026-12-05T03:00:00Z")));
         // Another slice count starts over.
         assert_eq!(Verified::next(Some(&v), 4), 0);
-        let other = Verified::record(Some(&v), Part::Slice(0), 4, now, &found(0));
+        let other = Verified::record(Some(&v), Part::Slice(0), 4, now, &Found::sample(0));
         assert_eq!(other.covered(), None);
-        let full = Verified::record(Some(&other), Part::Full, 4, now, &found(0));
+        let full = Verified::record(Some(&other), Part::Full, 4, now, &Found::sample(0));
         assert_eq!(full.covered(), Some(now));
         assert_eq!(full.slice_shown(), "all/4");
         assert!(full
             .to_property()
             .starts_with("at=2026-12-08T03:00:00Z slice=all/4 files=10 changed=2 silent=0 unacked=0 seen=0,0,0,0"));
-    }
-
-    #[test]
-    fn silent_differences_stay_critical_until_acknowledged() {
-        let day1 = t("2026-12-01T03:00:00Z");
-        let age = Duration::from_secs(35 * DAY as u64);
-        let first = Verified::record(None, Part::Full, 2, day1, &found(2));
-        let (state, why) = judge(Some(&first), age, "web1", day1).remove(0);
-        assert_eq!(state, State::Critical);
-        assert!(
-            why.starts_with("2 silent differences found by zbk verify"),
-            "{why}"
-        );
-        // A clean verify later does not clear them.
-        let day2 = day1 + chrono::TimeDelta::seconds(DAY);
-        let second = Verified::record(Some(&first), Part::Slice(0), 2, day2, &found(0));
-        assert_eq!(second.unacked, 2);
-        assert_eq!(second.pending, first.pending);
-        assert_eq!(
-            judge(Some(&second), age, "web1", day2)[0].0,
-            State::Critical
-        );
-        // The same file found again is still one silent difference.
-        let again = Verified::record(Some(&second), Part::Full, 2, day2, &found(2));
-        assert_eq!(again.unacked, 2);
-        let acked = second.acknowledged(day2);
-        assert_eq!(judge(Some(&acked), age, "web1", day2), []);
-        assert_eq!(
-            Verified::from_property(&acked.to_property()),
-            Some(acked.clone())
-        );
-        let third = Verified::record(Some(&acked), Part::Slice(1), 2, day2, &found(1));
-        assert_eq!((third.unacked, third.acked), (1, Some(day2)));
-    }
-
-    #[test]
-    fn check_warns_when_some_slice_is_older_than_verify_age() {
-        let day1 = t("2026-12-01T03:00:00Z");
-        let age = Duration::from_secs(35 * DAY as u64);
-        assert_eq!(
-            judge(None, age, "web1", day1),
-            [],
-            "never verified: not set up"
-        );
-        let one = Verified::record(None, Part::Slice(0), 2, day1, &found(0));
-        let (state, why) = judge(Some(&one), age, "web1", day1).remove(0);
-        assert_eq!(state, State::Warning);
-        assert!(why.contains("1 of 2 slices verified"), "{why}");
-        let full = Verified::record(None, Part::Full, 2, day1, &found(0));
-        assert_eq!(
-            judge(
-                Some(&full),
-                age,
-                "web1",
-                day1 + chrono::TimeDelta::seconds(35 * DAY)
-            ),
-            []
-        );
-        let late = day1 + chrono::TimeDelta::seconds(35 * DAY + 1);
-        let (state, why) = judge(Some(&full), age, "web1", late).remove(0);
-        assert_eq!(state, State::Warning);
-        assert!(
-            why.starts_with(
-                "not fully verified within 35d (every file last verified by 2026-12-01T03:00:00Z)"
-            ),
-            "{why}"
-        );
     }
 
     #[test]

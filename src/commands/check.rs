@@ -1,13 +1,14 @@
 //! `zbk check`: a Nagios/Icinga plugin. One status line with perfdata, and the plugin exit
 //! statuses (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) instead of zbk's own.
 
+use super::judge::judge_host;
 use crate::cli::CheckArgs;
-use crate::config::{CheckSettings, Global};
+use crate::config::{CheckSettings, PoolLimits};
 use crate::ctx::Ctx;
 use crate::expiry::Retention;
-use crate::health::{self, Judged, State, Summary};
+use crate::health::{Judged, State};
 use crate::layout::hosts_dataset;
-use crate::pool::{PoolHealth, PoolLimits, Verdict};
+use crate::pool::{PoolHealth, Verdict};
 use crate::text::counted;
 use crate::watchdog;
 use anyhow::{anyhow, Result};
@@ -88,53 +89,6 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
     ))
 }
 
-/// Judges one host as `zbk check` does, with its own config's thresholds unless `warn` or
-/// `crit` override them; a host whose config cannot be read is UNKNOWN, with the reason.
-pub(crate) fn judge_host(
-    ctx: &Ctx,
-    global: &Global,
-    summary: &Summary,
-    warn: Option<Duration>,
-    crit: Option<Duration>,
-) -> (Judged, CheckSettings) {
-    let host = summary.host;
-    // A retired host is judged on nothing its config says, so a broken one cannot matter.
-    let configured = match host.retired {
-        Some(_) => Ok(global.settings.check),
-        None => global
-            .load_host(&ctx.layout.host_config(&host.name))
-            .map(|c| c.settings.check),
-    };
-    let judged = configured.map(|c| {
-        let limits = CheckSettings {
-            warn: warn.unwrap_or(c.warn),
-            crit: crit.unwrap_or(c.crit),
-            mass_change: c.mass_change,
-            verify_age: c.verify_age,
-        };
-        (limits, health::judge(summary, limits, ctx.now))
-    });
-    match judged {
-        Ok((limits, _)) if limits.warn > limits.crit => (
-            Judged {
-                state: State::Unknown,
-                why: "the warning threshold is longer than the critical one".into(),
-                age: None,
-            },
-            limits,
-        ),
-        Ok((limits, judged)) => (judged, limits),
-        Err(e) => (
-            Judged {
-                state: State::Unknown,
-                why: format!("{e:#}"),
-                age: None,
-            },
-            global.settings.check,
-        ),
-    }
-}
-
 /// The pool's part of the line: its name, verdict and capacity; UNKNOWN with the reason when
 /// its health cannot be read.
 fn pool_verdict(
@@ -213,6 +167,7 @@ fn plugin_line(
 mod tests {
     use super::*;
     use crate::expiry::parse_time;
+    use crate::health;
     use crate::inventory::{Host, Snapshot};
     use crate::stamp::Status;
 

@@ -7,11 +7,13 @@ use crate::config::Global;
 use crate::crypt::{self, KeyFormat};
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
 use crate::dataset::RestoreClone;
+use crate::flavour::Flavour;
 use crate::health::State;
+use crate::inventory::{Host, Inventory};
 use crate::layout::hosts_dataset;
+use crate::names::HostName;
 use crate::sys::exec::find_program;
 use crate::sys::ssh::{self, Ssh};
-use crate::sys::zfs::Flavour;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -145,19 +147,40 @@ fn package(program: &str) -> &'static str {
 }
 
 fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
-    r.ok(&format!(
-        "{} is valid",
-        crate::config::global_path(&ctx.layout.root).display()
-    ));
-    if global.settings.rsync.io_timeout.is_none() {
-        no_io_timeout(
-            &crate::config::global_path(&ctx.layout.root)
-                .display()
-                .to_string(),
-            r,
-        );
-    }
+    global_file(ctx, global, r);
     let dataset = &global.dataset;
+    if !root_mounted(ctx, dataset, r) {
+        return;
+    }
+    pool_health(ctx, global, r);
+    etc_writable(ctx, dataset, r);
+    let locked = keys(ctx, &hosts_dataset(dataset), r);
+    let inv = match ctx.zfs.inventory(&hosts_dataset(dataset)) {
+        Ok(inv) => inv,
+        Err(e) => {
+            r.problem(
+                &format!("{e:#}"),
+                &format!("zbk init {dataset} creates {dataset}/hosts"),
+            );
+            return;
+        }
+    };
+    hosts(ctx, global, &inv, ssh, locked, r);
+    leftover_clones(ctx, dataset, r);
+}
+
+/// The global config, read already: valid, and whether it bounds rsync's silences.
+fn global_file(ctx: &Ctx, global: &Global, r: &mut Report) {
+    let path = crate::config::global_path(&ctx.layout.root);
+    r.ok(&format!("{} is valid", path.display()));
+    if global.settings.rsync.io_timeout.is_none() {
+        no_io_timeout(&path.display().to_string(), r);
+    }
+}
+
+/// Whether the zbk dataset is mounted at the root; `false` when it cannot even be read, and
+/// nothing below it can be.
+fn root_mounted(ctx: &Ctx, dataset: &str, r: &mut Report) -> bool {
     let mounted = ctx.zfs.get(dataset, "mounted");
     let mountpoint = ctx.zfs.get(dataset, "mountpoint");
     match (mounted, mountpoint) {
@@ -166,7 +189,7 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
                 &format!("cannot read {dataset}: {e:#}"),
                 "start the zfs-fuse daemon or load the zfs module (modprobe zfs), and run zbk as root",
             );
-            return;
+            return false;
         }
         (Ok((m, _)), Ok((mp, _))) => {
             let root = &ctx.layout.root;
@@ -186,7 +209,11 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
             }
         }
     }
-    pool_health(ctx, global, r);
+    true
+}
+
+/// Whether zbk can write its locks and logs under `<root>/etc`.
+fn etc_writable(ctx: &Ctx, dataset: &str, r: &mut Report) {
     let probe = ctx
         .layout
         .etc()
@@ -201,40 +228,15 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
             &format!("zfs set readonly=off {dataset}, and run zbk as root"),
         ),
     }
-    let locked = keys(ctx, &hosts_dataset(dataset), r);
-    let inv = match ctx.zfs.inventory(&hosts_dataset(dataset)) {
-        Ok(inv) => inv,
-        Err(e) => {
-            r.problem(
-                &format!("{e:#}"),
-                &format!("zbk init {dataset} creates {dataset}/hosts"),
-            );
-            return;
-        }
-    };
-    // What rsync leaves out where the pool cannot keep it, said once for all hosts alike.
-    let facts = ctx.zfs.run_facts(dataset).ok();
+}
+
+/// Each host: mounted, its config valid, reachable when `ssh`; then what rsync leaves out where
+/// the pool cannot keep it, said once for all hosts alike.
+fn hosts(ctx: &Ctx, global: &Global, inv: &Inventory, ssh: bool, locked: bool, r: &mut Report) {
+    let facts = ctx.zfs.run_facts(&global.dataset).ok();
     let mut left_out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for (name, host) in &inv.hosts {
-        let (mounted, _) = ctx.zfs.get(&host.dataset, "mounted").unwrap_or_default();
-        if mounted != "yes" || !ctx.layout.data(name).is_dir() {
-            if locked {
-                continue; // said once, with the key
-            }
-            if ctx.zfs.is_replica(&host.dataset) {
-                r.ok(&format!(
-                    "{name}: a copy received by zbk replicate (never mounted)"
-                ));
-                continue;
-            }
-            r.problem(
-                &format!(
-                    "{}: not mounted at {}",
-                    host.dataset,
-                    ctx.layout.host(name).display()
-                ),
-                &format!("zfs mount {}", host.dataset),
-            );
+        if !host_mounted(ctx, name, host, locked, r) {
             continue;
         }
         match global.load_host(&ctx.layout.host_config(name)) {
@@ -251,8 +253,7 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
                 }
                 if let Some(facts) = &facts {
                     let storable = facts.storable(name);
-                    let flags =
-                        crate::sys::rsync_args::unstorable(&config.settings.rsync, &storable);
+                    let flags = crate::rsync_args::unstorable(&config.settings.rsync, &storable);
                     if !flags.is_empty() {
                         left_out
                             .entry((flags.join(" "), storable.why))
@@ -276,7 +277,33 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
             "zbk run leaves {flags} out of rsync's arguments for {which}: {why} (see zbk-run(8))"
         ));
     }
-    leftover_clones(ctx, dataset, r);
+}
+
+/// Whether a host's dataset is mounted with its `d/`, else what is said of it: nothing while
+/// its key is not loaded (said once, with the key), a received copy, or a problem.
+fn host_mounted(ctx: &Ctx, name: &HostName, host: &Host, locked: bool, r: &mut Report) -> bool {
+    let (mounted, _) = ctx.zfs.get(&host.dataset, "mounted").unwrap_or_default();
+    if mounted == "yes" && ctx.layout.data(name).is_dir() {
+        return true;
+    }
+    if locked {
+        return false; // said once, with the key
+    }
+    if ctx.zfs.is_replica(&host.dataset) {
+        r.ok(&format!(
+            "{name}: a copy received by zbk replicate (never mounted)"
+        ));
+        return false;
+    }
+    r.problem(
+        &format!(
+            "{}: not mounted at {}",
+            host.dataset,
+            ctx.layout.host(name).display()
+        ),
+        &format!("zfs mount {}", host.dataset),
+    );
+    false
 }
 
 /// `rsync.io_timeout = "none"`: a client that stalls mid-transfer holds its host's lock until
@@ -341,7 +368,7 @@ fn reach(host: &str, config: &crate::config::HostConfig, r: &mut Report) {
         match ssh.login(client) {
             Ok(Ok(())) => r.ok(&format!("{host}: {client} answers over ssh")),
             Ok(Err(failed)) => r.problem(
-                &format!("{host}: `{}` failed: {}", failed.cmd, failed.stderr.trim()),
+                &format!("{host}: {failed}"),
                 "check that the client is up, that root's key is in its authorized_keys, and that its host key is known (ssh it once by hand)",
             ),
             Err(e) => r.problem(&format!("{host}: {e:#}"), "install openssh-client"),

@@ -4,51 +4,19 @@ use crate::cli::InitArgs;
 use crate::config::{self, Global};
 use crate::crypt::{self, KeyFormat};
 use crate::ctx::{usage, Ctx, EXIT_OK};
+use crate::flavour::Flavour;
 use crate::layout::hosts_dataset;
 use crate::names::is_safe_component;
-use crate::sys::zfs::Flavour;
 use anyhow::{Context, Result};
 use fs_err as fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
-    let dataset = args.dataset.trim_end_matches('/');
-    if dataset.is_empty()
-        || dataset.contains('@')
-        || dataset.split('/').any(|c| !is_safe_component(c))
-    {
-        return Err(usage(format!(
-            "DATASET: {:?} is not a ZFS filesystem name",
-            args.dataset
-        )));
-    }
-    for (flag, value) in [
-        ("--compression", &args.compression),
-        ("--dedup", &args.dedup),
-    ] {
-        if !is_safe_component(value) {
-            return Err(usage(format!("{flag}: {value:?} is not a property value")));
-        }
-    }
+    let dataset = checked_args(&args)?;
     let root = &ctx.layout.root;
     let encrypt = encryption(ctx, &args)?;
-    if !ctx.zfs.exists(dataset)? {
-        return Err(usage(format!(
-            "dataset {dataset} does not exist: create it first, e.g. `zfs create -o mountpoint={} {dataset}`",
-            root.display()
-        )));
-    }
-    let (mountpoint, _) = ctx.zfs.get(dataset, "mountpoint")?;
-    let (mounted, _) = ctx.zfs.get(dataset, "mounted")?;
-    if !same_dir(Path::new(&mountpoint), root) || mounted != "yes" {
-        return Err(usage(format!(
-            "dataset {dataset} is mounted at {mountpoint} (mounted: {mounted}), not at the root {}: pass --root {mountpoint}, or `zfs set mountpoint={} {dataset}`",
-            root.display(),
-            root.display()
-        )));
-    }
-
+    mounted_at_root(ctx, dataset)?;
     let config_path = config::global_path(root);
     if config_path.exists() {
         let existing = Global::load(root).map_err(usage)?;
@@ -70,37 +38,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
             )));
         }
     } else {
-        let mut props = vec![
-            ("compression", args.compression.as_str()),
-            ("dedup", args.dedup.as_str()),
-        ];
-        if ctx.zfs.flavour() == Flavour::OpenZfs {
-            // So that rsync --acls/--xattrs can store what it copies, cheaply (xattrs in the dnode).
-            props.extend([("acltype", "posixacl"), ("xattr", "sa")]);
-        }
-        let mut made_key = false;
-        let location;
-        if let Some((format, key)) = &encrypt {
-            made_key = ensure_key(key, *format)?;
-            location = format!("file://{}", key.display());
-            props.extend([
-                ("encryption", crypt::CIPHER),
-                ("keyformat", format.as_str()),
-                ("keylocation", location.as_str()),
-            ]);
-        }
-        ctx.zfs.create(&hosts, &props)?;
-        // A whole-system source gives d/ the client's / mode; the tree above must stay root's.
-        let dir = ctx.layout.root.join("hosts");
-        fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        let settings: Vec<String> = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        done.push(format!("created {hosts} ({})", settings.join(", ")));
-        if let (true, Some((format, key))) = (made_key, &encrypt) {
-            done.push(format!(
-                "made the key {} ({format}, mode 0600): keep a copy offline, away from this server; without it neither these backups nor their `zbk replicate --raw` copies can be read",
-                key.display()
-            ));
-        }
+        done = create_hosts(ctx, &args, &hosts, encrypt.as_ref())?;
     }
     if !config_path.exists() {
         fs::create_dir_all(ctx.layout.etc())?;
@@ -118,6 +56,93 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// DATASET without its trailing slashes, once it and the property values are names ZFS takes.
+fn checked_args(args: &InitArgs) -> Result<&str> {
+    let dataset = args.dataset.trim_end_matches('/');
+    if dataset.is_empty()
+        || dataset.contains('@')
+        || dataset.split('/').any(|c| !is_safe_component(c))
+    {
+        return Err(usage(format!(
+            "DATASET: {:?} is not a ZFS filesystem name",
+            args.dataset
+        )));
+    }
+    for (flag, value) in [
+        ("--compression", &args.compression),
+        ("--dedup", &args.dedup),
+    ] {
+        if !is_safe_component(value) {
+            return Err(usage(format!("{flag}: {value:?} is not a property value")));
+        }
+    }
+    Ok(dataset)
+}
+
+/// Refuses a DATASET that does not exist or is not mounted at the backup root.
+fn mounted_at_root(ctx: &Ctx, dataset: &str) -> Result<()> {
+    let root = &ctx.layout.root;
+    if !ctx.zfs.exists(dataset)? {
+        return Err(usage(format!(
+            "dataset {dataset} does not exist: create it first, e.g. `zfs create -o mountpoint={} {dataset}`",
+            root.display()
+        )));
+    }
+    let (mountpoint, _) = ctx.zfs.get(dataset, "mountpoint")?;
+    let (mounted, _) = ctx.zfs.get(dataset, "mounted")?;
+    if !same_dir(Path::new(&mountpoint), root) || mounted != "yes" {
+        return Err(usage(format!(
+            "dataset {dataset} is mounted at {mountpoint} (mounted: {mounted}), not at the root {}: pass --root {mountpoint}, or `zfs set mountpoint={} {dataset}`",
+            root.display(),
+            root.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the hosts dataset with its properties (and its key, under `--encrypt`), and says
+/// what it did.
+fn create_hosts(
+    ctx: &Ctx,
+    args: &InitArgs,
+    hosts: &str,
+    encrypt: Option<&(KeyFormat, PathBuf)>,
+) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    let mut props = vec![
+        ("compression", args.compression.as_str()),
+        ("dedup", args.dedup.as_str()),
+    ];
+    if ctx.zfs.flavour() == Flavour::OpenZfs {
+        // So that rsync --acls/--xattrs can store what it copies, cheaply (xattrs in the dnode).
+        props.extend([("acltype", "posixacl"), ("xattr", "sa")]);
+    }
+    let mut made_key = false;
+    let location;
+    if let Some((format, key)) = encrypt {
+        made_key = ensure_key(key, *format)?;
+        location = format!("file://{}", key.display());
+        props.extend([
+            ("encryption", crypt::CIPHER),
+            ("keyformat", format.as_str()),
+            ("keylocation", location.as_str()),
+        ]);
+    }
+    ctx.zfs.create(hosts, &props)?;
+    // A whole-system source gives d/ the client's / mode; the tree above must stay root's.
+    let dir = ctx.layout.root.join("hosts");
+    fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    let settings: Vec<String> = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    done.push(format!("created {hosts} ({})", settings.join(", ")));
+    if let (true, Some((format, key))) = (made_key, encrypt) {
+        done.push(format!(
+            "made the key {} ({format}, mode 0600): keep a copy offline, away from this server; without it neither these backups nor their `zbk replicate --raw` copies can be read",
+            key.display()
+        ));
+    }
+    Ok(done)
 }
 
 /// `--encrypt` and its key options, checked before anything is made: the key format and the

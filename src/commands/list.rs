@@ -1,5 +1,6 @@
 //! `zbk list`: a row per snapshot (and per host without one), as a table or stable JSON.
 
+use super::output::print_table;
 use crate::cli::ListArgs;
 use crate::ctx::{Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
@@ -7,6 +8,7 @@ use crate::inventory::{Host, Snapshot};
 use crate::layout::hosts_dataset;
 use crate::rsync_report::Stats;
 use crate::stamp::Stamp;
+use crate::text::human_bytes;
 use crate::verify::Verified;
 use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -153,23 +155,3 @@ fn describe(stamp: &Stamp, now: DateTime<Utc>) -> String {
         Stamp::Absent => "-".to_string(),
     }
 }
-
-/// Prints rows as left-aligned columns two spaces apart, the first row being the header.
-pub fn print_table<const N: usize>(rows: &[[String; N]]) {
-    let mut widths = [0usize; N];
-    for r in rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for r in rows {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
-    }
-}
-
-pub use crate::text::human_bytes;

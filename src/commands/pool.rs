@@ -1,10 +1,11 @@
 //! The pool's health as `check`, `status` and `doctor` show it: read once through `zpool`,
 //! judged by `pool::judge`, and written as a phrase, a JSON object or Prometheus samples.
 
+use crate::config::PoolLimits;
 use crate::ctx::Ctx;
 use crate::expiry::{relative, Expiry};
 use crate::health::State;
-use crate::pool::{self, PoolHealth, PoolLimits, Scrub};
+use crate::pool::{self, PoolHealth, Scrub};
 use crate::sys::zpool::Zpool;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};

@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> Result<u8> {
     let hosts = super::chosen_hosts(&inv, &[])?;
     let verdict = super::pool::verdict(&health, global.pool, ctx.now);
     let pool = super::pool::json(&global.dataset, &health, &verdict);
-    let rows = super::status::json_rows(ctx, &global, &inv, &hosts, &pool)?;
+    let rows = super::rows::json_rows(ctx, &global, &inv, &hosts, &pool)?;
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|n| n.trim().to_string())
         .ok()

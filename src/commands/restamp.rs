@@ -3,7 +3,6 @@
 
 use crate::cli::RestampArgs;
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::dataset::Snapshot;
 use crate::layout::hosts_dataset;
 use crate::restamp::{plan, Plan};
 use crate::stamp::PROP_EXPIRES;
@@ -25,7 +24,7 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
             }
         };
         for snap in &host.snapshots {
-            let full = match Snapshot::of(&global.dataset, host, &snap.name) {
+            let full = match host.full_snapshot(&global.dataset, &snap.name) {
                 Ok(full) => full,
                 Err(e) => {
                     eprintln!("zbk: {name}: {e:#}; left as it is");
@@ -45,8 +44,7 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
                     if args.dry_run {
                         println!("would restamp {full}: {from} -> {to}");
                         changed += 1;
-                    } else if let Err(e) = ctx.zfs.set(full.as_str(), PROP_EXPIRES, &to.to_string())
-                    {
+                    } else if let Err(e) = ctx.zfs.stamp(&full, PROP_EXPIRES, &to.to_string()) {
                         eprintln!("zbk: {full}: {e:#}");
                         exit = exit.max(EXIT_FAILED);
                     } else {
@@ -57,7 +55,7 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
             }
         }
         if !args.dry_run {
-            if let Err(e) = super::keep::acknowledge(ctx, &global.dataset, host) {
+            if let Err(e) = super::pin::acknowledge(ctx, &global.dataset, host) {
                 eprintln!("zbk: {name}: {e:#}");
                 exit = exit.max(EXIT_FAILED);
             }

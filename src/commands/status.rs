@@ -1,187 +1,21 @@
 //! `zbk status`: how every host stands, from one listing of the whole tree: as a table, as
 //! JSON, or as a textfile for the Prometheus node_exporter.
 
-use super::list::{human_bytes, print_table};
+use super::output::print_table;
+use super::rows::{json_rows, row, Row};
 use crate::cli::StatusArgs;
-use crate::config::Global;
 use crate::ctx::{usage, Ctx, EXIT_OK};
-use crate::expiry::{relative, Expiry};
+use crate::expiry::relative;
 use crate::health::{self, State, Summary};
 use crate::history;
-use crate::inventory::{Inventory, Snapshot};
+use crate::inventory::Snapshot;
 use crate::layout::hosts_dataset;
-use crate::names::HostName;
 use crate::stamp::Status;
+use crate::text::human_bytes;
 use crate::verify::Verified;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::fmt::Write as _;
-
-/// One object of `zbk status --json`; the field names are documented in zbk-status(8).
-#[derive(Serialize)]
-struct Row<'a> {
-    host: &'a str,
-    retired: bool,
-    last_good_snapshot: Option<&'a str>,
-    last_good_time: Option<String>,
-    last_good_age_seconds: Option<i64>,
-    last_run_snapshot: Option<&'a str>,
-    last_run_time: Option<String>,
-    last_run_status: Option<&'static str>,
-    /// The last run's change figures from rsync, where it recorded them.
-    last_run_changes: Option<crate::rsync_report::Stats>,
-    /// The newest mass change (guard.max_change) nobody has acknowledged yet.
-    mass_change_time: Option<String>,
-    /// When the newest attempt found the client unreachable (`online = "sometimes"`), if no
-    /// run has taken a snapshot since.
-    unreachable_time: Option<String>,
-    consecutive_failures: usize,
-    snapshots: usize,
-    pinned_snapshots: usize,
-    future_snapshots: usize,
-    used_bytes: Option<u64>,
-    snapshot_bytes: Option<u64>,
-    /// The newest `zbk verify`: when, which slice (`K/N`, `all/N`), on which snapshot.
-    verified_time: Option<String>,
-    verified_slice: Option<String>,
-    verified_snapshot: Option<&'a str>,
-    /// Since when every file of the tree has been verified.
-    fully_verified_time: Option<String>,
-    /// Silent differences found that `zbk verify --ack` has not acknowledged.
-    verify_unacknowledged: u64,
-    /// The pool the host lives on, the same for every host.
-    pool: &'a super::pool::Json,
-    #[serde(flatten)]
-    more: More,
-}
-
-/// What `--json` tells beyond the table, for `zbk report` and other servers' pages: the
-/// host's state as `zbk check` judges it, its recent days, and what is known of its copies.
-#[derive(Serialize, Default)]
-struct More {
-    state: Option<&'static str>,
-    state_reason: Option<String>,
-    snapshots_per_tier: std::collections::BTreeMap<String, usize>,
-    unreadable_stamps: usize,
-    last_failure_snapshot: Option<String>,
-    last_failure_time: Option<String>,
-    last_failure_reason: Option<String>,
-    last_replicated_snapshot: Option<String>,
-    last_replicated_time: Option<String>,
-    replication_lag_seconds: Option<i64>,
-    history: Vec<HistoryDay>,
-}
-
-/// One day of `history` in `--json`.
-#[derive(Serialize)]
-struct HistoryDay {
-    date: String,
-    status: &'static str,
-    runs: usize,
-    failed_runs: usize,
-    referenced_bytes: Option<u64>,
-}
-
-/// The `--json` extras of one host: its config and its last failed run's log are read here.
-fn more(ctx: &Ctx, global: &Global, s: &Summary) -> More {
-    let host = s.host;
-    let time = |t: Option<DateTime<Utc>>| t.map(|t| Expiry::At(t).to_string());
-    let (judged, _) = super::check::judge_host(ctx, global, s, None, None);
-    let failed = history::last_failed(host);
-    // The log is in l/ of the live tree: pruned by log_keep, so an old failure may have none.
-    let reason = failed.and_then(|f| {
-        let log = ctx.layout.logs(&host.name).join(format!("{}.log", f.name));
-        std::fs::read_to_string(log)
-            .ok()
-            .and_then(|text| history::failure_reason(&text))
-    });
-    let held = history::last_held(host);
-    let good_at = s.last_good.and_then(|g| g.created);
-    More {
-        state: Some(judged.state.label()),
-        state_reason: Some(judged.why),
-        snapshots_per_tier: history::per_tier(host),
-        unreadable_stamps: history::unreadable_stamps(host),
-        last_failure_snapshot: failed.map(|f| f.name.clone()),
-        last_failure_time: time(failed.and_then(|f| f.created)),
-        last_failure_reason: reason,
-        last_replicated_snapshot: held.map(|h| h.name.clone()),
-        last_replicated_time: time(held.and_then(|h| h.created)),
-        replication_lag_seconds: held
-            .and_then(|h| h.created)
-            .zip(good_at)
-            .map(|(sent, good)| (good - sent).num_seconds().max(0)),
-        history: history::days(host, ctx.now, history::DAYS)
-            .into_iter()
-            .map(|d| HistoryDay {
-                date: d.date.to_string(),
-                status: d.status.as_str(),
-                runs: d.runs,
-                failed_runs: d.failed,
-                referenced_bytes: d.referenced,
-            })
-            .collect(),
-    }
-}
-
-/// The hosts as `--json` prints them, as JSON values: `zbk report` reads its own server the
-/// way it reads another's.
-pub(crate) fn json_rows(
-    ctx: &Ctx,
-    global: &Global,
-    inv: &Inventory,
-    hosts: &[HostName],
-    pool: &super::pool::Json,
-) -> Result<serde_json::Value> {
-    let rows: Vec<Row> = hosts
-        .iter()
-        .map(|h| {
-            let s = health::summarize(&inv.hosts[h], ctx.now);
-            let mut r = row(&s, pool, ctx.now);
-            r.more = more(ctx, global, &s);
-            r
-        })
-        .collect();
-    Ok(serde_json::to_value(rows)?)
-}
-
-fn row<'a>(s: &Summary<'a>, pool: &'a super::pool::Json, now: DateTime<Utc>) -> Row<'a> {
-    let time = |t: Option<DateTime<Utc>>| t.map(|t| Expiry::At(t).to_string());
-    let good_at = s.last_good.and_then(|g| g.created);
-    Row {
-        host: s.host.name.as_str(),
-        retired: s.host.retired.is_some(),
-        last_good_snapshot: s.last_good.map(|g| g.name.as_str()),
-        last_good_time: time(good_at),
-        last_good_age_seconds: good_at.map(|t| (now - t).num_seconds()),
-        last_run_snapshot: s.last_run.map(|r| r.name.as_str()),
-        last_run_time: time(s.last_run.and_then(|r| r.created)),
-        last_run_status: s.last_run.and_then(|r| r.status).map(|st| st.as_str()),
-        last_run_changes: s.last_run.and_then(|r| r.changes),
-        mass_change_time: time(s.mass_change),
-        unreachable_time: time(s.unreachable),
-        consecutive_failures: s.consecutive_failures,
-        snapshots: s.snapshots,
-        pinned_snapshots: s.pinned,
-        future_snapshots: s.future,
-        used_bytes: s.host.used,
-        snapshot_bytes: s.host.snapshots_used,
-        verified_time: time(s.verified.map(|v| v.at)),
-        verified_slice: s.verified.map(Verified::slice_shown),
-        verified_snapshot: s.verified.and_then(|v| {
-            s.host
-                .snapshots
-                .iter()
-                .find(|snap| snap.verified.as_ref() == Some(v))
-                .map(|snap| snap.name.as_str())
-        }),
-        fully_verified_time: time(s.verified.and_then(Verified::covered)),
-        verify_unacknowledged: s.verified.map_or(0, |v| v.unacked),
-        more: More::default(),
-        pool,
-    }
-}
 
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
     if args.json && args.prometheus {
@@ -246,44 +80,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         .iter()
         .map(|s| row(s, &pool_json, ctx.now))
         .collect();
-    let mut table = vec![[
-        "HOST",
-        "STATE",
-        "LAST GOOD",
-        "AGE",
-        "LAST RUN",
-        "RESULT",
-        "FAILS",
-        "SNAPS",
-        "PINNED",
-        "USED",
-    ]
-    .map(String::from)];
-    let dash = || "-".to_string();
-    for (r, s) in rows.iter().zip(&summaries) {
-        table.push([
-            r.host.to_string(),
-            if r.retired { "retired" } else { "active" }.to_string(),
-            r.last_good_snapshot.map_or_else(dash, str::to_string),
-            s.last_good
-                .and_then(|g| g.created)
-                .map_or_else(dash, |t| relative(t, ctx.now)),
-            // An attempt that found the client unreachable took no snapshot, but it is the last.
-            r.unreachable_time
-                .clone()
-                .or_else(|| r.last_run_time.clone())
-                .unwrap_or_else(dash),
-            match r.unreachable_time {
-                Some(_) => "unreachable".to_string(),
-                None => r.last_run_status.map_or_else(dash, str::to_string),
-            },
-            r.consecutive_failures.to_string(),
-            r.snapshots.to_string(),
-            r.pinned_snapshots.to_string(),
-            r.used_bytes.map_or_else(dash, human_bytes),
-        ]);
-    }
-    print_table(&table);
+    print_hosts(&rows, &summaries, ctx.now);
     let judged = match verdict.state {
         State::Ok => String::new(),
         state => format!(" ({}: {})", state.label(), verdict.why.join(", ")),
@@ -303,6 +100,48 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         );
     }
     Ok(EXIT_OK)
+}
+
+/// The table of hosts, one line each: their rows, and the summaries the ages come from.
+fn print_hosts(rows: &[Row], summaries: &[Summary], now: DateTime<Utc>) {
+    let mut table = vec![[
+        "HOST",
+        "STATE",
+        "LAST GOOD",
+        "AGE",
+        "LAST RUN",
+        "RESULT",
+        "FAILS",
+        "SNAPS",
+        "PINNED",
+        "USED",
+    ]
+    .map(String::from)];
+    let dash = || "-".to_string();
+    for (r, s) in rows.iter().zip(summaries) {
+        table.push([
+            r.host.to_string(),
+            if r.retired { "retired" } else { "active" }.to_string(),
+            r.last_good_snapshot.map_or_else(dash, str::to_string),
+            s.last_good
+                .and_then(|g| g.created)
+                .map_or_else(dash, |t| relative(t, now)),
+            // An attempt that found the client unreachable took no snapshot, but it is the last.
+            r.unreachable_time
+                .clone()
+                .or_else(|| r.last_run_time.clone())
+                .unwrap_or_else(dash),
+            match r.unreachable_time {
+                Some(_) => "unreachable".to_string(),
+                None => r.last_run_status.map_or_else(dash, str::to_string),
+            },
+            r.consecutive_failures.to_string(),
+            r.snapshots.to_string(),
+            r.pinned_snapshots.to_string(),
+            r.used_bytes.map_or_else(dash, human_bytes),
+        ]);
+    }
+    print_table(&table);
 }
 
 /// A snapshot's creation time in seconds since the epoch; 0 for none, so that an alert on

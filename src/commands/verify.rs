@@ -3,22 +3,21 @@
 //! (or all of it); stamps what it found on the snapshot as `zbk:verified`, and with `--ack`
 //! acknowledges the silent differences found so far.
 
-use super::restore::SnapshotView;
+use super::view::SnapshotView;
 use crate::cli::VerifyArgs;
 use crate::config::{Global, HostConfig};
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
-use crate::dataset::Snapshot;
+use crate::flavour::Flavour;
 use crate::inventory::{Host, Inventory};
 use crate::layout::hosts_dataset;
 use crate::names::HostName;
 use crate::restore::{self, Choice};
+use crate::rsync_args::{self, Call};
 use crate::rsync_report;
 use crate::run_facts::Storable;
 use crate::stamp::PROP_VERIFIED;
 use crate::sys::rsync::Rsync;
-use crate::sys::rsync_args::{self, Call};
 use crate::sys::ssh::{self, Ssh};
-use crate::sys::zfs::Flavour;
 use crate::text::counted;
 use crate::verify::{self, Found, Part, Verified};
 use anyhow::{anyhow, bail, Context, Result};
@@ -177,33 +176,32 @@ fn verify_host(
     let mut found = Found::default();
     for source in &config.sources {
         let root = verify::source_root(source, relative);
-        let (cmd, list) = match part {
-            Part::Full => (rsync.verify(&call, source, user, &data, None), None),
+        let logged = |line: &str| {
+            let _ = writeln!(log, "$ {line}");
+        };
+        let (out, list) = match part {
+            Part::Full => (
+                rsync.verify(&call, source, user, &data, None, logged)?,
+                None,
+            ),
             Part::Slice(k) => {
                 let list = slice_list(&listed_from, &root.under, slices, k)
                     .with_context(|| format!("cannot read {shown_part} of {name}@{}", snap.name))?;
-                let cmd = rsync.verify(&call, &root.base, user, &data, Some(list.0.path()));
-                (cmd, Some(list))
+                let out =
+                    rsync.verify(&call, &root.base, user, &data, Some(list.0.path()), logged)?;
+                (out, Some(list))
             }
         };
-        let _ = writeln!(log, "$ {cmd}");
-        let out = cmd.output()?;
-        log.push_str(&out.stdout);
-        log.push_str(&out.stderr);
-        let code = out.code();
+        log.push_str(&out.printed());
+        let code = out.code;
         let _ = writeln!(log, "rsync exited {code} ({})", rsync_report::meaning(code));
         // 24: files vanished while rsync listed them, which a dry run reads as vanished.
         if code != 0 && code != 24 {
-            let said: Vec<&str> = out
-                .stderr
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .collect();
             bail!(
                 "{source}: rsync exited {code} ({}){}",
                 rsync_report::meaning(code),
-                said.last()
-                    .map(|l| format!(": {}", l.trim()))
+                out.last_said()
+                    .map(|l| format!(": {l}"))
                     .unwrap_or_default()
             );
         }
@@ -226,7 +224,7 @@ fn verify_host(
     }
     drop(view);
     let stamp = Verified::record(last, part, slices, ctx.now, &found);
-    let target = Snapshot::of(&global.dataset, host, &snap.name)?;
+    let target = host.full_snapshot(&global.dataset, &snap.name)?;
     ctx.zfs
         .set(target.as_str(), PROP_VERIFIED, &stamp.to_property())?;
     // The host's record names the snapshot with the newest stamp, for zbk check.
@@ -391,9 +389,9 @@ fn ack(ctx: &Ctx, global: &Global, inv: &Inventory, names: &[HostName]) -> Resul
             .max_by_key(|(_, v)| v.at);
         match newest {
             Some((snap, v)) if v.unacked > 0 => {
-                let target = Snapshot::of(&global.dataset, host, &snap.name)?;
-                ctx.zfs.set(
-                    target.as_str(),
+                let target = host.full_snapshot(&global.dataset, &snap.name)?;
+                ctx.zfs.stamp(
+                    &target,
                     PROP_VERIFIED,
                     &v.acknowledged(ctx.now).to_property(),
                 )?;

@@ -2,13 +2,14 @@
 //! size and mtime as httm does. Snapshots are opened one at a time (on zfs-fuse, one
 //! temporary clone at a time), so the cost grows with their number but never piles up.
 
-use super::list::{human_bytes, print_table};
-use super::restore::{check_inside, SnapshotView};
+use super::output::print_table;
+use super::view::{check_inside, SnapshotView};
 use crate::cli::VersionsArgs;
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::expiry::Expiry;
 use crate::layout::hosts_dataset;
 use crate::restore::{client_path, distinct, Seen};
+use crate::text::human_bytes;
 use anyhow::Result;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

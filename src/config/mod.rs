@@ -9,45 +9,35 @@ mod overlay;
 mod settings;
 
 pub use files::check_private;
-pub use settings::{CheckSettings, Hooks, Online, RsyncSettings, Settings, SshSettings};
+pub use settings::{
+    ChangeLimits, CheckSettings, Hooks, Online, RsyncSettings, Settings, SshSettings,
+    DEFAULT_RSYNC_ARGS, DEFAULT_TIER, DEFAULT_TIERS, FAILED_TIER, MAX_SLICES,
+};
 
 use crate::expiry::Retention;
-use crate::pool::PoolLimits;
 use anyhow::{anyhow, bail, Result};
 use files::{parse_file, read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The tier a plain run stamps.
-pub const DEFAULT_TIER: &str = "default";
-/// The tier a failed run stamps.
-pub const FAILED_TIER: &str = "failed";
+/// How long one `zfs` or `zpool` process may take until `[zfs] timeout` says otherwise.
+pub const DEFAULT_ZFS_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The built-in tier table, overridable key by key.
-pub const DEFAULT_TIERS: [(&str, &str); 6] = [
-    (DEFAULT_TIER, "7days"),
-    ("weekly", "5weeks"),
-    ("monthly", "13months"),
-    ("quarterly", "2years"),
-    ("yearly", "7years"),
-    (FAILED_TIER, "2days"),
-];
+/// `check.scrub_age` and `check.capacity_warn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolLimits {
+    pub scrub_age: Duration,
+    pub capacity_warn: u8,
+}
 
-/// rsync's arguments unless the config replaces them: a faithful copy (`--archive
-/// --hard-links --acls --xattrs --numeric-ids`), the client's paths under `d/` (`--relative`),
-/// and in-place block updates so unchanged blocks stay shared with earlier snapshots.
-pub const DEFAULT_RSYNC_ARGS: [&str; 10] = [
-    "--archive",
-    "--hard-links",
-    "--acls",
-    "--xattrs",
-    "--numeric-ids",
-    "--delete",
-    "--delete-excluded",
-    "--relative",
-    "--inplace",
-    "--no-whole-file",
-];
+impl Default for PoolLimits {
+    fn default() -> PoolLimits {
+        PoolLimits {
+            scrub_age: Duration::from_secs(35 * 86400),
+            capacity_warn: 80,
+        }
+    }
+}
 
 /// The global configuration, resolved.
 #[derive(Clone, Debug)]
@@ -138,7 +128,7 @@ impl Global {
         let zfs_timeout = match file.zfs.as_ref().and_then(|z| z.timeout.as_deref()) {
             Some(text) => overlay::duration(text, "zfs.timeout")
                 .map_err(|e| anyhow!("{}: {e}", path.display()))?,
-            None => crate::sys::zfs::DEFAULT_TIMEOUT,
+            None => DEFAULT_ZFS_TIMEOUT,
         };
         let settings = Settings::default().overlay(&file, path)?;
         let pool = pool_limits(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -248,6 +238,13 @@ pub fn check_source(source: &str) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Whether a source is remote (`[user@]host:/path`) rather than a local path.
+pub fn is_remote(source: &str) -> bool {
+    source
+        .split_once(':')
+        .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
 }
 
 /// The commented global config `zbk init` writes.

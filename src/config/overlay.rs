@@ -5,7 +5,7 @@
 use super::files::{
     CheckFile, FileConfig, FractionOrNone, GuardFile, HooksFile, RsyncFile, SshFile, VerifyFile,
 };
-use super::settings::{Online, Settings};
+use super::settings::{Online, Settings, MAX_SLICES};
 use crate::expiry::Retention;
 use anyhow::{anyhow, bail, Result};
 use std::path::{Component, Path};
@@ -241,7 +241,7 @@ fn overlay_check(out: &mut Settings, check: &CheckFile) -> Result<()> {
 
 fn overlay_verify(out: &mut Settings, verify: &VerifyFile) -> Result<()> {
     if let Some(n) = verify.slices {
-        let max = crate::verify::MAX_SLICES;
+        let max = MAX_SLICES;
         if !(1..=max).contains(&n) {
             bail!("verify.slices: {n} is not between 1 and {max}");
         }

@@ -1,12 +1,42 @@
 //! The settings a host may override, resolved: their types, the built-in defaults, and a
 //! tier's retention by name.
 
-use super::{DEFAULT_RSYNC_ARGS, DEFAULT_TIERS};
 use crate::expiry::Retention;
 use anyhow::{anyhow, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The tier a plain run stamps.
+pub const DEFAULT_TIER: &str = "default";
+/// The tier a failed run stamps.
+pub const FAILED_TIER: &str = "failed";
+
+/// The built-in tier table, overridable key by key.
+pub const DEFAULT_TIERS: [(&str, &str); 6] = [
+    (DEFAULT_TIER, "7days"),
+    ("weekly", "5weeks"),
+    ("monthly", "13months"),
+    ("quarterly", "2years"),
+    ("yearly", "7years"),
+    (FAILED_TIER, "2days"),
+];
+
+/// rsync's arguments unless the config replaces them: a faithful copy (`--archive
+/// --hard-links --acls --xattrs --numeric-ids`), the client's paths under `d/` (`--relative`),
+/// and in-place block updates so unchanged blocks stay shared with earlier snapshots.
+pub const DEFAULT_RSYNC_ARGS: [&str; 10] = [
+    "--archive",
+    "--hard-links",
+    "--acls",
+    "--xattrs",
+    "--numeric-ids",
+    "--delete",
+    "--delete-excluded",
+    "--relative",
+    "--inplace",
+    "--no-whole-file",
+];
 
 /// `rsync.io_timeout` unless the config says otherwise.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(600);
@@ -28,6 +58,21 @@ pub struct Settings {
     pub guard: Guard,
     pub verify: VerifySettings,
 }
+
+/// guard.max_change and the host size below which it does not apply.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChangeLimits {
+    /// The largest fraction of the source's files one run may change or delete; `None`: off.
+    pub max_change: Option<f64>,
+    /// Hosts with fewer files than this are never judged: on a small tree a few edits are a
+    /// large fraction.
+    pub min_files: u64,
+}
+
+/// The most slices a tree may be cut into: a daily verify covers it within a year, and the
+/// stamp, which records when each slice was last verified, stays well inside the 8 KiB a ZFS
+/// user property may hold.
+pub const MAX_SLICES: u32 = 366;
 
 /// How `zbk verify` cuts a host's tree.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,7 +111,7 @@ pub struct Guard {
     pub max_capacity: u8,
     /// The most of the source's files one run may change or delete before it is stamped
     /// `warning` and the last clean snapshot is pinned, and the host size it applies from.
-    pub change: crate::guard::Limits,
+    pub change: ChangeLimits,
     /// How long such a pin keeps the last clean snapshot, at least.
     pub pin_for: Retention,
 }
@@ -168,7 +213,7 @@ impl Default for Settings {
                 check_file: None,
                 max_delete: None,
                 max_capacity: 95,
-                change: crate::guard::Limits {
+                change: ChangeLimits {
                     max_change: Some(0.5),
                     min_files: 200,
                 },

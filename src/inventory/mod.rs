@@ -6,6 +6,7 @@
 #[cfg(test)]
 mod fuzz;
 
+use crate::dataset;
 use crate::listing::{number, own, Listing};
 use crate::names::HostName;
 use crate::rsync_report::Stats;
@@ -93,6 +94,16 @@ pub struct Host {
     /// Space the snapshots hold together (`usedbysnapshots`): what destroying them all frees.
     pub snapshots_used: Option<u64>,
     pub snapshots: Vec<Snapshot>,
+}
+
+impl Host {
+    /// One of this host's snapshots, named as the hosts-tree listing under `root` found it.
+    pub fn full_snapshot(&self, root: &str, name: &str) -> anyhow::Result<dataset::Snapshot> {
+        dataset::Snapshot::listed(
+            &dataset::HostDataset::listed(root, &self.name, &self.dataset)?,
+            name,
+        )
+    }
 }
 
 /// The hosts tree as one listing saw it.

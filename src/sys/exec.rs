@@ -32,7 +32,7 @@ pub fn spawned() -> usize {
 
 /// A command line: the program and its arguments, kept as a vector from start to end.
 #[derive(Clone, Debug)]
-pub struct Cmd {
+pub(in crate::sys) struct Cmd {
     program: PathBuf,
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
@@ -41,7 +41,7 @@ pub struct Cmd {
 
 /// What a finished child left behind.
 #[derive(Debug)]
-pub struct Output {
+pub(in crate::sys) struct Output {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
@@ -586,7 +586,7 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> Drained {
 /// the bytes: the pair is judged by its progress (no byte for the deadline of `from`, or of
 /// `to`), never by its length, so a long healthy stream is never cut. Both stderrs are
 /// captured and both statuses returned, since either end can fail while the other looks fine.
-pub fn pipe(from: &Cmd, to: &Cmd) -> Result<(Output, Output)> {
+pub(in crate::sys) fn pipe(from: &Cmd, to: &Cmd) -> Result<(Output, Output)> {
     let _doing = crate::watchdog::Doing::new(format!("`{from} | {to}`"));
     let mut first = from.spawn(
         from.command()

@@ -2,8 +2,8 @@
 //! the look at a source before it, and a restore's copy back.
 
 use super::exec::{abandoned_text, find_program, Cmd, Deadline, Ended, Limits, Output};
-use super::rsync_args::{argv, inside, is_remote, with_user, Call};
 use crate::config::RsyncSettings;
+use crate::rsync_args::{argv, inside, is_remote, with_user, Call};
 use crate::rsync_report::{self as report, Stats};
 use crate::stamp::Status;
 use anyhow::Result;
@@ -185,7 +185,7 @@ impl Rsync {
     /// checksums. With `files_from` (NUL-separated paths relative to `source`) only those are
     /// compared, and one the client no longer has is skipped: `--delete-missing-args` would
     /// say so, but the `rrsync -ro` of `zbk authorize` refuses every delete option.
-    pub fn verify(
+    fn verify_cmd(
         &self,
         call: &Call,
         source: &str,
@@ -205,17 +205,75 @@ impl Rsync {
             .args(argv(call, &with_user(source, user), dest))
     }
 
-    /// The copy of `sources` out of a snapshot to `dest`, with `args` before them: to print,
-    /// or to run.
-    pub fn restore(&self, args: &[String], sources: &[OsString], dest: &str) -> Cmd {
+    /// Runs that look: its command line, then what rsync printed and its exit status, judged
+    /// by the caller.
+    pub fn verify(
+        &self,
+        call: &Call,
+        source: &str,
+        user: Option<&str>,
+        dest: &Path,
+        files_from: Option<&Path>,
+        log_line: impl FnOnce(&str),
+    ) -> Result<Compared> {
+        let cmd = self.verify_cmd(call, source, user, dest, files_from);
+        log_line(&cmd.to_string());
+        let out = cmd.output()?;
+        Ok(Compared {
+            code: out.code(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    /// The copy of `sources` out of a snapshot to `dest`, with `args` before them.
+    fn restore_cmd(&self, args: &[String], sources: &[OsString], dest: &str) -> Cmd {
         self.cmd(args).args(sources).args([dest])
+    }
+
+    /// The restore's command line, as a dry run prints it.
+    pub fn restore_line(&self, args: &[String], sources: &[OsString], dest: &str) -> String {
+        self.restore_cmd(args, sources, dest).to_string()
+    }
+
+    /// Runs the restore's copy; any exit status but 0 is an error with rsync's words.
+    pub fn restore(&self, args: &[String], sources: &[OsString], dest: &str) -> Result<()> {
+        self.restore_cmd(args, sources, dest).checked()?;
+        Ok(())
+    }
+}
+
+/// What one `zbk verify` look printed: its itemized list and figures, and its exit status.
+pub struct Compared {
+    pub code: i32,
+    pub stdout: String,
+    stderr: String,
+}
+
+impl Compared {
+    /// Everything rsync printed, stdout then stderr, for the log.
+    pub fn printed(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// rsync's last non-empty line on stderr: why it failed.
+    pub fn last_said(&self) -> Option<&str> {
+        self.stderr
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .map(str::trim)
     }
 }
 
 impl Copy<'_> {
     /// The command of each source, as the copy runs them.
-    pub fn commands(&self) -> impl Iterator<Item = Cmd> + '_ {
+    fn commands(&self) -> impl Iterator<Item = Cmd> + '_ {
         self.sources.iter().map(|(_, argv)| self.rsync.cmd(argv))
+    }
+
+    /// The command line of each source, as a dry run prints them.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.commands().map(|cmd| cmd.to_string())
     }
 
     /// A dry run of each source, its command line in the log: the first source rsync says

@@ -92,14 +92,15 @@ impl Ssh {
     }
 
     /// Logs in to `dest` and runs `true` there, to prove a run could log in: `Err` inside
-    /// carries the command line and what ssh said.
-    pub fn login(&self, dest: &str) -> Result<Result<(), Failed>> {
+    /// says, in one line, the command line and what ssh said.
+    pub fn login(&self, dest: &str) -> Result<Result<(), String>> {
         let cmd = self.cmd(dest, &["true"]);
         let out = cmd.output()?;
         Ok(if out.status.success() {
             Ok(())
         } else {
-            Err(cmd.failed(&out))
+            let Failed { cmd, stderr, .. } = cmd.failed(&out);
+            Err(format!("`{cmd}` failed: {}", stderr.trim()))
         })
     }
 }

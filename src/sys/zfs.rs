@@ -1,14 +1,15 @@
-//! The `zfs` command: the portable subset that OpenZFS 2.x and zfs-fuse share, the `Flavour`
-//! probe that tells them apart, and the mount lock zfs-fuse needs. Its destroys are in
+//! The `zfs` command: the portable subset that OpenZFS 2.x and zfs-fuse share, the probe of
+//! the `Flavour` that tells them apart, and the mount lock zfs-fuse needs. Its destroys are in
 //! `zfs_destroy.rs`. Every call goes through `exec`.
 
 use crate::crypt::{self, KeyState};
-use crate::dataset::{RestoreClone, Snapshot};
+use crate::dataset::{HostDataset, RestoreClone, Snapshot};
 use crate::inventory::{self, Inventory};
 use crate::record::{self, Glance};
 use crate::run_facts::{self, Facts as RunFacts};
 use crate::stamp::PROP_SNAPSHOTS_CHANGED;
 use crate::sys::exec::{Cmd, Deadline};
+use crate::sys::zfs_error::{attempt, Refused, ZfsError};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -17,21 +18,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// How long one `zfs` or `zpool` process may take until `[zfs] timeout` says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+use crate::config::DEFAULT_ZFS_TIMEOUT as DEFAULT_TIMEOUT;
 
 /// The lock file behind `Zfs::mount_lock`; the test harness takes the same one around
 /// `zpool create`.
 pub const MOUNT_LOCK: &str = "/run/lock/zbk-zfs-fuse-mount.lock";
 
-/// Which `zfs` this is, probed once per process with `zfs version`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavour {
-    /// OpenZFS 0.8 and later: comma-list destroys, acltype and xattr=sa.
-    OpenZfs,
-    /// zfs-fuse and other old implementations: one snapshot per destroy.
-    Legacy,
-}
+use crate::flavour::Flavour;
 
 /// A handle on the `zfs` binary.
 pub struct Zfs {
@@ -224,14 +217,18 @@ impl Zfs {
         let flavour = if self.flavour.get() == Some(&Flavour::Legacy) {
             Flavour::Legacy
         } else {
-            let cmd = listing(&all);
-            let out = cmd.output()?;
-            if out.status.success() {
-                let _ = self.flavour.set(Flavour::OpenZfs);
-                return checked(run_facts::parse(&out.stdout, root, Flavour::OpenZfs));
-            }
-            if !out.stderr.contains("invalid property 'acltype'") {
-                return Err(anyhow::Error::new(cmd.failed(&out)).context("cannot list the hosts"));
+            match attempt(&listing(&all))? {
+                Ok(out) => {
+                    let _ = self.flavour.set(Flavour::OpenZfs);
+                    return checked(run_facts::parse(&out.stdout, root, Flavour::OpenZfs));
+                }
+                Err(Refused {
+                    why: ZfsError::InvalidProperty(prop),
+                    ..
+                }) if prop == "acltype" => {}
+                Err(refused) => {
+                    return Err(anyhow::Error::from(refused).context("cannot list the hosts"))
+                }
             }
             let _ = self.flavour.set(Flavour::Legacy);
             Flavour::Legacy
@@ -242,7 +239,8 @@ impl Zfs {
 
     /// The file count stamped on a host's newest good snapshot (guard.max_delete), in one
     /// `zfs get` of the host's snapshots.
-    pub fn last_good_files(&self, host_dataset: &str) -> Result<Option<u64>> {
+    pub fn last_good_files(&self, dataset: &HostDataset) -> Result<Option<u64>> {
+        let host_dataset = dataset.as_str();
         let props = run_facts::FILES_PROPS.join(",");
         let out = self
             .cmd([
@@ -257,7 +255,7 @@ impl Zfs {
                 host_dataset,
             ])
             .checked()?;
-        Ok(run_facts::last_good_files(&out.stdout, host_dataset))
+        Ok(run_facts::last_good_files(&out.stdout, dataset))
     }
 
     /// Sets one property (zfs-fuse takes one per call).
@@ -265,6 +263,11 @@ impl Zfs {
         self.cmd(["set", &format!("{prop}={value}"), dataset])
             .checked()?;
         Ok(())
+    }
+
+    /// Sets one property on a snapshot: its stamp, a pin, a verification.
+    pub fn stamp(&self, snapshot: &Snapshot, prop: &str, value: &str) -> Result<()> {
+        self.set(snapshot.as_str(), prop, value)
     }
 
     /// Creates a filesystem with properties set at creation.
@@ -275,25 +278,25 @@ impl Zfs {
             args.push(format!("{k}={v}"));
         }
         args.push(dataset.to_string());
-        let cmd = self.cmd(&args);
-        let out = {
+        let made = {
             let _serial = self.mount_lock()?;
-            cmd.output()?
+            attempt(&self.cmd(&args))?
         };
-        // OpenZFS can create a dataset and then fail to mount it; the caller checks the mount.
-        let created_unmounted = || -> Result<bool> {
-            Ok(out.stderr.contains("successfully created") && self.exists(dataset)?)
-        };
-        if out.status.success() || created_unmounted()? {
-            Ok(())
-        } else {
-            Err(cmd.failed(&out).into())
+        match made {
+            Ok(_) => Ok(()),
+            // OpenZFS can create a dataset and then fail to mount it; the caller checks the
+            // mount.
+            Err(Refused {
+                why: ZfsError::CreatedUnmounted,
+                ..
+            }) if self.exists(dataset)? => Ok(()),
+            Err(refused) => Err(refused.into()),
         }
     }
 
     /// The command that snapshots `dataset@name` with its properties in the same call, so a
     /// snapshot never exists without its stamp.
-    pub fn snapshot_cmd(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> Cmd {
+    fn snapshot_cmd(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> Cmd {
         let mut args = vec!["snapshot".to_string()];
         for (k, v) in props {
             args.push("-o".into());
@@ -303,16 +306,20 @@ impl Zfs {
         self.cmd(args)
     }
 
+    /// That command's line, as a dry run prints it.
+    pub fn snapshot_line(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> String {
+        self.snapshot_cmd(snapshot, props).to_string()
+    }
+
     /// Takes the snapshot; `Ok(false)` when the name is already taken.
     pub fn snapshot(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> Result<bool> {
-        let cmd = self.snapshot_cmd(snapshot, props);
-        let out = cmd.output()?;
-        if out.status.success() {
-            Ok(true)
-        } else if out.stderr.contains("dataset already exists") {
-            Ok(false)
-        } else {
-            Err(cmd.failed(&out).into())
+        match attempt(&self.snapshot_cmd(snapshot, props))? {
+            Ok(_) => Ok(true),
+            Err(Refused {
+                why: ZfsError::Exists,
+                ..
+            }) => Ok(false),
+            Err(refused) => Err(refused.into()),
         }
     }
 
@@ -383,16 +390,18 @@ impl Zfs {
         let first = if self.flavour.get() == Some(&Flavour::Legacy) {
             None
         } else {
-            let cmd = get(&with_changed);
-            let out = cmd.output()?;
-            if out.status.success() {
-                let _ = self.flavour.set(Flavour::OpenZfs);
-                Some(out)
-            } else if out.stderr.contains("invalid property") {
-                None
-            } else {
-                let failed = anyhow::Error::new(cmd.failed(&out));
-                return Err(failed.context("cannot list the hosts tree"));
+            match attempt(&get(&with_changed))? {
+                Ok(out) => {
+                    let _ = self.flavour.set(Flavour::OpenZfs);
+                    Some(out)
+                }
+                Err(Refused {
+                    why: ZfsError::InvalidProperty(_),
+                    ..
+                }) => None,
+                Err(refused) => {
+                    return Err(anyhow::Error::from(refused).context("cannot list the hosts tree"))
+                }
             }
         };
         let hosts = match first {
@@ -469,15 +478,15 @@ fn millis(d: Duration) -> u64 {
 
 /// Runs a `zfs list` of one dataset, wherever that `zfs` runs, and says whether the dataset
 /// exists; other failures (no daemon, no module, no connection) are errors.
-pub fn exists_by(cmd: &Cmd) -> Result<bool> {
-    let out = cmd.output()?;
-    if out.status.success() {
-        return Ok(true);
+pub(in crate::sys) fn exists_by(cmd: &Cmd) -> Result<bool> {
+    match attempt(cmd)? {
+        Ok(_) => Ok(true),
+        Err(Refused {
+            why: ZfsError::NotFound,
+            ..
+        }) => Ok(false),
+        Err(refused) => Err(refused.into()),
     }
-    if out.stderr.contains("dataset does not exist") {
-        return Ok(false);
-    }
-    Err(cmd.failed(&out).into())
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! zfs destroy: of a host's snapshots (in comma lists where OpenZFS takes them), of a host
 //! dataset, of a restore's clone; each name re-checked just before the spawn.
 
-use super::zfs::{Flavour, Zfs};
+use super::zfs::Zfs;
 use crate::dataset::{self, HostDataset, RestoreClone};
+use crate::flavour::Flavour;
 use crate::names::SnapName;
 use crate::sys::exec::Output;
-use anyhow::{bail, Result};
+use crate::sys::zfs_error::{attempt, Refused, ZfsError};
+use anyhow::Result;
 use std::time::Duration;
 
 /// How one snapshot's destroy ended.
@@ -48,16 +50,16 @@ impl Zfs {
     ) -> Result<Vec<(String, Destroyed)>> {
         let mut results = Vec::new();
         for (target, chunk) in Self::destroy_targets(self.flavour(), dataset, names, batch)? {
-            let out = self.cmd(["destroy", &target]).output()?;
-            match classify_destroy(&out) {
+            let done = attempt(&self.cmd(["destroy", &target]))?;
+            match judge_destroy(done) {
                 Destroyed::Gone => {
                     results.extend(chunk.iter().map(|n| (n.to_string(), Destroyed::Gone)))
                 }
                 _ if chunk.len() > 1 => {
                     for name in chunk {
                         let one = dataset::destroy_target(dataset, std::slice::from_ref(name))?;
-                        let out = self.cmd(["destroy", &one]).output()?;
-                        results.push((name.to_string(), classify_destroy(&out)));
+                        let done = attempt(&self.cmd(["destroy", &one]))?;
+                        results.push((name.to_string(), judge_destroy(done)));
                     }
                 }
                 outcome => results.push((chunk[0].to_string(), outcome)),
@@ -90,45 +92,39 @@ impl Zfs {
         self.cmd(["unmount", dataset]).output()?;
         let cmd = self.cmd(["destroy", "-r", dataset]);
         let mut last = None;
-        for attempt in 0..10 {
-            let out = cmd.output()?;
-            if out.status.success() || out.stderr.contains("dataset does not exist") {
-                return Ok(());
+        for tries in 0..10 {
+            let refused = match attempt(&cmd)? {
+                Ok(_) => return Ok(()),
+                Err(refused) => refused,
+            };
+            match refused.why {
+                ZfsError::NotFound => return Ok(()),
+                ZfsError::Busy => {}
+                _ => return Err(refused.into()),
             }
-            if !out.stderr.contains("dataset is busy") {
-                bail!(cmd.failed(&out));
-            }
-            last = Some(out);
-            std::thread::sleep(Duration::from_millis(300 * (attempt + 1)));
+            last = Some(refused);
+            std::thread::sleep(Duration::from_millis(300 * (tries + 1)));
         }
-        bail!(cmd.failed(&last.expect("ten attempts")))
+        Err(last.expect("ten attempts").into())
     }
 }
 
-/// Judges a destroy by its exit status and stderr: gone, busy (held or cloned), or failed.
-pub fn classify_destroy(out: &Output) -> Destroyed {
-    let err = out.stderr.trim();
-    if out.status.success()
-        || err.contains("dataset does not exist")
-        || err.contains("could not find any snapshots")
-    {
-        Destroyed::Gone
-    } else if [
-        "dataset is busy",
-        "being held",
-        "dependent clones",
-        "is cloned",
-    ]
-    .iter()
-    .any(|s| err.contains(s))
-    {
-        Destroyed::Busy(err.lines().next().unwrap_or_default().to_string())
-    } else {
-        Destroyed::Failed(format!(
+/// Judges a destroy: gone (or already gone), busy (held or cloned), or failed.
+fn judge_destroy(done: Result<Output, Refused>) -> Destroyed {
+    let Err(refused) = done else {
+        return Destroyed::Gone;
+    };
+    let err = refused.failed.stderr.trim();
+    match refused.why {
+        ZfsError::NotFound => Destroyed::Gone,
+        ZfsError::Busy | ZfsError::Pinned => {
+            Destroyed::Busy(err.lines().next().unwrap_or_default().to_string())
+        }
+        _ => Destroyed::Failed(format!(
             "exit status {}: {}",
-            out.code(),
+            refused.failed.code,
             err.replace('\n', "; ")
-        ))
+        )),
     }
 }
 

@@ -1,26 +1,41 @@
 //! The zfs commands of replication: `zfs send` on the source, and `zfs` on either side (holds,
 //! listings, receive), here or on a server over ssh. Every process still starts in `exec`.
 
-use crate::dataset::Snapshot;
+use crate::dataset::{HostDataset, Snapshot};
 use crate::names::HostName;
-use crate::replicate::stream::{self, Stream};
+use crate::replicate::stream::{self, Mismatch, Stream};
 use crate::replicate::{parse_listing, Target, Tree, LISTING_PROPS};
 use crate::stamp::SCHEMA;
-use crate::sys::exec::{quote, Cmd};
+use crate::sys::exec::{pipe, quote, Cmd, Failed};
 use crate::sys::ssh::{self, Ssh};
 use crate::sys::zfs::Zfs;
+use crate::sys::zfs_error::{attempt, Refused, ZfsError};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 
-/// The stderr text of a receive refused because the target changed since its newest snapshot
-/// (zfs goes on "since most recent snapshot", on a line of its own on zfs-fuse).
-pub const MODIFIED: &str = "has been modified";
+/// How one `zfs send | zfs receive` of a host ended.
+#[derive(Debug)]
+pub enum Replicated {
+    /// The snapshots are on the target.
+    Received,
+    /// The receive was refused: the copy changed since its newest snapshot.
+    TargetModified,
+    /// The receive was refused: the stream's kind does not match the copy's.
+    StreamMismatch(Mismatch),
+    /// Either end failed otherwise; the failed ends, the receive first, as they read.
+    Failed(Vec<Failed>),
+}
 
 impl Zfs {
     /// `zfs send` of one snapshot, or with `from` of every snapshot after it up to `to`. `-p`
     /// carries the zbk properties (zfs takes it for an encrypted dataset only with `-w`); never
     /// `-R`, whose `-F` receive would mirror deletions.
-    pub fn send_cmd(&self, from: Option<&Snapshot>, to: &Snapshot, stream: Stream) -> Cmd {
+    pub(in crate::sys) fn send_cmd(
+        &self,
+        from: Option<&Snapshot>,
+        to: &Snapshot,
+        stream: Stream,
+    ) -> Cmd {
         let mut args = vec!["send"];
         match stream {
             Stream::Plain => args.push("-p"),
@@ -35,9 +50,15 @@ impl Zfs {
         self.cmd(args)
     }
 
+    /// The command line of that send, as a dry run prints it.
+    pub fn send_line(&self, from: Option<&Snapshot>, to: &Snapshot, stream: Stream) -> String {
+        self.send_cmd(from, to, stream).to_string()
+    }
+
     /// The zbk properties set on `dataset` and its snapshots, by name: what a decrypted stream
     /// leaves behind.
-    pub fn stamps(&self, dataset: &str) -> Result<BTreeMap<String, Vec<(String, String)>>> {
+    pub fn stamps(&self, dataset: &HostDataset) -> Result<BTreeMap<String, Vec<(String, String)>>> {
+        let dataset = dataset.as_str();
         let props = SCHEMA.join(",");
         let out = self
             .cmd([
@@ -127,38 +148,37 @@ impl<'a> ZfsAt<'a> {
             &props,
             top,
         ]);
-        let out = cmd.output()?;
-        if out.status.success() {
-            return Ok(Some(parse_listing(&out.stdout, hosts)));
+        match attempt(&cmd)? {
+            Ok(out) => Ok(Some(parse_listing(&out.stdout, hosts))),
+            Err(Refused {
+                why: ZfsError::NotFound,
+                ..
+            }) => Ok(None),
+            Err(refused) => Err(refused.failed).with_context(|| format!("cannot list {top}")),
         }
-        if out.stderr.contains("dataset does not exist") {
-            return Ok(None);
-        }
-        Err(cmd.failed(&out)).with_context(|| format!("cannot list {top}"))
     }
 
     /// Places a hold; one already there under this tag is success.
     pub fn hold(&self, tag: &str, snapshot: &Snapshot) -> Result<()> {
-        let cmd = self.cmd(&["hold", tag, snapshot.as_str()]);
-        let out = cmd.output()?;
-        if out.status.success() || out.stderr.contains("tag already exists") {
-            Ok(())
-        } else {
-            Err(cmd.failed(&out).into())
+        match attempt(&self.cmd(&["hold", tag, snapshot.as_str()]))? {
+            Ok(_)
+            | Err(Refused {
+                why: ZfsError::Exists,
+                ..
+            }) => Ok(()),
+            Err(refused) => Err(refused.into()),
         }
     }
 
     /// Releases a hold; a snapshot without this tag, or gone already, is success.
     pub fn release(&self, tag: &str, snapshot: &Snapshot) -> Result<()> {
-        let cmd = self.cmd(&["release", tag, snapshot.as_str()]);
-        let out = cmd.output()?;
-        if out.status.success()
-            || out.stderr.contains("no such tag")
-            || out.stderr.contains("dataset does not exist")
-        {
-            Ok(())
-        } else {
-            Err(cmd.failed(&out).into())
+        match attempt(&self.cmd(&["release", tag, snapshot.as_str()]))? {
+            Ok(_)
+            | Err(Refused {
+                why: ZfsError::NotFound,
+                ..
+            }) => Ok(()),
+            Err(refused) => Err(refused.into()),
         }
     }
 
@@ -170,15 +190,14 @@ impl<'a> ZfsAt<'a> {
     /// A zfs without encryption (zfs-fuse) refuses the property: it stores plaintext.
     pub fn encrypts(&self, dataset: &str) -> Result<bool> {
         let cmd = self.cmd(&["get", "-H", "-p", "-o", "value", "encryption", dataset]);
-        let out = cmd.output()?;
-        if out.status.success() {
-            return Ok(!matches!(out.stdout.trim(), "off" | "-" | ""));
+        match attempt(&cmd)? {
+            Ok(out) => Ok(!matches!(out.stdout.trim(), "off" | "-" | "")),
+            Err(Refused {
+                why: ZfsError::NotFound | ZfsError::InvalidProperty(_),
+                ..
+            }) => Ok(false),
+            Err(refused) => Err(refused.into()),
         }
-        if out.stderr.contains("dataset does not exist") || out.stderr.contains("invalid property")
-        {
-            return Ok(false);
-        }
-        Err(cmd.failed(&out).into())
     }
 
     /// Creates the replicas' parent, unmounted, so the received datasets inherit
@@ -189,7 +208,17 @@ impl<'a> ZfsAt<'a> {
         Ok(())
     }
 
-    pub fn set(&self, dataset: &str, prop: &str, value: &str) -> Result<()> {
+    /// Sets one property on a snapshot of this side.
+    pub fn stamp(&self, snapshot: &Snapshot, prop: &str, value: &str) -> Result<()> {
+        self.set_on(snapshot.as_str(), prop, value)
+    }
+
+    /// Sets one property on a host dataset of this side.
+    pub fn set(&self, dataset: &HostDataset, prop: &str, value: &str) -> Result<()> {
+        self.set_on(dataset.as_str(), prop, value)
+    }
+
+    fn set_on(&self, dataset: &str, prop: &str, value: &str) -> Result<()> {
         let cmd = self.cmd(&["set", &format!("{prop}={value}"), dataset]);
         // A new mountpoint unmounts the dataset here: on zfs-fuse that races any mount of the
         // same daemon unless it takes the lock every mounting call takes.
@@ -203,8 +232,45 @@ impl<'a> ZfsAt<'a> {
 
     /// `zfs receive -u`, never `-F`: a target changed since its newest snapshot is refused by
     /// zfs and reported, not rolled back.
-    pub fn receive_cmd(&self, dataset: &str) -> Cmd {
+    pub(in crate::sys) fn receive_cmd(&self, dataset: &str) -> Cmd {
         self.cmd(&["receive", "-u", dataset])
+    }
+
+    /// Sends `to` from `source` (with `from`, every snapshot after it up to `to`) into `dest`
+    /// on this side: `zfs send | zfs receive -u`, and how it ended. Either end can fail while
+    /// the other looks fine, so both are judged.
+    pub fn receive(
+        &self,
+        source: &Zfs,
+        from: Option<&Snapshot>,
+        to: &Snapshot,
+        stream: Stream,
+        dest: &HostDataset,
+    ) -> Result<Replicated> {
+        let send_cmd = source.send_cmd(from, to, stream);
+        let receive_cmd = self.receive_cmd(dest.as_str());
+        let (sent, received) = pipe(&send_cmd, &receive_cmd)?;
+        if sent.status.success() && received.status.success() {
+            return Ok(Replicated::Received);
+        }
+        if !received.status.success() {
+            match ZfsError::classify(&received.stderr) {
+                ZfsError::Modified => return Ok(Replicated::TargetModified),
+                ZfsError::KeyNeeded => return Ok(Replicated::StreamMismatch(Mismatch::RawCopy)),
+                ZfsError::RawOntoPlain => {
+                    return Ok(Replicated::StreamMismatch(Mismatch::DecryptedCopy))
+                }
+                _ => {}
+            }
+        }
+        let mut failed = Vec::new();
+        if !received.status.success() {
+            failed.push(receive_cmd.failed(&received));
+        }
+        if !sent.status.success() {
+            failed.push(send_cmd.failed(&sent));
+        }
+        Ok(Replicated::Failed(failed))
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::pool::{self, PoolHealth};
 use crate::sys::exec::{Cmd, Deadline};
 use crate::sys::zfs::Zfs;
+use crate::sys::zfs_error::{attempt, Refused, ZfsError};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -40,14 +41,16 @@ impl Zpool {
         creation: impl FnOnce() -> Result<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<PoolHealth> {
         let json = self.cmd(&["status", "-j", "--json-int", pool]);
-        let out = json.output()?;
-        let mut health = if out.status.success() {
-            pool::parse_json(&out.stdout, pool)?
-        } else if out.stderr.contains("invalid option") {
-            let text = self.cmd(&["status", pool]).checked()?;
-            pool::parse_text(&text.stdout)?
-        } else {
-            return Err(json.failed(&out).into());
+        let mut health = match attempt(&json)? {
+            Ok(out) => pool::parse_json(&out.stdout, pool)?,
+            Err(Refused {
+                why: ZfsError::InvalidOption,
+                ..
+            }) => {
+                let text = self.cmd(&["status", pool]).checked()?;
+                pool::parse_text(&text.stdout)?
+            }
+            Err(refused) => return Err(refused.into()),
         };
         let list = self
             .cmd(&["list", "-H", "-o", "capacity", pool])

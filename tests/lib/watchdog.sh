@@ -21,11 +21,13 @@ zfs_answers() {
 zfs_stalled_calls() {
     local root=$1 secs=$2 real pid age args
     real=" $(readlink -f "$(command -v zfs)") $(readlink -f "$(command -v zpool)") "
-    ps -eo pid=,ppid=,etimes=,comm=,args= | awk -v root="$root" -v secs="$secs" '
+    # A process that ps catches as it starts can show an age past the machine's own uptime
+    # (seen in the VM: 4123168608 s, a negative age wrapped): no call is older than the boot.
+    ps -eo pid=,ppid=,etimes=,comm=,args= | awk -v root="$root" -v secs="$secs" -v up="$(cut -d. -f1 /proc/uptime)" '
         { parent[$1] = $2; age[$1] = $3; comm[$1] = $4; line = $0; sub(/^ *[0-9]+ +[0-9]+ +[0-9]+ +[^ ]+ +/, "", line); args[$1] = line }
         END {
             for (p in comm) {
-                if ((comm[p] != "zfs" && comm[p] != "zpool") || age[p] < secs) continue
+                if ((comm[p] != "zfs" && comm[p] != "zpool") || age[p] < secs || age[p] > up) continue
                 for (q = p; q > 1 && n++ < 64; q = parent[q]) if (q == root) { print p, age[p], args[p]; break }
                 n = 0
             }
@@ -91,6 +93,11 @@ zfs_watchdog() {
         ! zfs_answers "$poll" || last=$(date +%s)
         now=$(date +%s)
         stalled=$(zfs_stalled_calls "$pgid" "$limit")
+        # A stalled call is one still there a moment later, under the same pid.
+        if [ -n "$stalled" ]; then
+            sleep 1
+            stalled=$(zfs_stalled_calls "$pgid" "$limit" | awk 'NR == FNR { seen[$1]; next } $1 in seen' <(echo "$stalled") -)
+        fi
         if [ $((now - last)) -ge "$limit" ]; then
             why="no zfs command has answered for $((now - last)) s"
         elif [ -n "$stalled" ]; then

@@ -6,14 +6,14 @@
 
 mod show;
 
-use super::list::print_table;
-use super::restore::SnapshotView;
 use crate::cli::DiffArgs;
+use crate::commands::output::print_table;
+use crate::commands::view::SnapshotView;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::diff::{self, Entry, Meta};
+use crate::flavour::Flavour;
 use crate::inventory::{Host, Snapshot};
 use crate::layout::hosts_dataset;
-use crate::sys::zfs::Flavour;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -194,7 +194,7 @@ fn by_zfs_diff(
     from: &Snapshot,
     to: Option<&Snapshot>,
 ) -> Result<Vec<Entry>> {
-    let named = |s: &Snapshot| crate::dataset::Snapshot::of(dataset, host, &s.name);
+    let named = |s: &Snapshot| host.full_snapshot(dataset, &s.name);
     let to_name = match to {
         Some(s) => named(s)?.to_string(),
         None => host.dataset.clone(),

@@ -1,8 +1,8 @@
 //! How `zbk diff` writes changes out: escaped text lines for a terminal, and JSON objects
 //! that keep every path exact, UTF-8 or not.
 
-use crate::commands::list::human_bytes;
 use crate::diff::{Change, DirStat, Entry};
+use crate::text::human_bytes;
 use serde::Serialize;
 
 /// A name for a terminal: printable UTF-8 as it is; control characters, the backslash and

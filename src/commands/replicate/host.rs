@@ -10,8 +10,7 @@ use crate::names::HostName;
 use crate::replicate::stream::{self, Stream};
 use crate::replicate::{self, Plan, Send, Target, Tree, REPLICA_TAG};
 use crate::stamp::PROP_OFFSITE_EXPIRES;
-use crate::sys::exec::{pipe, Output};
-use crate::sys::zfs_remote::{ZfsAt, MODIFIED};
+use crate::sys::zfs_remote::{Replicated, ZfsAt};
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -66,7 +65,6 @@ pub(super) fn replicate_host(
     let tag = target.hold_tag();
     let here = ZfsAt::local(&ctx.zfs);
     let snapshot = |name: &str| Snapshot::listed(dataset, name);
-    let dest = target.host_dataset(host);
     let copies = HostDataset::new(target.dataset(), host);
     let copy = |name: &str| Snapshot::listed(&copies, name);
     // Pinned before the send too, so a reap meanwhile cannot take the stream's base.
@@ -75,7 +73,7 @@ pub(super) fn replicate_host(
     }
     // Read before the sends, so the stamps are those of the snapshots that went.
     let stamps = match stream {
-        Stream::Decrypted => ctx.zfs.stamps(dataset.as_str())?,
+        Stream::Decrypted => ctx.zfs.stamps(dataset)?,
         Stream::Plain | Stream::Raw => BTreeMap::new(),
     };
     for send in &plan.sends {
@@ -85,23 +83,14 @@ pub(super) fn replicate_host(
             );
         }
         let (from, to) = endpoints(dataset, send)?;
-        let send_cmd = ctx.zfs.send_cmd(from.as_ref(), &to, stream);
-        let receive_cmd = at.receive_cmd(&dest);
-        let (sent, received) = pipe(&send_cmd, &receive_cmd)?;
-        if !(sent.status.success() && received.status.success()) {
-            bail!(pipeline_error(
-                &dest,
-                &plan,
-                &send_cmd,
-                &sent,
-                &receive_cmd,
-                &received
-            ));
+        match at.receive(&ctx.zfs, from.as_ref(), &to, stream, &copies)? {
+            Replicated::Received => {}
+            refused => bail!(pipeline_error(&copies, &plan, refused)),
         }
         if matches!(send, Send::Full { .. }) {
             // Inherited from TARGET/hosts when zbk made it; a target that is itself a zbk root
             // has a mounted hosts dataset, and a mounted copy drifts (atime) and mounts at boot.
-            at.set(&dest, "mountpoint", "none")?;
+            at.set(&copies, "mountpoint", "none")?;
         }
         if stream == Stream::Decrypted {
             carry_stamps(at, &stamps, dataset, &copies, src, send)?;
@@ -148,19 +137,16 @@ fn carry_stamps(
     src: &Tree,
     send: &Send,
 ) -> Result<()> {
-    let mut pairs = Vec::new();
+    let of = |name: &str| stamps.get(name).into_iter().flatten();
     if matches!(send, Send::Full { .. }) {
-        pairs.push((dataset.as_str().to_string(), copies.as_str().to_string()));
+        for (prop, value) in of(dataset.as_str()) {
+            at.set(copies, prop, value)?;
+        }
     }
     for name in stream::carried(src, send) {
-        pairs.push((
-            Snapshot::listed(dataset, name)?.to_string(),
-            Snapshot::listed(copies, name)?.to_string(),
-        ));
-    }
-    for (here, there) in pairs {
-        for (prop, value) in stamps.get(&here).into_iter().flatten() {
-            at.set(&there, prop, value)?;
+        let there = Snapshot::listed(copies, name)?;
+        for (prop, value) in of(Snapshot::listed(dataset, name)?.as_str()) {
+            at.stamp(&there, prop, value)?;
         }
     }
     Ok(())
@@ -168,34 +154,26 @@ fn carry_stamps(
 
 /// Why a pipeline failed, with both ends' statuses; a receive refused because the copy changed
 /// since its newest snapshot is named as a hand modification.
-fn pipeline_error(
-    dest: &str,
-    plan: &Plan,
-    send_cmd: &crate::sys::exec::Cmd,
-    sent: &Output,
-    receive_cmd: &crate::sys::exec::Cmd,
-    received: &Output,
-) -> String {
-    if received.stderr.contains(MODIFIED) {
-        let common = plan.common.as_deref().unwrap_or("its newest snapshot");
-        return format!(
-            "{dest} was modified by hand since {common}, its newest snapshot (mounted and written?); zbk will not roll it back: keep what you need, then `zfs rollback {dest}@{common}`"
-        );
+fn pipeline_error(dest: &HostDataset, plan: &Plan, refused: Replicated) -> String {
+    match refused {
+        Replicated::TargetModified => {
+            let common = plan.common.as_deref().unwrap_or("its newest snapshot");
+            format!(
+                "{dest} was modified by hand since {common}, its newest snapshot (mounted and written?); zbk will not roll it back: keep what you need, then `zfs rollback {dest}@{common}`"
+            )
+        }
+        Replicated::StreamMismatch(kind) => stream::mismatch(kind, dest.as_str()),
+        Replicated::Received | Replicated::Failed(_) => {
+            let parts: Vec<String> = match refused {
+                Replicated::Failed(failed) => failed.iter().map(ToString::to_string).collect(),
+                _ => Vec::new(),
+            };
+            format!(
+                "replication stopped, the copy is unchanged and the next run goes on from the last snapshot both sides share: {}",
+                parts.join("; ")
+            )
+        }
     }
-    if let Some(why) = stream::mismatch(&received.stderr, dest) {
-        return why;
-    }
-    let mut parts = Vec::new();
-    if !received.status.success() {
-        parts.push(receive_cmd.failed(received).to_string());
-    }
-    if !sent.status.success() {
-        parts.push(send_cmd.failed(sent).to_string());
-    }
-    format!(
-        "replication stopped, the copy is unchanged and the next run goes on from the last snapshot both sides share: {}",
-        parts.join("; ")
-    )
 }
 
 /// Stamps `zbk:offsite-expires` where `offsite_expiry` keeps a copy longer than its own expiry.
@@ -208,8 +186,8 @@ fn stamp_offsite(at: &ZfsAt, target: &Target, host: &HostName, minimum: Retentio
     };
     let dataset = HostDataset::listed(target.dataset(), host, &tree.dataset)?;
     for (name, expiry) in replicate::offsite_stamps(tree, minimum) {
-        at.set(
-            Snapshot::listed(&dataset, name)?.as_str(),
+        at.stamp(
+            &Snapshot::listed(&dataset, name)?,
             PROP_OFFSITE_EXPIRES,
             &expiry.to_string(),
         )?;

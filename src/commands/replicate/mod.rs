@@ -32,33 +32,8 @@ struct Tally {
 
 pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     let global = ctx.global()?;
-    let target = Target::parse(&args.to).map_err(|e| usage(format!("--to: {e}")))?;
-    for option in &args.ssh_option {
-        check_ssh_option(option).map_err(|e| usage(format!("--ssh-option: {e}")))?;
-    }
-    if !args.ssh_option.is_empty() && matches!(target, Target::Local { .. }) {
-        return Err(usage(
-            "--ssh-option: only for a TARGET over ssh ([user@]server:dataset)",
-        ));
-    }
+    let (target, names) = checked_args(&args, &global.dataset)?;
     let source_hosts = hosts_dataset(&global.dataset);
-    if let Target::Local { dataset } = &target {
-        let inside = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
-        if inside(dataset, &source_hosts) || inside(&global.dataset, dataset) {
-            return Err(usage(format!(
-                "--to: {dataset} overlaps the backup tree {}; name a dataset outside it",
-                global.dataset
-            )));
-        }
-    }
-    if args.raw && args.plaintext {
-        return Err(usage("--raw and --plaintext: give one of them"));
-    }
-    let mut names = Vec::new();
-    for name in &args.hosts {
-        names.push(HostName::parse(name).map_err(|e| usage(format!("HOST: {e}")))?);
-    }
-
     let source = ZfsAt::local(&ctx.zfs)
         .listing(&source_hosts)?
         .ok_or_else(|| anyhow!("{source_hosts} does not exist: run `zbk init` first"))?;
@@ -101,25 +76,7 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
             };
             replicate_host(ctx, &at, &target, &sending, global.offsite_expiry)
         });
-        match done {
-            Ok(0) => {
-                tally.current += 1;
-                if args.verbose {
-                    println!("{host}: up to date on {target}");
-                }
-            }
-            Ok(n) => {
-                tally.sent_hosts += 1;
-                tally.sent_snapshots += n;
-                if args.verbose {
-                    println!("{host}: sent {} to {target}", counted(n, "snapshot"));
-                }
-            }
-            Err(e) => {
-                tally.failed += 1;
-                eprintln!("zbk: {host}: {e:#}");
-            }
-        }
+        tally.count(host, &target, done, args.verbose);
     }
     if args.verbose && !args.dry_run {
         println!(
@@ -136,6 +93,62 @@ pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+impl Tally {
+    /// Counts how one host's replication ended, and says so when verbose or failed.
+    fn count(&mut self, host: &HostName, target: &Target, done: Result<usize>, verbose: bool) {
+        match done {
+            Ok(0) => {
+                self.current += 1;
+                if verbose {
+                    println!("{host}: up to date on {target}");
+                }
+            }
+            Ok(n) => {
+                self.sent_hosts += 1;
+                self.sent_snapshots += n;
+                if verbose {
+                    println!("{host}: sent {} to {target}", counted(n, "snapshot"));
+                }
+            }
+            Err(e) => {
+                self.failed += 1;
+                eprintln!("zbk: {host}: {e:#}");
+            }
+        }
+    }
+}
+
+/// The target and the hosts named, with every flag checked before anything is listed.
+fn checked_args(args: &ReplicateArgs, root: &str) -> Result<(Target, Vec<HostName>)> {
+    let target = Target::parse(&args.to).map_err(|e| usage(format!("--to: {e}")))?;
+    for option in &args.ssh_option {
+        check_ssh_option(option).map_err(|e| usage(format!("--ssh-option: {e}")))?;
+    }
+    if !args.ssh_option.is_empty() && matches!(target, Target::Local { .. }) {
+        return Err(usage(
+            "--ssh-option: only for a TARGET over ssh ([user@]server:dataset)",
+        ));
+    }
+    let source_hosts = hosts_dataset(root);
+    if let Target::Local { dataset } = &target {
+        let inside = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+        if inside(dataset, &source_hosts) || inside(root, dataset) {
+            return Err(usage(format!(
+                "--to: {dataset} overlaps the backup tree {}; name a dataset outside it",
+                root
+            )));
+        }
+    }
+    if args.raw && args.plaintext {
+        return Err(usage("--raw and --plaintext: give one of them"));
+    }
+    let mut names = Vec::new();
+    for name in &args.hosts {
+        names.push(HostName::parse(name).map_err(|e| usage(format!("HOST: {e}")))?);
+    }
+    Ok((target, names))
 }
 
 /// How each host travels, decided for all before anything is sent: `--raw` only from
@@ -205,7 +218,7 @@ fn preview(
             println!("{host}: {}", lag.describe(ctx.now));
             for send in &plan.sends {
                 let from_cmd = match endpoints(dataset, send) {
-                    Ok((from, to)) => ctx.zfs.send_cmd(from.as_ref(), &to, stream).to_string(),
+                    Ok((from, to)) => ctx.zfs.send_line(from.as_ref(), &to, stream),
                     Err(e) => format!("({e:#})"),
                 };
                 println!(

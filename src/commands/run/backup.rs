@@ -1,8 +1,8 @@
 //! One host's backup: the guards, rsync into d/ with its log in l/, the stamped snapshot.
 
 use super::hooks::Hooks;
-use super::{Finished, HostRun, Outcome, Programs, Request};
-use crate::commands::keep;
+use super::{Finished, HostRun, Job, Outcome, Request};
+use crate::commands::pin;
 use crate::config::{Global, HostConfig, Online, FAILED_TIER};
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
@@ -10,15 +10,15 @@ use crate::expiry::{Expiry, Retention};
 use crate::layout::hosts_dataset;
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
-use crate::progress::Progress;
-use crate::run_facts::Facts as RunFacts;
+use crate::rsync_args::{self, Call};
+use crate::rsync_report::Stats;
+use crate::run_facts::Storable;
 use crate::stamp::{
     self, Stamp, Status, PROP_CHANGES, PROP_EXPIRES, PROP_FILES, PROP_LAST_UNREACHABLE,
     PROP_MASS_CHANGE, PROP_STATUS, PROP_TIER,
 };
 use crate::sys::exec::Overdue;
-use crate::sys::rsync::{Looked, Reach, Rsync};
-use crate::sys::rsync_args::{self, Call};
+use crate::sys::rsync::{Copy, Looked, Reach, Rsync};
 use crate::sys::ssh::Ssh;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
@@ -26,21 +26,105 @@ use fs_err as fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub(super) fn backup_host(
-    ctx: &Ctx,
-    programs: &Programs,
-    global: &Global,
-    facts: &RunFacts,
-    run: &HostRun,
-    request: &Request,
-    progress: &Progress,
-) -> Result<Finished> {
-    let HostRun {
-        host,
-        ref config,
-        retention,
-        failed_retention,
-    } = *run;
+/// One host's copy as prepared before anything runs: its dataset, rsync's commands for each
+/// source, and what the guards and the copy share.
+struct Prepared<'r> {
+    dataset: HostDataset,
+    rsh: Option<String>,
+    max_delete: Option<u64>,
+    storable: Storable,
+    data: PathBuf,
+    copy: Copy<'r>,
+}
+
+/// An open run of one host: its lock, its log, and when it started.
+struct Opened {
+    _lock: HostLock,
+    started: DateTime<Utc>,
+    logs: PathBuf,
+    log_path: PathBuf,
+    log: fs::File,
+}
+
+/// How the run stands so far: the worst status seen, every reason, and the copy's figures.
+struct Verdict {
+    status: Status,
+    why: Vec<String>,
+    stats: Option<Stats>,
+}
+
+impl Verdict {
+    fn failed(&self) -> bool {
+        self.status == Status::Failed
+    }
+
+    /// Fails the run for `problem`, said in the log too.
+    fn fail(&mut self, log: &mut fs::File, problem: String) -> Result<()> {
+        writeln!(log, "zbk: {problem}")?;
+        self.why.push(problem);
+        self.status = Status::Failed;
+        Ok(())
+    }
+}
+
+/// Backs up one host: guards, copy, then the snapshot that finishes it.
+pub(super) fn backup_host(job: &Job, run: &HostRun) -> Result<Finished> {
+    let prepared = prepare(job, run)?;
+    if job.request.dry_run {
+        return dry_run(job, run, &prepared);
+    }
+    let mut opened = match open(job, run, &prepared)? {
+        Opening::Opened(opened) => opened,
+        Opening::Merged(outcome) => return Ok(Finished::Snapshot(outcome)),
+    };
+    let _doing = crate::watchdog::Doing::new(format!("writing into {}", opened.logs.display()));
+    // Before the hooks: a pre_run hook that reaches for the client would only fail too.
+    if let (Online::Sometimes, Some(rsh)) = (run.config.settings.online, prepared.rsh.as_deref()) {
+        if let Some(why) = unreachable(&job.programs.rsync, rsh, &run.config)? {
+            writeln!(opened.log, "zbk: {why}")?;
+            let Opened {
+                started,
+                log_path,
+                log,
+                ..
+            } = opened;
+            return unreached(
+                job.ctx,
+                &prepared.dataset,
+                &run.config,
+                log,
+                &log_path,
+                started,
+                why,
+            );
+        }
+    }
+    let hooks = Hooks {
+        settings: &run.config.settings.hooks,
+        host: run.host,
+        tier: &job.request.tier,
+        data: &prepared.data,
+    };
+    let mut verdict = guards(job, run, &prepared, &hooks, &mut opened)?;
+    if !verdict.failed() {
+        copy(job, run, &prepared, &mut opened, &mut verdict)?;
+    }
+    finish(job, run, &prepared, &hooks, opened, verdict)
+}
+
+/// Resolves what the copy needs: the remote shell, the deletion limit from the last good
+/// run's file count, and rsync's arguments for each source.
+fn prepare<'r>(job: &Job<'r>, run: &HostRun) -> Result<Prepared<'r>> {
+    let Job {
+        ctx,
+        programs,
+        global,
+        facts,
+        progress,
+        ..
+    } = *job;
+    let config = &run.config;
+    let host = run.host;
     let dataset = HostDataset::new(&global.dataset, host);
     let rsh = if config.sources.iter().any(|s| rsync_args::is_remote(s)) {
         let ssh = programs
@@ -58,7 +142,7 @@ pub(super) fn backup_host(
     let max_delete = match config.settings.guard.max_delete {
         Some(fraction) => ctx
             .zfs
-            .last_good_files(dataset.as_str())?
+            .last_good_files(&dataset)?
             .map(|files| (fraction * files as f64).ceil() as u64),
         None => None,
     };
@@ -74,31 +158,60 @@ pub(super) fn backup_host(
     let data = ctx.layout.data(host);
     let user = config.settings.ssh.user.as_deref();
     let copy = programs.rsync.copy(&call, &config.sources, user, &data);
+    Ok(Prepared {
+        dataset,
+        rsh,
+        max_delete,
+        storable,
+        data,
+        copy,
+    })
+}
 
-    if request.dry_run {
-        for cmd in copy.commands() {
-            println!("{cmd}");
-        }
-        let name = SnapName::for_run(ctx.now, false, 0);
-        let expires = retention.expiry_from(ctx.now);
-        println!(
-            "{}",
-            ctx.zfs.snapshot_cmd(
-                &Snapshot::new(&dataset, &name),
-                &stamp(&request.tier, Status::Ok, expires)
-            )
-        );
-        return Ok(Finished::Snapshot(Outcome {
-            status: Status::Ok,
-            snapshot: name.to_string(),
-            expires,
-            log: PathBuf::new(),
-            why: Vec::new(),
-            merged: false,
-            hook_failed: false,
-        }));
+/// Prints what the run would do, and the snapshot it would take.
+fn dry_run(job: &Job, run: &HostRun, prepared: &Prepared) -> Result<Finished> {
+    let ctx = job.ctx;
+    for line in prepared.copy.lines() {
+        println!("{line}");
     }
+    let name = SnapName::for_run(ctx.now, false, 0);
+    let expires = run.retention.expiry_from(ctx.now);
+    println!(
+        "{}",
+        ctx.zfs.snapshot_line(
+            &Snapshot::new(&prepared.dataset, &name),
+            &stamp(&job.request.tier, Status::Ok, expires)
+        )
+    );
+    Ok(Finished::Snapshot(Outcome {
+        status: Status::Ok,
+        snapshot: name.to_string(),
+        expires,
+        log: PathBuf::new(),
+        why: Vec::new(),
+        merged: false,
+        hook_failed: false,
+    }))
+}
 
+/// How a run of one host begins: opened, or merged into the run it waited for.
+enum Opening {
+    Opened(Opened),
+    Merged(Outcome),
+}
+
+/// The pool's capacity guard, the host's lock, and the run's log opened, unless the run was
+/// merged into the one it waited for (`merge_into_recent`).
+fn open(job: &Job, run: &HostRun, prepared: &Prepared) -> Result<Opening> {
+    let Job {
+        ctx,
+        global,
+        facts,
+        request,
+        progress,
+        ..
+    } = *job;
+    let (host, config) = (run.host, &run.config);
     progress.set(host.as_str(), "waiting for another run", None);
     let capacity = match facts.take_capacity() {
         Some(fresh) => fresh,
@@ -110,20 +223,31 @@ pub(super) fn backup_host(
             config.settings.guard.max_capacity
         );
     }
-    let Acquired {
-        lock: _lock,
-        waited,
-    } = HostLock::acquire(&ctx.layout.lock(host), request.wait, &ctx.cancel)?;
+    let Acquired { lock, waited } =
+        HostLock::acquire(&ctx.layout.lock(host), request.wait, &ctx.cancel)?;
     if waited {
-        if let Some(outcome) = merge_into_recent(ctx, global, host, &dataset, request, retention)? {
-            return Ok(Finished::Snapshot(outcome));
+        let dataset = &prepared.dataset;
+        if let Some(outcome) =
+            merge_into_recent(ctx, global, host, dataset, request, run.retention)?
+        {
+            return Ok(Opening::Merged(outcome));
         }
     }
+    Ok(Opening::Opened(open_log(job, run, prepared, lock)?))
+}
+
+/// The run's log in l/, its first lines written: what runs, and what rsync leaves out.
+fn open_log(job: &Job, run: &HostRun, prepared: &Prepared, lock: HostLock) -> Result<Opened> {
+    let (ctx, request) = (job.ctx, job.request);
+    let (host, config) = (run.host, &run.config);
     let started = Utc::now();
     let logs = ctx.layout.logs(host);
-    let _doing = crate::watchdog::Doing::new(format!("writing into {}", logs.display()));
     if !logs.is_dir() {
-        bail!("{} is missing: is {dataset} mounted?", logs.display());
+        bail!(
+            "{} is missing: is {} mounted?",
+            logs.display(),
+            prepared.dataset
+        );
     }
     // Renamed for its snapshot once that is named; until then a name no snapshot has.
     let log_path = logs.join(format!("{}.running.log", snapshot_name(started, false, 0)));
@@ -138,121 +262,155 @@ pub(super) fn backup_host(
         request.tier,
         Expiry::At(started)
     )?;
-    let unstorable = rsync_args::unstorable(&config.settings.rsync, &storable);
+    let unstorable = rsync_args::unstorable(&config.settings.rsync, &prepared.storable);
     if !unstorable.is_empty() {
         writeln!(
             log,
             "zbk: rsync runs without {}: {}",
             unstorable.join(" "),
-            storable.why
+            prepared.storable.why
         )?;
     }
-    // Before the hooks: a pre_run hook that reaches for the client would only fail too.
-    if let (Online::Sometimes, Some(rsh)) = (config.settings.online, rsh.as_deref()) {
-        if let Some(why) = unreachable(&programs.rsync, rsh, config)? {
-            writeln!(log, "zbk: {why}")?;
-            return unreached(ctx, &dataset, config, log, &log_path, started, why);
-        }
-    }
-    let hooks = Hooks {
-        settings: &config.settings.hooks,
-        host,
-        tier: &request.tier,
-        data: &data,
+    Ok(Opened {
+        _lock: lock,
+        started,
+        logs,
+        log_path,
+        log,
+    })
+}
+/// The guards before rsync may touch d/: the pre_run hook, the look at each source, and with
+/// a deletion limit a dry run, so a run that would delete too much fails before it has
+/// deleted anything and d/ keeps what the last good run had.
+fn guards(
+    job: &Job,
+    run: &HostRun,
+    prepared: &Prepared,
+    hooks: &Hooks,
+    opened: &mut Opened,
+) -> Result<Verdict> {
+    let config = &run.config;
+    let log = &mut opened.log;
+    let mut verdict = Verdict {
+        status: Status::Ok,
+        why: Vec::new(),
+        stats: None,
     };
+    let cancel = &job.ctx.cancel;
+    if let Some(failure) = hooks.pre_run(&opened.log_path, log, job.progress, cancel)? {
+        verdict.why.push(failure);
+        verdict.status = Status::Failed;
+        return Ok(verdict);
+    }
+    let rsh = prepared.rsh.as_deref();
+    if let Some(problem) = preflight(&job.programs.rsync, rsh, config)? {
+        verdict.fail(log, problem)?;
+        return Ok(verdict);
+    }
+    let Some(limit) = prepared.max_delete else {
+        return Ok(verdict);
+    };
+    let problem = match prepared
+        .copy
+        .over_max_delete(log, config.settings.rsync.io_timeout)
+    {
+        Ok(None) => None,
+        Ok(Some(source)) => Some(format!(
+            "{source}: more than {limit} files would be deleted (guard.max_delete {} of the last good run's files): is the source complete? Nothing was deleted",
+            config.settings.guard.max_delete.unwrap_or_default()
+        )),
+        // A client silent through the dry run fails the run like any failure, recorded.
+        Err(e) if e.is::<Overdue>() => Some(format!("{e:#}")),
+        Err(e) => return Err(e),
+    };
+    if let Some(problem) = problem {
+        verdict.fail(log, problem)?;
+    }
+    Ok(verdict)
+}
 
-    let mut why = Vec::new();
-    let mut status = Status::Ok;
-    if let Some(failure) = hooks.pre_run(&log_path, &mut log, progress, &ctx.cancel)? {
-        why.push(failure);
-        status = Status::Failed;
+/// rsync into d/, source by source, its output in the log; the copy's status becomes the
+/// run's.
+fn copy(
+    job: &Job,
+    run: &HostRun,
+    prepared: &Prepared,
+    opened: &mut Opened,
+    verdict: &mut Verdict,
+) -> Result<()> {
+    let host = run.host;
+    let settings = &run.config.settings;
+    let log_path = &opened.log_path;
+    let step = |i: usize, n: usize| {
+        job.progress.set(
+            host.as_str(),
+            &format!("rsync {}/{n}", i + 1),
+            Some(log_path),
+        );
+    };
+    let t = prepared.copy.run(
+        &mut opened.log,
+        log_path,
+        &settings.rsync,
+        &job.ctx.cancel,
+        step,
+    )?;
+    verdict.status = t.status;
+    verdict.why.extend(t.why);
+    verdict.stats = t.stats;
+    if let (Some(n), true) = (prepared.max_delete, t.codes.contains(&25)) {
+        verdict.why.push(format!(
+            "more than {n} files would have been deleted (guard.max_delete {} of the last good run's files): is the source complete? The last good snapshot is untouched",
+            settings.guard.max_delete.unwrap_or_default()
+        ));
     }
-    let mut stats = None;
-    if status != Status::Failed {
-        if let Some(problem) = preflight(&programs.rsync, rsh.as_deref(), config)? {
-            writeln!(log, "zbk: {problem}")?;
-            why.push(problem);
-            status = Status::Failed;
-        }
-    }
-    // With a deletion limit, a dry run first: a run that would delete too much fails before
-    // it has deleted anything, so d/ keeps what the last good run had.
-    if let (Some(limit), true) = (max_delete, status != Status::Failed) {
-        let problem = match copy.over_max_delete(&mut log, config.settings.rsync.io_timeout) {
-            Ok(None) => None,
-            Ok(Some(source)) => Some(format!(
-                "{source}: more than {limit} files would be deleted (guard.max_delete {} of the last good run's files): is the source complete? Nothing was deleted",
-                config.settings.guard.max_delete.unwrap_or_default()
-            )),
-            // A client silent through the dry run fails the run like any failure, recorded.
-            Err(e) if e.is::<Overdue>() => Some(format!("{e:#}")),
-            Err(e) => return Err(e),
-        };
-        if let Some(problem) = problem {
-            writeln!(log, "zbk: {problem}")?;
-            why.push(problem);
-            status = Status::Failed;
-        }
-    }
-    if status != Status::Failed {
-        let step = |i: usize, n: usize| {
-            progress.set(
-                host.as_str(),
-                &format!("rsync {}/{n}", i + 1),
-                Some(&log_path),
-            );
-        };
-        let t = copy.run(
-            &mut log,
-            &log_path,
-            &config.settings.rsync,
-            &ctx.cancel,
-            step,
-        )?;
-        status = t.status;
-        why.extend(t.why);
-        stats = t.stats;
-        if let (Some(n), true) = (max_delete, t.codes.contains(&25)) {
-            why.push(format!(
-                "more than {n} files would have been deleted (guard.max_delete {} of the last good run's files): is the source complete? The last good snapshot is untouched",
-                config.settings.guard.max_delete.unwrap_or_default()
-            ));
-        }
-    }
-    let mass_change = stats
-        .filter(|_| status.is_good())
-        .and_then(|s| keep::guard_mass_change(ctx, &dataset, host, &s, config, started));
+    Ok(())
+}
+
+/// Ends the run: the mass-change guard, the log's last line, the stamped snapshot under the
+/// tier the status gives, the host's record, and the post_run hook.
+fn finish(
+    job: &Job,
+    run: &HostRun,
+    prepared: &Prepared,
+    hooks: &Hooks,
+    opened: Opened,
+    mut verdict: Verdict,
+) -> Result<Finished> {
+    let (ctx, progress) = (job.ctx, job.progress);
+    let (host, config, dataset) = (run.host, &run.config, &prepared.dataset);
+    let Opened {
+        _lock,
+        started,
+        logs,
+        log_path,
+        mut log,
+    } = opened;
+    let mass_change = verdict
+        .stats
+        .filter(|_| verdict.status.is_good())
+        .and_then(|s| pin::guard_mass_change(ctx, dataset, host, &s, config, started));
     if let Some(why) = &mass_change {
         writeln!(log, "zbk: {why}")?;
-        status = status.max(Status::Warning);
+        verdict.status = verdict.status.max(Status::Warning);
     }
     writeln!(
         log,
         "zbk: result {}, finished {}",
-        status.as_str(),
+        verdict.status.as_str(),
         Expiry::At(Utc::now())
     )?;
     // No fsync: the snapshot that follows takes the log with everything else written so far.
     drop(log);
 
-    let (tier, retention) = if status == Status::Failed {
-        (FAILED_TIER, failed_retention)
-    } else {
-        (request.tier.as_str(), retention)
-    };
-    let expires = retention.expiry_from(started);
     prune_logs(&logs, config.settings.log_keep, &log_path)?;
     progress.set(host.as_str(), "snapshot", None);
-    let mut props = stamp(tier, status, expires);
-    if let Some(s) = stats {
-        if status.is_good() {
-            props.push((PROP_FILES, s.files.to_string()));
-        }
-        props.push((PROP_CHANGES, s.to_property()));
-    }
-    props.extend(mass_change.map(|why| (PROP_MASS_CHANGE, why)));
-    let (snapshot, log) = take_snapshot(ctx, &dataset, &log_path, started, status, &props)?;
-    let hosts = hosts_dataset(&global.dataset);
+    let (snapshot, log, expires) =
+        snapshot(job, run, dataset, &log_path, started, &verdict, mass_change)?;
+    let Verdict {
+        status, mut why, ..
+    } = verdict;
+    let hosts = hosts_dataset(&job.global.dataset);
     if let Err(e) = crate::commands::record_host(ctx, &hosts, dataset.as_str()) {
         why.push(format!(
             "{e:#}; zbk check and zbk status list it in full until its next run"
@@ -273,6 +431,36 @@ pub(super) fn backup_host(
         merged: false,
         hook_failed,
     }))
+}
+
+/// The run's snapshot, stamped under the tier its status gives, with the copy's figures and
+/// any mass change; its name, its log's path, and its expiry.
+fn snapshot(
+    job: &Job,
+    run: &HostRun,
+    dataset: &HostDataset,
+    log_path: &Path,
+    started: DateTime<Utc>,
+    verdict: &Verdict,
+    mass_change: Option<String>,
+) -> Result<(String, PathBuf, Expiry)> {
+    let status = verdict.status;
+    let (tier, retention) = if status == Status::Failed {
+        (FAILED_TIER, run.failed_retention)
+    } else {
+        (job.request.tier.as_str(), run.retention)
+    };
+    let expires = retention.expiry_from(started);
+    let mut props = stamp(tier, status, expires);
+    if let Some(s) = &verdict.stats {
+        if status.is_good() {
+            props.push((PROP_FILES, s.files.to_string()));
+        }
+        props.push((PROP_CHANGES, s.to_property()));
+    }
+    props.extend(mass_change.map(|why| (PROP_MASS_CHANGE, why)));
+    let (snapshot, log) = take_snapshot(job.ctx, dataset, log_path, started, status, &props)?;
+    Ok((snapshot, log, expires))
 }
 
 /// The first remote source whose client ssh could not reach, and what ssh said; `None` when
@@ -357,13 +545,13 @@ fn merge_into_recent(
     }
     let expires = (*current).max(retention.expiry_from(created));
     let tiers = stamp::merge_tiers(newest.tier.as_deref().unwrap_or_default(), &request.tier);
-    let full = Snapshot::listed(dataset, &newest.name)?.to_string();
+    let full = Snapshot::listed(dataset, &newest.name)?;
     // The expiry first: should zbk die between the two, the snapshot lives longer, never shorter.
     if expires != *current {
-        ctx.zfs.set(&full, PROP_EXPIRES, &expires.to_string())?;
+        ctx.zfs.stamp(&full, PROP_EXPIRES, &expires.to_string())?;
     }
     if Some(tiers.as_str()) != newest.tier.as_deref() {
-        ctx.zfs.set(&full, PROP_TIER, &tiers)?;
+        ctx.zfs.stamp(&full, PROP_TIER, &tiers)?;
     }
     Ok(Some(Outcome {
         status,

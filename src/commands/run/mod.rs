@@ -57,6 +57,16 @@ struct Programs {
     ssh: Option<PathBuf>,
 }
 
+/// What every host's run in this invocation shares.
+struct Job<'a> {
+    ctx: &'a Ctx,
+    programs: &'a Programs,
+    global: &'a Global,
+    facts: &'a RunFacts,
+    request: &'a Request,
+    progress: &'a Progress,
+}
+
 /// How one host's run ended: in a snapshot, or without one because its client, which is
 /// not always online, could not be reached.
 enum Finished {
@@ -131,6 +141,14 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
         ssh: ssh::program().ok(),
     };
     let progress = Progress::new(!args.dry_run && std::io::stderr().is_terminal());
+    let job = Job {
+        ctx,
+        programs: &programs,
+        global: &global,
+        facts: &facts,
+        request: &request,
+        progress: &progress,
+    };
 
     let finished = AtomicBool::new(false);
     let codes = std::thread::scope(|scope| {
@@ -148,7 +166,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<u8> {
                 eprintln!("zbk: {host}: not started: interrupted");
                 return EXIT_FAILED;
             }
-            one_host(ctx, &programs, &global, &facts, host, &request, &progress)
+            one_host(&job, host)
         });
         finished.store(true, Ordering::Relaxed);
         codes
@@ -185,22 +203,21 @@ fn stall_watchdog(ctx: &Ctx) {
     };
     watchdog::arm(
         watchdog::Bound::Stall,
-        crate::sys::zfs::DEFAULT_TIMEOUT,
+        crate::config::DEFAULT_ZFS_TIMEOUT,
         Box::new(fire),
     );
 }
 
 /// Backs up one host and reports; returns its exit status.
-#[allow(clippy::too_many_arguments)]
-fn one_host(
-    ctx: &Ctx,
-    programs: &Programs,
-    global: &Global,
-    facts: &RunFacts,
-    host: &HostName,
-    request: &Request,
-    progress: &Progress,
-) -> u8 {
+fn one_host(job: &Job, host: &HostName) -> u8 {
+    let Job {
+        ctx,
+        global,
+        facts,
+        request,
+        progress,
+        ..
+    } = *job;
     if let Some(since) = &facts.inventory.hosts[host].retired {
         if !request.all || request.verbose {
             eprintln!("zbk: {host}: retired since {since}; skipped");
@@ -240,7 +257,7 @@ fn one_host(
             return EXIT_USAGE;
         }
     };
-    let result = backup::backup_host(ctx, programs, global, facts, &run, request, progress);
+    let result = backup::backup_host(job, &run);
     progress.done(host.as_str());
     match result {
         // Expected of a client that is online only sometimes: recorded, and quiet for cron.

@@ -1,6 +1,7 @@
 //! rsync's arguments: those of one source of a host's copy, with what the pool cannot keep
 //! left out, and the sources' own forms (local or `[user@]host:/path`).
 
+pub use crate::config::is_remote;
 use crate::config::RsyncSettings;
 use crate::run_facts::Storable;
 use std::ffi::OsString;
@@ -123,13 +124,6 @@ pub(super) fn with_user(source: &str, user: Option<&str>) -> String {
     }
 }
 
-/// Whether a source is remote (`[user@]host:/path`) rather than a local path.
-pub fn is_remote(source: &str) -> bool {
-    source
-        .split_once(':')
-        .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +168,7 @@ mod tests {
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect()
         };
-        let fuse = Storable::judge(crate::sys::zfs::Flavour::Legacy, None, None);
+        let fuse = Storable::judge(crate::flavour::Flavour::Legacy, None, None);
         let v = strip(&fuse);
         assert!(
             !v.iter()
@@ -187,11 +181,8 @@ mod tests {
         );
         assert_eq!(unstorable(&s, &fuse), ["--acls", "--xattrs"]);
 
-        let no_xattr = Storable::judge(
-            crate::sys::zfs::Flavour::OpenZfs,
-            Some("posix"),
-            Some("off"),
-        );
+        let no_xattr =
+            Storable::judge(crate::flavour::Flavour::OpenZfs, Some("posix"), Some("off"));
         let v = strip(&no_xattr);
         assert!(v.contains(&"--acls".to_string()) && v.contains(&"-aHA".to_string()));
         assert!(!v.iter().any(|a| a == "--xattrs"));
