@@ -53,6 +53,47 @@ const HOST: &str = "web";
 const WARN_HOURS: i64 = 26;
 const CRIT_HOURS: i64 = 50;
 
+/// Where the test's time goes, by kind of step: printed at the end, for whoever makes it faster
+/// (nothing here is asserted: this machine's load is anyone's).
+#[derive(Default)]
+struct Spent(std::collections::BTreeMap<&'static str, (u32, Duration)>);
+
+impl Spent {
+    fn time<T>(&mut self, kind: &'static str, f: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let out = f();
+        let entry = self.0.entry(kind).or_default();
+        entry.0 += 1;
+        entry.1 += started.elapsed();
+        out
+    }
+
+    fn table(&self, total: Duration) -> String {
+        let mut out = format!(
+            "{:<28} {:>6} {:>9} {:>8}\n",
+            "step", "count", "total s", "each ms"
+        );
+        for (kind, (n, took)) in &self.0 {
+            out += &format!(
+                "{kind:<28} {n:>6} {:>9.1} {:>8.0}\n",
+                took.as_secs_f64(),
+                took.as_secs_f64() * 1000.0 / f64::from(*n)
+            );
+        }
+        let counted: Duration = self.0.values().map(|(_, t)| *t).sum();
+        out += &format!(
+            "{:<28} {:>6} {:>9.1}\n{:<28} {:>6} {:>9.1}\n",
+            "(the rest)",
+            "",
+            total.saturating_sub(counted).as_secs_f64(),
+            "all",
+            "",
+            total.as_secs_f64()
+        );
+        out
+    }
+}
+
 /// One field of a cron line: `*`, or the values it lists (`1,4,7,10`, `1-5`, `*/15`).
 #[derive(Debug)]
 enum Field {
@@ -187,6 +228,65 @@ impl Run {
     fn expires(&self) -> DateTime<Utc> {
         expiry(&self.tier, self.taken)
     }
+
+    /// The `zbk:status` it must be stamped with.
+    fn status(&self) -> &'static str {
+        if self.good {
+            "ok"
+        } else {
+            "failed"
+        }
+    }
+}
+
+/// A run done but not yet seen in a listing: when cron started it, the tier it must be
+/// stamped with, and whether it was to succeed.
+#[derive(Debug)]
+struct Pending {
+    at: DateTime<Utc>,
+    tier: String,
+    good: bool,
+}
+
+/// Lists the host once and takes in the runs since the last listing: the snapshots that
+/// were not there before must be exactly theirs, one each, in order, named for the minute
+/// cron started them and stamped with their tier and status. Returns the listing. (One
+/// listing a day serves every run of the day: none of them expires before the day's reap.)
+fn take_in(
+    pool: &Pool,
+    present: &mut Vec<Run>,
+    pending: &mut Vec<Pending>,
+    runs: &mut Vec<Run>,
+) -> Vec<(String, String, String, String)> {
+    let have = stamped(pool);
+    let new: Vec<&(String, String, String, String)> = have
+        .iter()
+        .filter(|(name, ..)| !present.iter().any(|r| &r.name == name))
+        .collect();
+    assert_eq!(
+        new.len(),
+        pending.len(),
+        "a run that took no snapshot, or a snapshot no run took: {new:?} for {pending:?}"
+    );
+    for ((name, tier, status, _), run) in new.into_iter().zip(pending.drain(..)) {
+        let taken = name_time(name);
+        assert!(
+            taken >= run.at && taken < run.at + TimeDelta::minutes(1),
+            "{name} is not the run of {}",
+            run.at
+        );
+        let run = Run {
+            name: name.clone(),
+            taken,
+            tier: run.tier,
+            good: run.good,
+        };
+        assert_eq!(tier, &run.tier, "{name}");
+        assert_eq!(status, run.status(), "{name}");
+        runs.push(run.clone());
+        present.push(run);
+    }
+    have
 }
 
 /// zbk at the simulated moment `at`, under libfaketime.
@@ -384,7 +484,9 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
         );
     }
 
-    let pool = Pool::initialised();
+    let began = Instant::now();
+    let mut spent = Spent::default();
+    let pool = spent.time("set-up: pool, init, sshd", Pool::initialised);
     // No scrub in 400 days is the pool's own warning (check.scrub_age), not what this judges.
     pool.add_global("[check]\nscrub_age = \"1000days\"\n");
     let src = pool.scratch("src");
@@ -394,7 +496,7 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
     pool.add_host(HOST, &src);
     let config = pool.root.join(format!("hosts/{HOST}/c/zbk.toml"));
     let local_config = std::fs::read_to_string(&config).unwrap();
-    let sshd = common::sshd::Sshd::start();
+    let sshd = spent.time("set-up: pool, init, sshd", common::sshd::Sshd::start);
     // The stall days pull the same tree over ssh, slowly enough to be caught mid-transfer.
     let remote_config = format!(
         "sources = [\"root@127.0.0.1:{}/\"]\n\n[rsync]\nio_timeout = \"{IO_TIMEOUT_SECS}s\"\nbwlimit = \"256K\"\n{}",
@@ -420,6 +522,7 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
     let stall = stall_start..stall_start + Days::new(STALL_DAYS);
     let mut runs: Vec<Run> = Vec::new();
     let mut present: Vec<Run> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     // The newest good backup before the outage, which the min_keep floor must keep through it.
     let mut before_outage: Option<Run> = None;
 
@@ -460,11 +563,18 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
         for (at, line) in today {
             let args: Vec<&str> = line.args.iter().map(String::as_str).collect();
             let out = if stalled && args[0] == "run" {
-                let (out, took) = stalled_run(&pool, at, &args, src.to_str().unwrap(), &growing);
+                let (out, took) = spent.time("zbk run, stalled client", || {
+                    stalled_run(&pool, at, &args, src.to_str().unwrap(), &growing)
+                });
                 stalls.push(took);
                 out
             } else {
-                zbk_at(&pool, at, &args)
+                let kind = match &args[..] {
+                    ["reap"] => "zbk reap",
+                    ["run", "--all"] => "zbk run (default tier)",
+                    _ => "zbk run --tier (longer)",
+                };
+                spent.time(kind, || zbk_at(&pool, at, &args))
             };
             let said = || {
                 format!(
@@ -484,35 +594,18 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
                     "{}",
                     said()
                 );
-                let (name, stamped_tier, status, _) = stamped(&pool).pop().unwrap();
-                let taken = name_time(&name);
-                assert!(
-                    taken >= at && taken < at + TimeDelta::minutes(1),
-                    "{name} is not the run of {at}"
-                );
-                assert!(
-                    runs.last().is_none_or(|r| r.name != name),
-                    "{} took no snapshot",
-                    said()
-                );
-                let run = Run {
-                    name,
-                    taken,
-                    tier: if failing {
-                        "failed".into()
-                    } else {
-                        tier.to_string()
-                    },
+                pending.push(Pending {
+                    at,
+                    tier: if failing { "failed" } else { tier }.to_string(),
                     good: !failing,
-                };
-                assert_eq!(stamped_tier, run.tier);
-                assert_eq!(status, if failing { "failed" } else { "ok" });
-                runs.push(run.clone());
-                present.push(run);
+                });
             } else {
                 assert_eq!(args, ["reap"]);
                 assert_eq!(out.status.code(), Some(0), "{}", said());
-                reaped(&pool, &mut present, at, day);
+                spent.time("zfs list (the test's)", || {
+                    let have = take_in(&pool, &mut present, &mut pending, &mut runs);
+                    reaped(&have, &mut present, at, day);
+                });
                 if down {
                     let kept = before_outage.as_ref().unwrap();
                     assert!(
@@ -524,13 +617,19 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
                 }
             }
         }
+        // Runs after the day's reap (none in the shipped file) are seen at the end of the day.
+        if !pending.is_empty() {
+            spent.time("zfs list (the test's)", || {
+                take_in(&pool, &mut present, &mut pending, &mut runs);
+            });
+        }
         // Around the outage every day, where the state changes; elsewhere once a week.
         let near = |r: &std::ops::Range<NaiveDate>| {
             r.start - Days::new(2) <= day && day <= r.end + Days::new(2)
         };
         let near = near(&outage) || near(&stall);
         if near || day.weekday() == chrono::Weekday::Wed {
-            check(&pool, &present, day);
+            check(&pool, &present, day, &mut spent);
         }
     }
 
@@ -565,6 +664,7 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
     let oldest = present.iter().find(|r| r.tier == "yearly").unwrap();
     assert_eq!(oldest.taken.date_naive(), start);
     let to = pool.scratch("restored");
+    let restore = Instant::now();
     let path = file.to_str().unwrap();
     pool.zbk_expect(
         0,
@@ -578,32 +678,40 @@ fn a_year_of_the_shipped_cron_schedule_keeps_what_each_tier_promises() {
             to.to_str().unwrap(),
         ],
     );
+    spent.0.insert("zbk restore", (1, restore.elapsed()));
     let back = std::fs::read(to.join(path.trim_start_matches('/'))).unwrap();
     assert!(
         back == day_bytes(start),
         "{}",
         String::from_utf8_lossy(&back)
     );
+    eprintln!("where the time went:\n{}", spent.table(began.elapsed()));
 }
 
-/// After the reap at `at`: the host holds exactly the runs whose expiry, calendar-exact, is
-/// still ahead, plus its newest good one (min_keep = 1); each stamped with that expiry.
-fn reaped(pool: &Pool, present: &mut Vec<Run>, at: DateTime<Utc>, day: NaiveDate) {
+/// After the reap at `at`, listed as `have`: the host holds exactly the runs whose expiry,
+/// calendar-exact, is still ahead, plus its newest good one (min_keep = 1); each stamped with
+/// its tier, its status and that expiry.
+fn reaped(
+    have: &[(String, String, String, String)],
+    present: &mut Vec<Run>,
+    at: DateTime<Utc>,
+    day: NaiveDate,
+) {
     let newest_good = present
         .iter()
         .rev()
         .find(|r| r.good)
         .map(|r| r.name.clone());
     present.retain(|r| r.expires() > at || Some(&r.name) == newest_good.as_ref());
-    let have = stamped(pool);
     let names: Vec<&str> = have.iter().map(|(n, ..)| n.as_str()).collect();
     let want: Vec<&str> = present.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names, want,
         "{day}: the reap at {at} left the wrong snapshots"
     );
-    for ((name, tier, _, expires), run) in have.iter().zip(present.iter()) {
+    for ((name, tier, status, expires), run) in have.iter().zip(present.iter()) {
         assert_eq!(tier, &run.tier, "{name}");
+        assert_eq!(status, run.status(), "{name}");
         assert_eq!(
             expires,
             &rfc3339(run.expires()),
@@ -615,23 +723,28 @@ fn reaped(pool: &Pool, present: &mut Vec<Run>, at: DateTime<Utc>, day: NaiveDate
 /// `zbk check` at half past six of `day`: OK while the last good backup is younger than 26h,
 /// WARNING until 50h, CRITICAL after, naming the failed runs since. Asked on the ZFS clock:
 /// the last good snapshot's real creation plus the simulated time since it was taken.
-fn check(pool: &Pool, present: &[Run], day: NaiveDate) {
+fn check(pool: &Pool, present: &[Run], day: NaiveDate, spent: &mut Spent) {
     let now = day.and_hms_opt(6, 30, 0).unwrap().and_utc();
     let good = present
         .iter()
         .rev()
         .find(|r| r.good)
         .expect("a good backup");
-    let status = common::json(&pool.zbk_expect(0, &["status", "--json", HOST]));
+    let status = spent.time("zbk status --json", || {
+        common::json(&pool.zbk_expect(0, &["status", "--json", HOST]))
+    });
     assert_eq!(status[0]["last_good_snapshot"], good.name.as_str(), "{day}");
     let ds = format!("{}@{}", pool.host_dataset(HOST), good.name);
-    let created: i64 = common::ok("zfs", &["get", "-H", "-p", "-o", "value", "creation", &ds])
+    let created: i64 = spent
+        .time("zfs get creation", || {
+            common::ok("zfs", &["get", "-H", "-p", "-o", "value", "creation", &ds])
+        })
         .trim()
         .parse()
         .unwrap();
     let age = now - good.taken;
     let on_zfs_clock = DateTime::from_timestamp(created, 0).unwrap() + age;
-    let out = zbk_at(pool, on_zfs_clock, &["check", HOST]);
+    let out = spent.time("zbk check", || zbk_at(pool, on_zfs_clock, &["check", HOST]));
     let line = text(&out.stdout);
     let (code, label) = if age < TimeDelta::hours(WARN_HOURS) {
         (0, "OK")

@@ -250,6 +250,31 @@ pub const GRACE: Duration = Duration::from_secs(5);
 /// How often a supervised child's progress is measured.
 const MEASURE_EVERY: Duration = Duration::from_secs(1);
 
+/// The longest pause between two looks at a child that has not ended.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
+
+/// The pauses between looks at a child: 1 ms, doubling up to `LOOK_EVERY`. Most children (a
+/// `zfs get`, a snapshot) end within milliseconds, and a fixed 50 ms pause made each one cost
+/// at least that, several times over in every run and check; a long child is still looked at
+/// only every 50 ms.
+struct Looks(Duration);
+
+impl Looks {
+    fn new() -> Looks {
+        Looks(Duration::from_millis(1))
+    }
+
+    fn pause(&mut self) -> Duration {
+        let now = self.0;
+        self.0 = (now * 2).min(LOOK_EVERY);
+        now
+    }
+
+    fn sleep(&mut self) {
+        std::thread::sleep(self.pause());
+    }
+}
+
 /// How long a child may go on, how that is judged, and the setting it comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deadline {
@@ -371,6 +396,7 @@ fn supervise(child: &mut Child, cmd: &Cmd, limits: Limits) -> Result<Waited> {
         child.id(),
         Some(cmd.comm()).filter(|_| limits.deadline.is_some_and(|d| d.by == Measure::Silence)),
     );
+    let mut looks = Looks::new();
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Waited::Exited(status));
@@ -390,7 +416,7 @@ fn supervise(child: &mut Child, cmd: &Cmd, limits: Limits) -> Result<Waited> {
                 abandoned,
             }));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        looks.sleep();
     }
 }
 
@@ -524,6 +550,7 @@ fn stop_group(child: &mut Child) -> Option<u32> {
 /// Waits at most `limit` for a child to end; whether it did (and was reaped).
 fn wait_for(child: &mut Child, limit: Duration) -> bool {
     let until = Instant::now() + limit;
+    let mut looks = Looks::new();
     loop {
         crate::watchdog::beat();
         if let Ok(Some(_)) = child.try_wait() {
@@ -532,7 +559,7 @@ fn wait_for(child: &mut Child, limit: Duration) -> bool {
         if Instant::now() >= until {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        looks.sleep();
     }
 }
 
@@ -619,6 +646,7 @@ pub(in crate::sys) fn pipe(from: &Cmd, to: &Cmd) -> Result<(Output, Output)> {
     });
     let mut clock = Clock::new(deadline, first.id(), None);
     let (mut a, mut b) = (None, None);
+    let mut looks = Looks::new();
     while a.is_none() || b.is_none() {
         if a.is_none() {
             a = first.try_wait()?;
@@ -638,7 +666,7 @@ pub(in crate::sys) fn pipe(from: &Cmd, to: &Cmd) -> Result<(Output, Output)> {
             }
             .into());
         }
-        std::thread::sleep(Duration::from_millis(50));
+        looks.sleep();
     }
     let _ = relay.join();
     let text = |rx: Drained| String::from_utf8_lossy(&rx.recv().unwrap_or_default()).into_owned();
@@ -822,6 +850,13 @@ mod tests {
             err,
             "`sleep 300 | cat` went 1s without a byte (test.timeout)"
         );
+    }
+
+    #[test]
+    fn looks_at_a_child_soon_then_every_50_ms() {
+        let mut looks = Looks::new();
+        let pauses: Vec<u128> = (0..9).map(|_| looks.pause().as_millis()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 50, 50, 50]);
     }
 
     #[test]
