@@ -322,12 +322,14 @@ fn s03_sshd_killed_mid_transfer() {
     wait_for(20, "rsync to start", || {
         children(zbk).into_iter().find(|&c| comm(c) == "rsync")
     });
-    // The session that serves this rsync: on an emulated CPU its login can take a while.
-    let pids = wait_for(60, "sshd and a session", || {
-        let pids = sshd_pids(&sshd);
-        (pids.len() >= 2).then_some(pids)
+    // The session that serves this rsync: on an emulated CPU its login can take a while, and
+    // its first processes (pre-authentication) give way to the session's own.
+    wait_for(60, "sshd and a session", || {
+        (sshd_pids(&sshd).len() >= 2).then_some(())
     });
     std::thread::sleep(Duration::from_secs(2));
+    let pids = sshd_pids(&sshd);
+    assert!(pids.len() >= 2, "sshd and a session: {pids:?}");
     for p in pids {
         let _ = sh("kill", &["-9", &p.to_string()]);
     }
