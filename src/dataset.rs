@@ -1,5 +1,6 @@
-//! The ZFS names zbk acts on, each built in one place: a host's dataset, one of its snapshots,
-//! a comma-list destroy target, and a restore's temporary clone. The destroys in `zfs.rs` take
+//! The ZFS names zbk acts on, each built in one place: the zbk dataset and its hosts dataset, a
+//! host's dataset, one of its snapshots, a comma-list destroy target, and a restore's temporary
+//! clone. The verbs in `sys/` take only these (`ZfsName` for those that take any of them). The destroys in `zfs.rs` take
 //! only these types and re-check them here just before they spawn, so no caller can destroy
 //! anything outside the hosts tree or a snapshot zbk did not name.
 
@@ -7,6 +8,147 @@ use crate::layout;
 use crate::names::{is_safe_component, is_snapshot_name, HostName, SnapName};
 use anyhow::{bail, Result};
 use std::fmt;
+
+/// A name the verbs in `sys/` hand to zfs: only the typed names here implement it, so no
+/// command can pass a string it assembled itself.
+pub trait ZfsName: sealed::Sealed {
+    fn zfs_name(&self) -> &str;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! zfs_name {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl ZfsName for $t {
+            fn zfs_name(&self) -> &str {
+                self.as_str()
+            }
+        }
+    )*};
+}
+zfs_name!(
+    RootDataset,
+    HostsDataset,
+    HostDataset,
+    Snapshot,
+    Pool,
+    RestoreParent
+);
+
+/// Whether `name` is a filesystem name of plain components (`tank/backup`): what the zbk
+/// dataset, here or on a replication target, must be.
+fn is_plain_dataset(name: &str) -> bool {
+    !name.is_empty() && name.split('/').all(is_safe_component)
+}
+
+/// The dataset given to `zbk init` (`[zbk] dataset`), or a replication target's: the top of a
+/// zbk tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootDataset(String);
+
+impl RootDataset {
+    pub fn parse(name: &str) -> Result<RootDataset> {
+        if !is_plain_dataset(name) {
+            bail!(
+                "{:?} is not a ZFS filesystem name",
+                name.escape_debug().to_string()
+            );
+        }
+        Ok(RootDataset(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `<root>/hosts`, the parent of every host dataset.
+    pub fn hosts(&self) -> HostsDataset {
+        HostsDataset {
+            root: self.clone(),
+            name: layout::hosts_dataset(&self.0),
+        }
+    }
+
+    /// The dataset of one host under this root.
+    pub fn host(&self, host: &HostName) -> HostDataset {
+        HostDataset::new(&self.0, host)
+    }
+
+    /// The pool the tree lives on: its first component.
+    pub fn pool(&self) -> Pool {
+        Pool(self.0.split('/').next().unwrap_or(&self.0).to_string())
+    }
+
+    /// `<root>/restore`, the parent of `zbk restore`'s clones.
+    pub fn restore_parent(&self) -> RestoreParent {
+        RestoreParent(RestoreClone::parent(&self.0))
+    }
+}
+
+impl std::ops::Deref for RootDataset {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RootDataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `<root>/hosts`: the parent of the host datasets, made by `zbk init` (or `zbk replicate`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostsDataset {
+    root: RootDataset,
+    name: String,
+}
+
+impl HostsDataset {
+    pub fn root(&self) -> &RootDataset {
+        &self.root
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for HostsDataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// The pool a zbk tree lives on, for the pool-wide properties (`creation`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pool(String);
+
+impl Pool {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `<root>/restore`: made unmounted the first time `zbk restore` needs a clone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreParent(String);
+
+impl RestoreParent {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// `<dataset>/hosts/<host>`: one host's dataset under the zbk dataset (the one `zbk init` made,
 /// here or on a replication target).
@@ -41,6 +183,11 @@ impl HostDataset {
 
     pub fn host(&self) -> &HostName {
         &self.host
+    }
+
+    /// `<root>/hosts`, the dataset this one lies in.
+    pub fn hosts(&self) -> HostsDataset {
+        RootDataset(self.root.clone()).hosts()
     }
 
     /// The zbk dataset it lies under.
@@ -256,6 +403,17 @@ mod tests {
             format!("tank/backup/hosts/web1@{S1},{S2}")
         );
         assert!(HostDataset::listed("tank/backup", &host("web1"), ds.as_str()).is_ok());
+        let root = RootDataset::parse("tank/backup").unwrap();
+        assert_eq!(root.hosts().as_str(), "tank/backup/hosts");
+        assert_eq!(root.host(&host("web1")), ds);
+        assert_eq!(ds.hosts(), root.hosts());
+        assert_eq!(root.pool().as_str(), "tank");
+        assert_eq!(root.restore_parent().as_str(), "tank/backup/restore");
+        for bad in [
+            "", "/tank", "tank/", "tank//b", "tank@s", "-r", "tank/a b", "tank/..",
+        ] {
+            assert!(RootDataset::parse(bad).is_err(), "{bad:?}");
+        }
         let clone = RestoreClone::new("tank/backup", &host("web1"), 42, 0);
         assert_eq!(clone.check().unwrap(), "tank/backup/restore/web1-42-0");
     }

@@ -4,7 +4,6 @@ use crate::cli::AddArgs;
 use crate::config::check_source;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::dataset::HostDataset;
-use crate::layout::hosts_dataset;
 use crate::names::HostName;
 use anyhow::{bail, Result};
 use fs_err as fs;
@@ -35,20 +34,20 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<u8> {
             "host name {host}: the dataset {dataset} would be too long for ZFS ({MAX_DATASET} characters at most)"
         )));
     }
-    if !ctx.zfs.exists(&hosts_dataset(&global.dataset))? {
+    if !ctx.zfs.exists(&global.dataset.hosts())? {
         return Err(usage(format!(
             "{}/hosts does not exist: run `zbk init {}` first",
             global.dataset, global.dataset
         )));
     }
-    if ctx.zfs.exists(dataset.as_str())? {
+    if ctx.zfs.exists(&dataset)? {
         return Err(usage(format!(
             "host {host} already exists ({dataset}); edit {} instead",
             ctx.layout.host_config(&host).display()
         )));
     }
-    ctx.zfs.create(dataset.as_str(), &[])?;
-    if let Err(err) = populate(ctx, &host, dataset.as_str(), &sources) {
+    ctx.zfs.create(&dataset, &[])?;
+    if let Err(err) = populate(ctx, &host, &dataset, &sources) {
         let undo = ctx.zfs.destroy_tree(&dataset);
         return Err(match undo {
             Ok(()) => err.context(format!(
@@ -67,7 +66,7 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<u8> {
 }
 
 /// Fills the new host dataset: directories, config, exclude file.
-fn populate(ctx: &Ctx, host: &HostName, dataset: &str, sources: &[String]) -> Result<()> {
+fn populate(ctx: &Ctx, host: &HostName, dataset: &HostDataset, sources: &[String]) -> Result<()> {
     let top = ctx.layout.host(host);
     let (mountpoint, _) = ctx.zfs.get(dataset, "mountpoint")?;
     if Path::new(&mountpoint) != top {

@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, args: AuthorizeArgs) -> Result<u8> {
         }
     }
     let dataset = HostDataset::new(&global.dataset, &host);
-    if !ctx.zfs.exists(dataset.as_str())? {
+    if !ctx.zfs.exists(&dataset)? {
         return Err(usage(format!(
             "no such host: {host} ({dataset} does not exist): see `zbk list`, or add it with `zbk add`"
         )));

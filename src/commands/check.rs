@@ -7,7 +7,6 @@ use crate::config::{CheckSettings, PoolLimits};
 use crate::ctx::Ctx;
 use crate::expiry::Retention;
 use crate::health::{Judged, State};
-use crate::layout::hosts_dataset;
 use crate::pool::{PoolHealth, Verdict};
 use crate::text::counted;
 use crate::watchdog;
@@ -73,7 +72,7 @@ fn check(ctx: &Ctx, args: &CheckArgs) -> Result<(State, String)> {
     // The pool's health comes from other programs than the hosts': read side by side.
     let (pool, read) = std::thread::scope(|s| {
         let pool = s.spawn(|| super::pool::health(ctx, &global.dataset));
-        let read = super::Standing::read(ctx, &hosts_dataset(&global.dataset), &args.hosts);
+        let read = super::Standing::read(ctx, &global.dataset.hosts(), &args.hosts);
         (pool.join(), read)
     });
     let pool = pool.unwrap_or_else(|_| Err(anyhow!("reading the pool's health panicked")));

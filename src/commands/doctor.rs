@@ -6,12 +6,10 @@ use crate::cli::DoctorArgs;
 use crate::config::Global;
 use crate::crypt::{self, KeyFormat};
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
-use crate::dataset::RestoreClone;
+use crate::dataset::{HostDataset, HostsDataset, RootDataset};
 use crate::flavour::Flavour;
 use crate::health::State;
-use crate::inventory::{Host, Inventory};
-use crate::layout::hosts_dataset;
-use crate::names::HostName;
+use crate::inventory::Inventory;
 use crate::sys::exec::find_program;
 use crate::sys::ssh::{self, Ssh};
 use std::collections::BTreeMap;
@@ -154,8 +152,8 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
     }
     pool_health(ctx, global, r);
     etc_writable(ctx, dataset, r);
-    let locked = keys(ctx, &hosts_dataset(dataset), r);
-    let inv = match ctx.zfs.inventory(&hosts_dataset(dataset)) {
+    let locked = keys(ctx, &dataset.hosts(), r);
+    let inv = match ctx.zfs.inventory(&dataset.hosts()) {
         Ok(inv) => inv,
         Err(e) => {
             r.problem(
@@ -180,7 +178,7 @@ fn global_file(ctx: &Ctx, global: &Global, r: &mut Report) {
 
 /// Whether the zbk dataset is mounted at the root; `false` when it cannot even be read, and
 /// nothing below it can be.
-fn root_mounted(ctx: &Ctx, dataset: &str, r: &mut Report) -> bool {
+fn root_mounted(ctx: &Ctx, dataset: &RootDataset, r: &mut Report) -> bool {
     let mounted = ctx.zfs.get(dataset, "mounted");
     let mountpoint = ctx.zfs.get(dataset, "mountpoint");
     match (mounted, mountpoint) {
@@ -236,7 +234,7 @@ fn hosts(ctx: &Ctx, global: &Global, inv: &Inventory, ssh: bool, locked: bool, r
     let facts = ctx.zfs.run_facts(&global.dataset).ok();
     let mut left_out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for (name, host) in &inv.hosts {
-        if !host_mounted(ctx, name, host, locked, r) {
+        if !host_mounted(ctx, &global.dataset.host(name), locked, r) {
             continue;
         }
         match global.load_host(&ctx.layout.host_config(name)) {
@@ -281,15 +279,16 @@ fn hosts(ctx: &Ctx, global: &Global, inv: &Inventory, ssh: bool, locked: bool, r
 
 /// Whether a host's dataset is mounted with its `d/`, else what is said of it: nothing while
 /// its key is not loaded (said once, with the key), a received copy, or a problem.
-fn host_mounted(ctx: &Ctx, name: &HostName, host: &Host, locked: bool, r: &mut Report) -> bool {
-    let (mounted, _) = ctx.zfs.get(&host.dataset, "mounted").unwrap_or_default();
+fn host_mounted(ctx: &Ctx, dataset: &HostDataset, locked: bool, r: &mut Report) -> bool {
+    let name = dataset.host();
+    let (mounted, _) = ctx.zfs.get(dataset, "mounted").unwrap_or_default();
     if mounted == "yes" && ctx.layout.data(name).is_dir() {
         return true;
     }
     if locked {
         return false; // said once, with the key
     }
-    if ctx.zfs.is_replica(&host.dataset) {
+    if ctx.zfs.is_replica(dataset) {
         r.ok(&format!(
             "{name}: a copy received by zbk replicate (never mounted)"
         ));
@@ -298,10 +297,10 @@ fn host_mounted(ctx: &Ctx, name: &HostName, host: &Host, locked: bool, r: &mut R
     r.problem(
         &format!(
             "{}: not mounted at {}",
-            host.dataset,
+            dataset,
             ctx.layout.host(name).display()
         ),
-        &format!("zfs mount {}", host.dataset),
+        &format!("zfs mount {dataset}"),
     );
     false
 }
@@ -317,7 +316,7 @@ fn no_io_timeout(file: &str, r: &mut Report) {
 
 /// The encryption of the hosts tree: whether its key is loaded and its key file safe, and
 /// what to keep offline. True when the key is not loaded.
-fn keys(ctx: &Ctx, hosts: &str, r: &mut Report) -> bool {
+fn keys(ctx: &Ctx, hosts: &HostsDataset, r: &mut Report) -> bool {
     let Ok(Some(key)) = ctx.zfs.key_state(hosts) else {
         return false;
     };
@@ -378,8 +377,8 @@ fn reach(host: &str, config: &crate::config::HostConfig, r: &mut Report) {
 
 /// Temporary clones of `zbk restore` whose process is gone: each keeps its snapshot from
 /// ever being reaped.
-fn leftover_clones(ctx: &Ctx, dataset: &str, r: &mut Report) {
-    let Ok(clones) = ctx.zfs.children(&RestoreClone::parent(dataset)) else {
+fn leftover_clones(ctx: &Ctx, dataset: &RootDataset, r: &mut Report) {
+    let Ok(clones) = ctx.zfs.children(&dataset.restore_parent()) else {
         return;
     };
     for clone in &clones {

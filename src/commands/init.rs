@@ -4,8 +4,8 @@ use crate::cli::InitArgs;
 use crate::config::{self, Global};
 use crate::crypt::{self, KeyFormat};
 use crate::ctx::{usage, Ctx, EXIT_OK};
+use crate::dataset::{HostsDataset, RootDataset};
 use crate::flavour::Flavour;
-use crate::layout::hosts_dataset;
 use crate::names::is_safe_component;
 use anyhow::{Context, Result};
 use fs_err as fs;
@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
     let dataset = checked_args(&args)?;
     let root = &ctx.layout.root;
     let encrypt = encryption(ctx, &args)?;
-    mounted_at_root(ctx, dataset)?;
+    mounted_at_root(ctx, &dataset)?;
     let config_path = config::global_path(root);
     if config_path.exists() {
         let existing = Global::load(root).map_err(usage)?;
@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
     }
 
     let mut done = Vec::new();
-    let hosts = hosts_dataset(dataset);
+    let hosts = dataset.hosts();
     if ctx.zfs.exists(&hosts)? {
         if encrypt.is_some() && ctx.zfs.key_state(&hosts)?.is_none() {
             return Err(usage(format!(
@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
     }
     if !config_path.exists() {
         fs::create_dir_all(ctx.layout.etc())?;
-        super::write_atomic(&config_path, &config::template(dataset))?;
+        super::write_atomic(&config_path, &config::template(&dataset))?;
         done.push(format!("wrote {}", config_path.display()));
     }
     if done.is_empty() {
@@ -59,17 +59,13 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
 }
 
 /// DATASET without its trailing slashes, once it and the property values are names ZFS takes.
-fn checked_args(args: &InitArgs) -> Result<&str> {
-    let dataset = args.dataset.trim_end_matches('/');
-    if dataset.is_empty()
-        || dataset.contains('@')
-        || dataset.split('/').any(|c| !is_safe_component(c))
-    {
+fn checked_args(args: &InitArgs) -> Result<RootDataset> {
+    let Ok(dataset) = RootDataset::parse(args.dataset.trim_end_matches('/')) else {
         return Err(usage(format!(
             "DATASET: {:?} is not a ZFS filesystem name",
             args.dataset
         )));
-    }
+    };
     for (flag, value) in [
         ("--compression", &args.compression),
         ("--dedup", &args.dedup),
@@ -82,7 +78,7 @@ fn checked_args(args: &InitArgs) -> Result<&str> {
 }
 
 /// Refuses a DATASET that does not exist or is not mounted at the backup root.
-fn mounted_at_root(ctx: &Ctx, dataset: &str) -> Result<()> {
+fn mounted_at_root(ctx: &Ctx, dataset: &RootDataset) -> Result<()> {
     let root = &ctx.layout.root;
     if !ctx.zfs.exists(dataset)? {
         return Err(usage(format!(
@@ -107,7 +103,7 @@ fn mounted_at_root(ctx: &Ctx, dataset: &str) -> Result<()> {
 fn create_hosts(
     ctx: &Ctx,
     args: &InitArgs,
-    hosts: &str,
+    hosts: &HostsDataset,
     encrypt: Option<&(KeyFormat, PathBuf)>,
 ) -> Result<Vec<String>> {
     let mut done = Vec::new();

@@ -7,7 +7,6 @@ use super::pin::{acknowledge, pin};
 use crate::cli::KeepArgs;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::{parse_time, Expiry, Retention};
-use crate::layout::hosts_dataset;
 use crate::names::is_safe_component;
 use anyhow::Result;
 
@@ -37,7 +36,7 @@ pub fn run(ctx: &Ctx, args: KeepArgs) -> Result<u8> {
         )));
     }
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let inv = ctx.zfs.inventory(&global.dataset.hosts())?;
     let name = super::chosen_hosts(&inv, std::slice::from_ref(&args.host))?.remove(0);
     let host = &inv.hosts[&name];
     let Some(snap) = host.snapshots.iter().find(|s| s.name == args.snapshot) else {
@@ -60,6 +59,10 @@ pub fn run(ctx: &Ctx, args: KeepArgs) -> Result<u8> {
         snap.name
     );
     acknowledge(ctx, &global.dataset, host)?;
-    super::record_or_warn(ctx, &hosts_dataset(&global.dataset), &host.dataset);
+    super::record_or_warn(
+        ctx,
+        &global.dataset.hosts(),
+        &global.dataset.host(&host.name),
+    );
     Ok(EXIT_OK)
 }

@@ -5,7 +5,6 @@ use crate::cli::ListArgs;
 use crate::ctx::{Ctx, EXIT_OK};
 use crate::expiry::{relative, Expiry};
 use crate::inventory::{Host, Snapshot};
-use crate::layout::hosts_dataset;
 use crate::rsync_report::Stats;
 use crate::stamp::Stamp;
 use crate::text::human_bytes;
@@ -96,7 +95,7 @@ fn row<'a>(host: &'a Host, snap: Option<&'a Snapshot>) -> Row<'a> {
 
 pub fn run(ctx: &Ctx, args: ListArgs) -> Result<u8> {
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let inv = ctx.zfs.inventory(&global.dataset.hosts())?;
     let hosts = super::chosen_hosts(&inv, &args.hosts)?;
     let mut rows = Vec::new();
     let mut expiries = Vec::new();

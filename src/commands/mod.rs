@@ -27,6 +27,7 @@ pub mod view;
 
 use crate::crypt::KeyState;
 use crate::ctx::{usage, Ctx};
+use crate::dataset::{HostDataset, HostsDataset};
 use crate::health::{self, Summary};
 use crate::inventory::Inventory;
 use crate::names::HostName;
@@ -66,7 +67,11 @@ pub fn chosen_hosts(inv: &Inventory, names: &[String]) -> Result<Vec<HostName>> 
 
 /// Writes a host's `zbk:record` from its full listing, once its snapshots have changed. Should
 /// that fail, the record is removed, so that a stale one cannot stand in for the truth.
-pub fn record_host(ctx: &Ctx, hosts_dataset: &str, host_dataset: &str) -> Result<()> {
+pub fn record_host(
+    ctx: &Ctx,
+    hosts_dataset: &HostsDataset,
+    host_dataset: &HostDataset,
+) -> Result<()> {
     let written = (|| -> Result<()> {
         // `snapshots_changed` counts whole seconds: a listing read in the second of the last
         // change could miss a change later in that second that leaves the value as it was.
@@ -88,7 +93,7 @@ pub fn record_host(ctx: &Ctx, hosts_dataset: &str, host_dataset: &str) -> Result
         let host = inv
             .hosts
             .values()
-            .find(|h| h.dataset == host_dataset)
+            .find(|h| h.dataset == host_dataset.as_str())
             .with_context(|| format!("{host_dataset}: not in its own listing"))?;
         let record = Record::of(host, changed, ctx.now);
         ctx.zfs.set(host_dataset, PROP_RECORD, &record.to_value())
@@ -103,7 +108,7 @@ pub fn record_host(ctx: &Ctx, hosts_dataset: &str, host_dataset: &str) -> Result
 
 /// `record_host`, for commands whose work is done whether or not the record could be written:
 /// a failure is a warning, since check and status then list the host in full.
-pub fn record_or_warn(ctx: &Ctx, hosts_dataset: &str, host_dataset: &str) {
+pub fn record_or_warn(ctx: &Ctx, hosts_dataset: &HostsDataset, host_dataset: &HostDataset) {
     if let Err(e) = record_host(ctx, hosts_dataset, host_dataset) {
         eprintln!(
             "zbk: warning: {e:#}; zbk check and zbk status list it in full until its next run"
@@ -124,7 +129,7 @@ impl Standing {
     /// one by one when they are few, else the whole tree at once.
     pub fn read(
         ctx: &Ctx,
-        hosts_dataset: &str,
+        hosts_dataset: &HostsDataset,
         names: &[String],
     ) -> Result<(Standing, Vec<HostName>)> {
         let glance = ctx.zfs.glance(hosts_dataset)?;
@@ -142,10 +147,14 @@ impl Standing {
             standing.full = ctx.zfs.inventory(hosts_dataset)?;
         } else {
             for name in stale {
-                let dataset = &standing.glance.inv.hosts[name].dataset;
+                let dataset = HostDataset::listed(
+                    hosts_dataset.root(),
+                    name,
+                    &standing.glance.inv.hosts[name].dataset,
+                )?;
                 let one = ctx
                     .zfs
-                    .host_inventory(hosts_dataset, dataset)
+                    .host_inventory(hosts_dataset, &dataset)
                     .context("cannot list the hosts tree")?;
                 standing.full.hosts.extend(one.hosts);
             }
@@ -189,7 +198,7 @@ impl Standing {
 
 /// The encryption of `dataset` when its key is not loaded, which leaves it unmounted and
 /// unreadable; `None` when it is readable, not encrypted, or zfs cannot say.
-pub fn key_not_loaded(ctx: &Ctx, dataset: &str) -> Option<KeyState> {
+pub fn key_not_loaded(ctx: &Ctx, dataset: &HostDataset) -> Option<KeyState> {
     ctx.zfs
         .key_state(dataset)
         .ok()

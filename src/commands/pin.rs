@@ -48,9 +48,7 @@ pub fn guard_mass_change(
 ) -> Option<String> {
     let why = guard::exceeds(stats, config.settings.guard.change)?;
     let pinned = || -> Result<Option<String>> {
-        let name = dataset.as_str();
-        let hosts = name.rsplit_once('/').map_or(name, |(parent, _)| parent);
-        let inv = ctx.zfs.host_inventory(hosts, name)?;
+        let inv = ctx.zfs.host_inventory(&dataset.hosts(), dataset)?;
         let Some(clean) = inv.hosts.get(host).and_then(guard::last_clean) else {
             return Ok(None);
         };

@@ -3,6 +3,7 @@
 
 use crate::config::PoolLimits;
 use crate::ctx::Ctx;
+use crate::dataset::RootDataset;
 use crate::expiry::{relative, Expiry};
 use crate::health::State;
 use crate::pool::{self, PoolHealth, Scrub};
@@ -18,10 +19,10 @@ pub fn name(dataset: &str) -> &str {
 }
 
 /// The health of the pool the tree under `dataset` lives on.
-pub fn health(ctx: &Ctx, dataset: &str) -> Result<PoolHealth> {
-    let pool = name(dataset);
-    let health = Zpool::find(&ctx.zfs)?.health(pool, || {
-        let (value, _) = ctx.zfs.get(pool, "creation")?;
+pub fn health(ctx: &Ctx, dataset: &RootDataset) -> Result<PoolHealth> {
+    let pool = dataset.pool();
+    let health = Zpool::find(&ctx.zfs)?.health(pool.as_str(), || {
+        let (value, _) = ctx.zfs.get(&pool, "creation")?;
         Ok(value
             .parse()
             .ok()

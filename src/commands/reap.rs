@@ -6,7 +6,6 @@ use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::dataset::{HostDataset, Snapshot};
 use crate::expiry::parse_time;
 use crate::inventory::Host;
-use crate::layout::hosts_dataset;
 use crate::names::SnapName;
 use crate::parallel;
 use crate::retention::{self, Verdict};
@@ -30,7 +29,7 @@ pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
         Some(t) => parse_time(t).map_err(|e| usage(format!("--as-of: {e}")))?,
         None => ctx.now,
     };
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let inv = ctx.zfs.inventory(&global.dataset.hosts())?;
     if inv.unreadable > 0 {
         eprintln!(
             "zbk: warning: {} lines of the zfs listing could not be read (a property value with a tab or newline?); their snapshots are kept",
@@ -50,7 +49,9 @@ pub fn run(ctx: &Ctx, mut args: ReapArgs) -> Result<u8> {
             (None, Ok(config)) => config.settings.min_keep,
             // A copy made by `zbk replicate` is never mounted, so its c/ cannot be read:
             // the global floor applies, silently.
-            (None, Err(_)) if ctx.zfs.is_replica(&host.dataset) => global.settings.min_keep,
+            (None, Err(_)) if ctx.zfs.is_replica(&global.dataset.host(&name)) => {
+                global.settings.min_keep
+            }
             (None, Err(e)) => {
                 let keep = global.settings.min_keep.max(1);
                 eprintln!("zbk: warning: {name}: {e:#}; keeping its newest {keep} good backups");
@@ -246,12 +247,12 @@ fn finish_host(
     // each receive that no record of the target's would follow.
     let retired_and_empty = host.retired.is_some() && left == 0;
     let destroyed_some = left < pending.kept + doomed.len();
-    if !args.dry_run && destroyed_some && !retired_and_empty && !ctx.zfs.is_replica(&host.dataset) {
-        let hosts = host
-            .dataset
-            .rsplit_once('/')
-            .map_or("", |(parent, _)| parent);
-        super::record_or_warn(ctx, hosts, &host.dataset);
+    if !args.dry_run
+        && destroyed_some
+        && !retired_and_empty
+        && !ctx.zfs.is_replica(&pending.dataset)
+    {
+        super::record_or_warn(ctx, &pending.dataset.hosts(), &pending.dataset);
     }
     if retired_and_empty {
         if args.dry_run {

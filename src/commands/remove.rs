@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, args: RemoveArgs) -> Result<u8> {
         )));
     }
     let dataset = HostDataset::new(&global.dataset, &host);
-    if !ctx.zfs.exists(dataset.as_str())? {
+    if !ctx.zfs.exists(&dataset)? {
         return Err(usage(format!(
             "no such host: {host} ({dataset} does not exist)"
         )));
@@ -33,16 +33,13 @@ pub fn run(ctx: &Ctx, args: RemoveArgs) -> Result<u8> {
         println!("zbk: purged {host}: destroyed {dataset} and all its snapshots");
         return Ok(EXIT_OK);
     }
-    let (value, source) = ctx.zfs.get(dataset.as_str(), PROP_RETIRED)?;
+    let (value, source) = ctx.zfs.get(&dataset, PROP_RETIRED)?;
     if source == "local" {
         println!("zbk: {host} is already retired (since {value}); nothing changed");
         return Ok(EXIT_OK);
     }
-    ctx.zfs.set(
-        dataset.as_str(),
-        PROP_RETIRED,
-        &Expiry::At(ctx.now).to_string(),
-    )?;
+    ctx.zfs
+        .set(&dataset, PROP_RETIRED, &Expiry::At(ctx.now).to_string())?;
     println!(
         "zbk: retired {host}: no more runs; reap destroys {dataset} once its last snapshot expired"
     );

@@ -3,7 +3,6 @@
 
 use crate::cli::ReportArgs;
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK};
-use crate::layout::hosts_dataset;
 use crate::report::{render, Page, Server};
 use anyhow::{anyhow, Context, Result};
 use std::io::Write;
@@ -13,7 +12,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> Result<u8> {
     let global = ctx.global()?;
     let (health, inv) = std::thread::scope(|s| {
         let health = s.spawn(|| super::pool::health(ctx, &global.dataset));
-        let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset));
+        let inv = ctx.zfs.inventory(&global.dataset.hosts());
         (health.join(), inv)
     });
     let health = health.unwrap_or_else(|_| Err(anyhow!("reading the pool's health panicked")));
@@ -33,7 +32,7 @@ pub fn run(ctx: &Ctx, args: ReportArgs) -> Result<u8> {
         .map(|o| o.clone().into_iter().collect())
         .unwrap_or_default();
     here.pool
-        .insert("dataset".into(), global.dataset.clone().into());
+        .insert("dataset".into(), global.dataset.to_string().into());
     if inv.unreadable > 0 {
         here.problems.push(format!(
             "{} of the zfs listing could not be read (a property value with a tab or newline)",

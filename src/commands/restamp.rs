@@ -3,14 +3,13 @@
 
 use crate::cli::RestampArgs;
 use crate::ctx::{Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::layout::hosts_dataset;
 use crate::restamp::{plan, Plan};
 use crate::stamp::PROP_EXPIRES;
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let inv = ctx.zfs.inventory(&global.dataset.hosts())?;
     let mut exit = EXIT_OK;
     let (mut changed, mut same, mut skipped) = (0, 0, 0);
     for name in super::chosen_hosts(&inv, &args.hosts)? {
@@ -59,7 +58,11 @@ pub fn run(ctx: &Ctx, args: RestampArgs) -> Result<u8> {
                 eprintln!("zbk: {name}: {e:#}");
                 exit = exit.max(EXIT_FAILED);
             }
-            super::record_or_warn(ctx, &hosts_dataset(&global.dataset), &host.dataset);
+            super::record_or_warn(
+                ctx,
+                &global.dataset.hosts(),
+                &global.dataset.host(&host.name),
+            );
         }
     }
     println!(

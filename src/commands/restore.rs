@@ -11,7 +11,6 @@ use crate::config::HostConfig;
 use crate::ctx::{usage, Ctx, EXIT_OK};
 use crate::expiry::parse_time;
 use crate::inventory::Host;
-use crate::layout::hosts_dataset;
 use crate::restore::{self, Choice};
 use crate::sys::rsync::Rsync;
 use crate::sys::ssh::{self, Ssh};
@@ -37,10 +36,10 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<u8> {
     if let Some(dir) = &args.to {
         refuse_inside_backups(dir, &ctx.layout.root.join("hosts"))?;
     }
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let inv = ctx.zfs.inventory(&global.dataset.hosts())?;
     let name = super::chosen_hosts(&inv, std::slice::from_ref(&args.host))?.remove(0);
     let host = &inv.hosts[&name];
-    if let Some(key) = super::key_not_loaded(ctx, &host.dataset) {
+    if let Some(key) = super::key_not_loaded(ctx, &global.dataset.host(&name)) {
         bail!(
             "{name}: its encryption key is not loaded, so its snapshots cannot be read: `{}`, then restore again",
             key.load_hint()
@@ -138,7 +137,7 @@ fn host_config(
         Ok(config) => Ok(config),
         Err(e) => {
             // A copy received by `zbk replicate` is never mounted, so its c/ cannot be read.
-            if !ctx.zfs.is_replica(&host.dataset) {
+            if !ctx.zfs.is_replica(&global.dataset.host(&host.name)) {
                 return Err(usage(e));
             }
             if args.to_host {

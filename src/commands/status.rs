@@ -9,7 +9,6 @@ use crate::expiry::relative;
 use crate::health::{self, State, Summary};
 use crate::history;
 use crate::inventory::Snapshot;
-use crate::layout::hosts_dataset;
 use crate::stamp::Status;
 use crate::text::human_bytes;
 use crate::verify::Verified;
@@ -22,7 +21,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         return Err(usage("--json and --prometheus: give one of them"));
     }
     let global = ctx.global()?;
-    let hosts_dataset = hosts_dataset(&global.dataset);
+    let hosts_dataset = global.dataset.hosts();
     // The table needs each host's newest snapshots: their records, one `zfs get` of the host
     // datasets. JSON and the textfile tell each host's past (days, tiers, what the next reap
     // takes): the full listing. The pool's health comes from other programs: read beside it.

@@ -7,9 +7,9 @@ use super::view::SnapshotView;
 use crate::cli::VerifyArgs;
 use crate::config::{Global, HostConfig};
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
+use crate::dataset::HostDataset;
 use crate::flavour::Flavour;
 use crate::inventory::{Host, Inventory};
-use crate::layout::hosts_dataset;
 use crate::names::HostName;
 use crate::restore::{self, Choice};
 use crate::rsync_args::{self, Call};
@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<u8> {
         return Err(usage("--ack and --full: give one of them"));
     }
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let inv = ctx.zfs.inventory(&global.dataset.hosts())?;
     let names: Vec<HostName> = if args.all {
         inv.hosts
             .values()
@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<u8> {
         let done = match global.load_host(&ctx.layout.host_config(name)) {
             Ok(config) => verify_host(ctx, &global, &rsync, &config, host, args.full, &mut log),
             // A copy received by `zbk replicate` is never mounted, so its c/ cannot be read.
-            Err(_) if ctx.zfs.is_replica(&host.dataset) => {
+            Err(_) if ctx.zfs.is_replica(&global.dataset.host(&host.name)) => {
                 if args.all {
                     continue;
                 }
@@ -106,7 +106,7 @@ fn verify_host(
     log: &mut String,
 ) -> Result<Done> {
     let name = &host.name;
-    if let Some(key) = super::key_not_loaded(ctx, &host.dataset) {
+    if let Some(key) = super::key_not_loaded(ctx, &global.dataset.host(name)) {
         bail!(
             "its encryption key is not loaded, so its snapshots cannot be read: `{}`",
             key.load_hint()
@@ -136,7 +136,7 @@ fn verify_host(
         .layout
         .config_dir(name)
         .join(&config.settings.rsync.exclude_file);
-    let storable = storable(ctx, &host.dataset);
+    let storable = storable(ctx, &global.dataset.host(name));
     let call = Call {
         settings: &config.settings.rsync,
         rsh: rsh.as_deref(),
@@ -226,9 +226,13 @@ fn verify_host(
     let stamp = Verified::record(last, part, slices, ctx.now, &found);
     let target = host.full_snapshot(&global.dataset, &snap.name)?;
     ctx.zfs
-        .set(target.as_str(), PROP_VERIFIED, &stamp.to_property())?;
+        .stamp(&target, PROP_VERIFIED, &stamp.to_property())?;
     // The host's record names the snapshot with the newest stamp, for zbk check.
-    super::record_or_warn(ctx, &hosts_dataset(&global.dataset), &host.dataset);
+    super::record_or_warn(
+        ctx,
+        &global.dataset.hosts(),
+        &global.dataset.host(&host.name),
+    );
     let _ = writeln!(
         log,
         "{}; {} changed, {} appeared, {} vanished; {}",
@@ -252,7 +256,7 @@ fn verify_host(
 /// What the host's dataset keeps of rsync's `--acls` and `--xattrs`, as a run judges it, so
 /// that the comparison asks for no more than the run copied; no zfs call on zfs-fuse, which
 /// keeps neither.
-fn storable(ctx: &Ctx, dataset: &str) -> Storable {
+fn storable(ctx: &Ctx, dataset: &HostDataset) -> Storable {
     let flavour = ctx.zfs.flavour();
     if flavour == Flavour::Legacy {
         return Storable::judge(flavour, None, None);
@@ -395,7 +399,11 @@ fn ack(ctx: &Ctx, global: &Global, inv: &Inventory, names: &[HostName]) -> Resul
                     PROP_VERIFIED,
                     &v.acknowledged(ctx.now).to_property(),
                 )?;
-                super::record_or_warn(ctx, &hosts_dataset(&global.dataset), &host.dataset);
+                super::record_or_warn(
+                    ctx,
+                    &global.dataset.hosts(),
+                    &global.dataset.host(&host.name),
+                );
                 println!(
                     "{name}: acknowledged {} found by zbk verify",
                     counted(v.unacked as usize, "silent difference")

@@ -7,7 +7,6 @@ use super::view::{check_inside, SnapshotView};
 use crate::cli::VersionsArgs;
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
 use crate::expiry::Expiry;
-use crate::layout::hosts_dataset;
 use crate::restore::{client_path, distinct, Seen};
 use crate::text::human_bytes;
 use anyhow::Result;
@@ -34,7 +33,7 @@ pub fn run(ctx: &Ctx, args: VersionsArgs) -> Result<u8> {
         return Err(usage("PATH \"/\": name a file"));
     }
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let inv = ctx.zfs.inventory(&global.dataset.hosts())?;
     let name = super::chosen_hosts(&inv, std::slice::from_ref(&args.host))?.remove(0);
     let host = &inv.hosts[&name];
     let mut seen: Vec<Seen> = Vec::new();

@@ -4,7 +4,7 @@
 //! read snapshots this way.
 
 use crate::ctx::Ctx;
-use crate::dataset::RestoreClone;
+use crate::dataset::{RestoreClone, RootDataset};
 use crate::inventory::{Host, Snapshot};
 use crate::sys::zfs::Zfs;
 use anyhow::{anyhow, bail, Result};
@@ -28,7 +28,7 @@ impl<'a> SnapshotView<'a> {
     /// `zbk list` nor `zbk reap` looks.
     pub fn open(
         ctx: &'a Ctx,
-        dataset: &str,
+        dataset: &RootDataset,
         host: &Host,
         snap: &Snapshot,
     ) -> Result<SnapshotView<'a>> {
@@ -39,7 +39,7 @@ impl<'a> SnapshotView<'a> {
                 root,
             });
         }
-        let parent = RestoreClone::parent(dataset);
+        let parent = dataset.restore_parent();
         if !ctx.zfs.exists(&parent)? {
             let made = ctx
                 .zfs

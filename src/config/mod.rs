@@ -43,7 +43,7 @@ impl Default for PoolLimits {
 #[derive(Clone, Debug)]
 pub struct Global {
     /// The dataset given to `zbk init`; hosts live under `<dataset>/hosts`.
-    pub dataset: String,
+    pub dataset: crate::dataset::RootDataset,
     /// Most snapshots named in one OpenZFS comma-list destroy.
     pub destroy_batch: usize,
     /// Hosts `zbk run` backs up at once when `--jobs` is not given; unset: by the CPUs.
@@ -100,18 +100,12 @@ impl Global {
                 path.display()
             )
         })?;
-        if dataset.is_empty()
-            || dataset.starts_with('/')
-            || dataset.contains('@')
-            || dataset
-                .split('/')
-                .any(|c| !crate::names::is_safe_component(c))
-        {
+        let Ok(dataset) = crate::dataset::RootDataset::parse(&dataset) else {
             bail!(
                 "{}: dataset: {dataset:?} is not a ZFS filesystem name",
                 path.display()
             );
-        }
+        };
         let destroy_batch = file.destroy_batch.unwrap_or(100);
         if destroy_batch == 0 {
             bail!("{}: destroy_batch: must be at least 1", path.display());
@@ -298,7 +292,7 @@ mod tests {
     #[test]
     fn the_template_parses_to_the_defaults() {
         let g = global(&template("tank/backup")).unwrap();
-        assert_eq!(g.dataset, "tank/backup");
+        assert_eq!(g.dataset.as_str(), "tank/backup");
         assert_eq!(g.destroy_batch, 100);
         assert_eq!(g.jobs, None);
         assert_eq!(g.settings, Settings::default());

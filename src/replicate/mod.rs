@@ -9,6 +9,7 @@ pub mod stream;
 
 pub use plan::{lag, offsite_stamps, plan, stale_holds, Lag, Plan, Send};
 
+use crate::dataset::{HostDataset, HostsDataset, RootDataset};
 use crate::expiry::Expiry;
 use crate::inventory::host_of;
 use crate::listing::{number, own, value, Listing};
@@ -37,8 +38,8 @@ const MAX_TARGET_DATASET: usize = 120;
 /// Where replicas go: a dataset here, or one on a server reached over ssh.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    Local { dataset: String },
-    Ssh { login: String, dataset: String },
+    Local { dataset: RootDataset },
+    Ssh { login: String, dataset: RootDataset },
 }
 
 impl Target {
@@ -65,7 +66,7 @@ impl Target {
         }
         let Some(login) = login else {
             return Ok(Target::Local {
-                dataset: dataset.to_string(),
+                dataset: RootDataset::parse(dataset)?,
             });
         };
         let (user, server) = match login.split_once('@') {
@@ -94,23 +95,23 @@ impl Target {
         }
         Ok(Target::Ssh {
             login: login.to_string(),
-            dataset: dataset.to_string(),
+            dataset: RootDataset::parse(dataset)?,
         })
     }
 
-    pub fn dataset(&self) -> &str {
+    pub fn dataset(&self) -> &RootDataset {
         match self {
             Target::Local { dataset } | Target::Ssh { dataset, .. } => dataset,
         }
     }
 
     /// The parent of the replicas, made once with `mountpoint=none`.
-    pub fn hosts_dataset(&self) -> String {
-        crate::layout::hosts_dataset(self.dataset())
+    pub fn hosts_dataset(&self) -> HostsDataset {
+        self.dataset().hosts()
     }
 
-    pub fn host_dataset(&self, host: &HostName) -> String {
-        crate::layout::host_dataset(self.dataset(), host)
+    pub fn host_dataset(&self, host: &HostName) -> HostDataset {
+        self.dataset().host(host)
     }
 
     /// The hold tag that pins, on the source, the newest snapshot this target shares (the target
@@ -226,7 +227,7 @@ mod tests {
         assert_eq!(
             Target::parse("tank/offsite").unwrap(),
             Target::Local {
-                dataset: "tank/offsite".into()
+                dataset: RootDataset::parse("tank/offsite").unwrap()
             }
         );
         let t = Target::parse("root@b2.example.com:tank/offsite/").unwrap();
@@ -234,11 +235,11 @@ mod tests {
             t,
             Target::Ssh {
                 login: "root@b2.example.com".into(),
-                dataset: "tank/offsite".into()
+                dataset: RootDataset::parse("tank/offsite").unwrap()
             }
         );
         assert_eq!(t.to_string(), "root@b2.example.com:tank/offsite");
-        assert_eq!(t.hosts_dataset(), "tank/offsite/hosts");
+        assert_eq!(t.hosts_dataset().as_str(), "tank/offsite/hosts");
         assert_eq!(t.hold_tag(), "zbk-replica:root@b2.example.com:tank/offsite");
         assert!(Target::parse("b2:tank").is_ok());
         assert!(

@@ -3,7 +3,7 @@
 //! `zfs_destroy.rs`. Every call goes through `exec`.
 
 use crate::crypt::{self, KeyState};
-use crate::dataset::{HostDataset, RestoreClone, Snapshot};
+use crate::dataset::{HostDataset, HostsDataset, RestoreClone, RootDataset, Snapshot, ZfsName};
 use crate::inventory::{self, Inventory};
 use crate::record::{self, Glance};
 use crate::run_facts::{self, Facts as RunFacts};
@@ -101,12 +101,13 @@ impl Zfs {
     }
 
     /// Whether a dataset exists; other failures (no daemon, no module) are errors.
-    pub fn exists(&self, dataset: &str) -> Result<bool> {
-        exists_by(&self.cmd(["list", "-H", "-o", "name", dataset]))
+    pub fn exists(&self, dataset: &impl ZfsName) -> Result<bool> {
+        exists_by(&self.cmd(["list", "-H", "-o", "name", dataset.zfs_name()]))
     }
 
     /// The datasets directly under `parent`; none when it does not exist or cannot be listed.
-    pub fn children(&self, parent: &str) -> Result<Vec<String>> {
+    pub fn children(&self, parent: &impl ZfsName) -> Result<Vec<String>> {
+        let parent = parent.zfs_name();
         let out = self
             .cmd(["list", "-H", "-o", "name", "-d", "1", parent])
             .output()?;
@@ -120,9 +121,17 @@ impl Zfs {
     }
 
     /// One property's value and source, as `zfs get` prints them.
-    pub fn get(&self, dataset: &str, prop: &str) -> Result<(String, String)> {
+    pub fn get(&self, dataset: &impl ZfsName, prop: &str) -> Result<(String, String)> {
         let out = self
-            .cmd(["get", "-H", "-p", "-o", "value,source", prop, dataset])
+            .cmd([
+                "get",
+                "-H",
+                "-p",
+                "-o",
+                "value,source",
+                prop,
+                dataset.zfs_name(),
+            ])
             .checked()?;
         let line = out.stdout.lines().next().unwrap_or_default();
         let (value, source) = line.split_once('\t').unwrap_or((line, "-"));
@@ -131,7 +140,16 @@ impl Zfs {
 
     /// The native-encryption state of `dataset` (and with `children`, of the datasets right
     /// under it), in one `zfs get`. zfs-fuse has no encryption: nothing is asked, none returned.
-    pub fn key_states(&self, dataset: &str, children: bool) -> Result<BTreeMap<String, KeyState>> {
+    pub fn key_states(
+        &self,
+        dataset: &impl ZfsName,
+        children: bool,
+    ) -> Result<BTreeMap<String, KeyState>> {
+        self.key_states_of(dataset.zfs_name(), children)
+    }
+
+    /// `key_states` of a name zfs itself gave (an encryption root).
+    fn key_states_of(&self, dataset: &str, children: bool) -> Result<BTreeMap<String, KeyState>> {
         if self.flavour() != Flavour::OpenZfs {
             return Ok(BTreeMap::new());
         }
@@ -146,16 +164,17 @@ impl Zfs {
 
     /// `dataset`'s encryption, `None` when it is not encrypted (or zfs cannot encrypt). The key
     /// location is its encryption root's: below the root, zfs says `none`.
-    pub fn key_state(&self, dataset: &str) -> Result<Option<KeyState>> {
+    pub fn key_state(&self, dataset: &impl ZfsName) -> Result<Option<KeyState>> {
+        let dataset = dataset.zfs_name();
         let Some(mut state) = self
-            .key_states(dataset, false)?
+            .key_states_of(dataset, false)?
             .remove(dataset)
             .filter(KeyState::encrypted)
         else {
             return Ok(None);
         };
         if state.root != dataset {
-            if let Some(root) = self.key_states(&state.root, false)?.remove(&state.root) {
+            if let Some(root) = self.key_states_of(&state.root, false)?.remove(&state.root) {
                 state.location = root.location;
             }
         }
@@ -163,7 +182,8 @@ impl Zfs {
     }
 
     /// How full the pool under `dataset` is, in percent of what the dataset can reach.
-    pub fn capacity(&self, dataset: &str) -> Result<u8> {
+    pub fn capacity(&self, dataset: &RootDataset) -> Result<u8> {
+        let dataset = dataset.as_str();
         let out = self
             .cmd(["get", "-H", "-p", "-o", "value", "used,available", dataset])
             .checked()?;
@@ -185,7 +205,8 @@ impl Zfs {
     /// init`), in one `zfs get`: the hosts, the pool's capacity, and on OpenZFS each host's
     /// `acltype` and `xattr`. Asking for `acltype` doubles as the flavour probe: only OpenZFS
     /// knows it, and zfs-fuse refuses the whole list, which is then asked again without it.
-    pub fn run_facts(&self, root: &str) -> Result<RunFacts> {
+    pub fn run_facts(&self, root: &RootDataset) -> Result<RunFacts> {
+        let root = root.as_str();
         let listing = |props: &[&str]| {
             self.cmd([
                 "get",
@@ -259,25 +280,25 @@ impl Zfs {
     }
 
     /// Sets one property (zfs-fuse takes one per call).
-    pub fn set(&self, dataset: &str, prop: &str, value: &str) -> Result<()> {
-        self.cmd(["set", &format!("{prop}={value}"), dataset])
+    pub fn set(&self, dataset: &impl ZfsName, prop: &str, value: &str) -> Result<()> {
+        self.cmd(["set", &format!("{prop}={value}"), dataset.zfs_name()])
             .checked()?;
         Ok(())
     }
 
     /// Sets one property on a snapshot: its stamp, a pin, a verification.
     pub fn stamp(&self, snapshot: &Snapshot, prop: &str, value: &str) -> Result<()> {
-        self.set(snapshot.as_str(), prop, value)
+        self.set(snapshot, prop, value)
     }
 
     /// Creates a filesystem with properties set at creation.
-    pub fn create(&self, dataset: &str, props: &[(&str, &str)]) -> Result<()> {
+    pub fn create(&self, dataset: &impl ZfsName, props: &[(&str, &str)]) -> Result<()> {
         let mut args = vec!["create".to_string()];
         for (k, v) in props {
             args.push("-o".into());
             args.push(format!("{k}={v}"));
         }
-        args.push(dataset.to_string());
+        args.push(dataset.zfs_name().to_string());
         let made = {
             let _serial = self.mount_lock()?;
             attempt(&self.cmd(&args))?
@@ -348,26 +369,36 @@ impl Zfs {
 
     /// `zfs diff -FHt FROM TO` (OpenZFS only): one line per changed path, escaped, with its
     /// type and change time; TO is a later snapshot of the same filesystem or the filesystem.
-    pub fn diff(&self, from: &str, to: &str) -> Result<String> {
-        Ok(self.cmd(["diff", "-FHt", from, to]).checked()?.stdout)
+    pub fn diff(&self, from: &Snapshot, to: &impl ZfsName) -> Result<String> {
+        Ok(self
+            .cmd(["diff", "-FHt", from.as_str(), to.zfs_name()])
+            .checked()?
+            .stdout)
     }
 
     /// Lists the hosts tree with every property zbk needs: one process, whatever the number of
     /// hosts and snapshots.
-    pub fn inventory(&self, hosts_dataset: &str) -> Result<Inventory> {
+    pub fn inventory(&self, hosts_dataset: &HostsDataset) -> Result<Inventory> {
+        let hosts_dataset = hosts_dataset.as_str();
         self.listing(hosts_dataset, &["-r"], inventory::PROPS, hosts_dataset)
             .context("cannot list the hosts tree")
     }
 
     /// The same listing for one host dataset and its snapshots.
-    pub fn host_inventory(&self, hosts_dataset: &str, host_dataset: &str) -> Result<Inventory> {
+    pub fn host_inventory(
+        &self,
+        hosts_dataset: &HostsDataset,
+        host_dataset: &HostDataset,
+    ) -> Result<Inventory> {
+        let (hosts_dataset, host_dataset) = (hosts_dataset.as_str(), host_dataset.as_str());
         self.listing(host_dataset, &["-d", "1"], inventory::PROPS, hosts_dataset)
     }
 
     /// The host datasets at a glance, in two `zfs get`s whatever the number of snapshots: the
     /// host datasets with their `zbk:record` (and `snapshots_changed` on OpenZFS), then the
     /// snapshots those records name, which do not all have to exist.
-    pub fn glance(&self, hosts_dataset: &str) -> Result<Glance> {
+    pub fn glance(&self, hosts_dataset: &HostsDataset) -> Result<Glance> {
+        let hosts_dataset = hosts_dataset.as_str();
         let props: Vec<&str> = record::HOST_PROPS.to_vec();
         let get = |props: &[&str]| {
             let props = props.join(",");
@@ -431,9 +462,10 @@ impl Zfs {
     /// record written from them describes one moment.
     pub fn host_for_record(
         &self,
-        hosts_dataset: &str,
-        host_dataset: &str,
+        hosts_dataset: &HostsDataset,
+        host_dataset: &HostDataset,
     ) -> Result<(Inventory, Option<u64>)> {
+        let (hosts_dataset, host_dataset) = (hosts_dataset.as_str(), host_dataset.as_str());
         let mut props: Vec<&str> = inventory::PROPS.to_vec();
         if self.flavour() == Flavour::OpenZfs {
             props.push(PROP_SNAPSHOTS_CHANGED);
@@ -444,8 +476,8 @@ impl Zfs {
     }
 
     /// Removes a property set on `dataset`, so that it inherits it again (or has none).
-    pub fn inherit(&self, dataset: &str, prop: &str) -> Result<()> {
-        self.cmd(["inherit", prop, dataset]).checked()?;
+    pub fn inherit(&self, dataset: &impl ZfsName, prop: &str) -> Result<()> {
+        self.cmd(["inherit", prop, dataset.zfs_name()]).checked()?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The zfs commands of replication: `zfs send` on the source, and `zfs` on either side (holds,
 //! listings, receive), here or on a server over ssh. Every process still starts in `exec`.
 
-use crate::dataset::{HostDataset, Snapshot};
+use crate::dataset::{HostDataset, HostsDataset, Snapshot, ZfsName};
 use crate::names::HostName;
 use crate::replicate::stream::{self, Mismatch, Stream};
 use crate::replicate::{parse_listing, Target, Tree, LISTING_PROPS};
@@ -79,7 +79,7 @@ impl Zfs {
 
     /// Whether a host dataset is a replica: `zbk replicate` gives each `mountpoint=none`, which
     /// a host backed up here can never have.
-    pub fn is_replica(&self, dataset: &str) -> bool {
+    pub fn is_replica(&self, dataset: &HostDataset) -> bool {
         self.get(dataset, "mountpoint")
             .is_ok_and(|(value, _)| value == "none")
     }
@@ -127,16 +127,17 @@ impl<'a> ZfsAt<'a> {
 
     /// The host datasets under `hosts` and their snapshots, in one listing; `None` when
     /// `hosts` does not exist.
-    pub fn listing(&self, hosts: &str) -> Result<Option<BTreeMap<HostName, Tree>>> {
+    pub fn listing(&self, hosts: &HostsDataset) -> Result<Option<BTreeMap<HostName, Tree>>> {
         self.listing_under(hosts, hosts)
     }
 
     /// Like `listing`, but of `top` only: `hosts` itself or one host dataset under it.
     pub fn listing_under(
         &self,
-        top: &str,
-        hosts: &str,
+        top: &impl ZfsName,
+        hosts: &HostsDataset,
     ) -> Result<Option<BTreeMap<HostName, Tree>>> {
+        let (top, hosts) = (top.zfs_name(), hosts.as_str());
         let props = LISTING_PROPS.join(",");
         let cmd = self.cmd(&[
             "get",
@@ -182,13 +183,15 @@ impl<'a> ZfsAt<'a> {
         }
     }
 
-    pub fn exists(&self, dataset: &str) -> Result<bool> {
+    pub fn exists(&self, dataset: &impl ZfsName) -> Result<bool> {
+        let dataset = dataset.zfs_name();
         crate::sys::zfs::exists_by(&self.cmd(&["list", "-H", "-o", "name", dataset]))
     }
 
     /// Whether what `dataset` receives is stored encrypted: it exists and has encryption on.
     /// A zfs without encryption (zfs-fuse) refuses the property: it stores plaintext.
-    pub fn encrypts(&self, dataset: &str) -> Result<bool> {
+    pub fn encrypts(&self, dataset: &HostsDataset) -> Result<bool> {
+        let dataset = dataset.as_str();
         let cmd = self.cmd(&["get", "-H", "-p", "-o", "value", "encryption", dataset]);
         match attempt(&cmd)? {
             Ok(out) => Ok(!matches!(out.stdout.trim(), "off" | "-" | "")),
@@ -202,7 +205,8 @@ impl<'a> ZfsAt<'a> {
 
     /// Creates the replicas' parent, unmounted, so the received datasets inherit
     /// `mountpoint=none` and nothing (not even atime) changes them between receives.
-    pub fn create_unmounted(&self, dataset: &str) -> Result<()> {
+    pub fn create_unmounted(&self, dataset: &HostsDataset) -> Result<()> {
+        let dataset = dataset.as_str();
         self.cmd(&["create", "-o", "mountpoint=none", dataset])
             .checked()?;
         Ok(())

@@ -10,10 +10,10 @@ use crate::cli::DiffArgs;
 use crate::commands::output::print_table;
 use crate::commands::view::SnapshotView;
 use crate::ctx::{usage, Ctx, EXIT_OK};
+use crate::dataset::{HostDataset, RootDataset};
 use crate::diff::{self, Entry, Meta};
 use crate::flavour::Flavour;
 use crate::inventory::{Host, Snapshot};
-use crate::layout::hosts_dataset;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, args: DiffArgs) -> Result<u8> {
         None => PathBuf::from("/"),
     };
     let global = ctx.global()?;
-    let inv = ctx.zfs.inventory(&hosts_dataset(&global.dataset))?;
+    let inv = ctx.zfs.inventory(&global.dataset.hosts())?;
     let name = super::chosen_hosts(&inv, std::slice::from_ref(&args.host))?.remove(0);
     let host = &inv.hosts[&name];
     let (from, to) = choose(
@@ -189,17 +189,19 @@ fn choose<'a>(
 /// The entries `zfs diff` reports, with sizes read from each side through `.zfs/snapshot`.
 fn by_zfs_diff(
     ctx: &Ctx,
-    dataset: &str,
+    dataset: &RootDataset,
     host: &Host,
     from: &Snapshot,
     to: Option<&Snapshot>,
 ) -> Result<Vec<Entry>> {
     let named = |s: &Snapshot| host.full_snapshot(dataset, &s.name);
-    let to_name = match to {
-        Some(s) => named(s)?.to_string(),
-        None => host.dataset.clone(),
+    let text = match to {
+        Some(s) => ctx.zfs.diff(&named(from)?, &named(s)?)?,
+        None => ctx.zfs.diff(
+            &named(from)?,
+            &HostDataset::listed(dataset, &host.name, &host.dataset)?,
+        )?,
     };
-    let text = ctx.zfs.diff(named(from)?.as_str(), &to_name)?;
     let before = Tree::Snapshot(SnapshotView::open(ctx, dataset, host, from)?);
     let after = match to {
         Some(snap) => Tree::Snapshot(SnapshotView::open(ctx, dataset, host, snap)?),

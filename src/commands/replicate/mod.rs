@@ -10,8 +10,7 @@ mod host;
 use crate::cli::ReplicateArgs;
 use crate::crypt::KeyState;
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
-use crate::dataset::HostDataset;
-use crate::layout::hosts_dataset;
+use crate::dataset::{HostDataset, HostsDataset, RootDataset};
 use crate::names::HostName;
 use crate::replicate::stream::{self, Stream};
 use crate::replicate::{self, check_ssh_option, Lag, Target, Tree};
@@ -33,7 +32,7 @@ struct Tally {
 pub fn run(ctx: &Ctx, args: ReplicateArgs) -> Result<u8> {
     let global = ctx.global()?;
     let (target, names) = checked_args(&args, &global.dataset)?;
-    let source_hosts = hosts_dataset(&global.dataset);
+    let source_hosts = global.dataset.hosts();
     let source = ZfsAt::local(&ctx.zfs)
         .listing(&source_hosts)?
         .ok_or_else(|| anyhow!("{source_hosts} does not exist: run `zbk init` first"))?;
@@ -121,7 +120,7 @@ impl Tally {
 }
 
 /// The target and the hosts named, with every flag checked before anything is listed.
-fn checked_args(args: &ReplicateArgs, root: &str) -> Result<(Target, Vec<HostName>)> {
+fn checked_args(args: &ReplicateArgs, root: &RootDataset) -> Result<(Target, Vec<HostName>)> {
     let target = Target::parse(&args.to).map_err(|e| usage(format!("--to: {e}")))?;
     for option in &args.ssh_option {
         check_ssh_option(option).map_err(|e| usage(format!("--ssh-option: {e}")))?;
@@ -131,10 +130,10 @@ fn checked_args(args: &ReplicateArgs, root: &str) -> Result<(Target, Vec<HostNam
             "--ssh-option: only for a TARGET over ssh ([user@]server:dataset)",
         ));
     }
-    let source_hosts = hosts_dataset(root);
+    let source_hosts = root.hosts();
     if let Target::Local { dataset } = &target {
         let inside = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
-        if inside(dataset, &source_hosts) || inside(root, dataset) {
+        if inside(dataset, source_hosts.as_str()) || inside(root, dataset) {
             return Err(usage(format!(
                 "--to: {dataset} overlaps the backup tree {}; name a dataset outside it",
                 root
@@ -159,7 +158,7 @@ fn streams(
     args: &ReplicateArgs,
     at: &ZfsAt,
     target: &Target,
-    source_hosts: &str,
+    source_hosts: &HostsDataset,
     source: &BTreeMap<HostName, Tree>,
     hosts: &[HostName],
 ) -> Result<BTreeMap<HostName, Stream>> {
@@ -235,12 +234,12 @@ fn preview(
 #[allow(dead_code)]
 pub fn lags(
     ctx: &Ctx,
-    dataset: &str,
+    dataset: &RootDataset,
     target: &Target,
     ssh_options: &[String],
 ) -> Result<Vec<(HostName, Lag)>> {
     let source = ZfsAt::local(&ctx.zfs)
-        .listing(&hosts_dataset(dataset))?
+        .listing(&dataset.hosts())?
         .unwrap_or_default();
     let replicas = ZfsAt::target(&ctx.zfs, target, ssh_options)?
         .listing(&target.hosts_dataset())?

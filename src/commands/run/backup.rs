@@ -7,7 +7,6 @@ use crate::config::{Global, HostConfig, Online, FAILED_TIER};
 use crate::ctx::Ctx;
 use crate::dataset::{HostDataset, Snapshot};
 use crate::expiry::{Expiry, Retention};
-use crate::layout::hosts_dataset;
 use crate::lock::{Acquired, HostLock};
 use crate::names::{snapshot_name, HostName, SnapName, FAILED_PREFIX};
 use crate::rsync_args::{self, Call};
@@ -410,8 +409,8 @@ fn finish(
     let Verdict {
         status, mut why, ..
     } = verdict;
-    let hosts = hosts_dataset(&job.global.dataset);
-    if let Err(e) = crate::commands::record_host(ctx, &hosts, dataset.as_str()) {
+    let hosts = job.global.dataset.hosts();
+    if let Err(e) = crate::commands::record_host(ctx, &hosts, dataset) {
         why.push(format!(
             "{e:#}; zbk check and zbk status list it in full until its next run"
         ));
@@ -501,7 +500,7 @@ fn unreached(
     let logs = named.parent().context("the run's log has no directory")?;
     prune_logs(logs, config.settings.log_keep, &named)?;
     ctx.zfs.set(
-        dataset.as_str(),
+        dataset,
         PROP_LAST_UNREACHABLE,
         &Expiry::At(started).to_string(),
     )?;
@@ -528,9 +527,7 @@ fn merge_into_recent(
     request: &Request,
     retention: Retention,
 ) -> Result<Option<Outcome>> {
-    let inv = ctx
-        .zfs
-        .host_inventory(&hosts_dataset(&global.dataset), dataset.as_str())?;
+    let inv = ctx.zfs.host_inventory(&global.dataset.hosts(), dataset)?;
     let Some(newest) = inv.hosts.get(host).and_then(|h| h.snapshots.last()) else {
         return Ok(None);
     };

@@ -14,7 +14,6 @@ use crate::cli::RunArgs;
 use crate::config::{Global, HostConfig, DEFAULT_TIER, FAILED_TIER};
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::expiry::{Expiry, Retention};
-use crate::layout::host_dataset;
 use crate::names::HostName;
 use crate::parallel;
 use crate::progress::Progress;
@@ -238,7 +237,7 @@ fn one_host(job: &Job, host: &HostName) -> u8 {
     let run = match run {
         Ok(run) => run,
         // On a server that also receives `zbk replicate` copies, those are not backed up here.
-        Err(_) if ctx.zfs.is_replica(&host_dataset(&global.dataset, host)) => {
+        Err(_) if ctx.zfs.is_replica(&global.dataset.host(host)) => {
             if !request.all || request.verbose {
                 eprintln!("zbk: {host}: a copy received by zbk replicate; skipped");
             }
@@ -246,7 +245,7 @@ fn one_host(job: &Job, host: &HostName) -> u8 {
         }
         Err(e) => {
             // The config lives in the host's dataset, unreadable while its key is not loaded.
-            if let Some(key) = super::key_not_loaded(ctx, &host_dataset(&global.dataset, host)) {
+            if let Some(key) = super::key_not_loaded(ctx, &global.dataset.host(host)) {
                 eprintln!(
                     "zbk: {host}: its encryption key is not loaded, so nothing in it can be read or written: `{} && zfs mount -a`, then run again",
                     key.load_hint()
