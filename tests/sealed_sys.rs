@@ -1,7 +1,9 @@
 //! Keeps `src/sys/` sealed: outside it no code names a process (`Cmd`, `Output`, `pipe(`),
 //! runs one (`.checked()`), reads a child's stderr (`.stderr`), or puts a `dataset@snapshot`
 //! name together by hand (`format!("{dataset}@{name}")`): those are `sys/`'s verbs and the
-//! typed names of src/dataset.rs. A plain text check of the sources, so it needs no ZFS.
+//! typed names of src/dataset.rs. Nor does a command hand a zfs verb a typed name turned back
+//! into text (`.as_str()`), and only src/dataset.rs says which types are names for zfs
+//! (`ZfsName`). A plain text check of the sources, so it needs no ZFS.
 
 use std::path::{Path, PathBuf};
 
@@ -156,6 +158,69 @@ fn no_process_stderr_or_hand_built_name_outside_sys() {
         "outside src/sys/, code holds a process, its stderr or a hand-built name; use a verb of sys/ and the typed names of src/dataset.rs:\n{}",
         found.join("\n")
     );
+}
+
+/// A call of a zfs verb (`ctx.zfs.get(`, `at.listing(`) on one line that passes a typed name
+/// as text: the verbs take the typed names themselves.
+fn name_as_text(line: &str) -> bool {
+    ["zfs.", "at."].iter().any(|handle| {
+        line.match_indices(handle).any(|(i, _)| {
+            let before = line[..i].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                return false;
+            }
+            let rest = &line[i + handle.len()..];
+            let verb = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(rest.len());
+            verb > 0 && rest[verb..].starts_with('(') && rest[verb..].contains(".as_str()")
+        })
+    })
+}
+
+#[test]
+fn commands_hand_zfs_verbs_typed_names() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in files {
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if rel.starts_with("commands/") && name_as_text(code) {
+                found.push(format!("src/{rel}:{}: a name as text: {code}", n + 1));
+            }
+            if rel != "dataset.rs"
+                && (code.contains("impl ZfsName for") || code.contains("zfs_name!("))
+            {
+                found.push(format!("src/{rel}:{}: a new ZfsName: {code}", n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "zfs verbs take the typed names of src/dataset.rs, which alone says what a name for zfs is:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_name_check_sees_text() {
+    assert!(name_as_text("ctx.zfs.get(dataset.as_str(), \"mounted\")?;"));
+    assert!(name_as_text("if !at.exists(target.as_str())? {"));
+    assert!(!name_as_text("ctx.zfs.get(&dataset, \"mounted\")?;"));
+    assert!(!name_as_text("let hat.x(a.as_str());"));
+    assert!(!name_as_text("println!(\"{}\", name.as_str());"));
 }
 
 #[test]
