@@ -372,21 +372,49 @@ fn pool(out: &mut String, pool: &BTreeMap<String, Value>) {
     if pool.is_empty() {
         return;
     }
-    let text = |key: &str| pool.get(key).and_then(Value::as_str);
-    let count = |key: &str| pool.get(key).and_then(Value::as_u64);
-    let field = |out: &mut String, label: &str, class: &str, shown: &str| {
-        let _ = write!(
-            out,
-            "<span><span class=\"k\">{label}</span><b{class}>{shown}</b></span>"
-        );
-    };
     out.push_str("<div class=\"pool\"><b>Pool</b>");
+    pool_verdicts(out, pool);
+    if let Some(pct) = pool.get("capacity_percent").and_then(Value::as_f64) {
+        capacity_bar(out, pct);
+    }
+    pool_errors(out, pool);
+    pool_rest(out, pool);
+    out.push_str("</div>\n");
+}
+
+/// The fields of the pool's object that `pool` shows in its own way.
+const POOL_SHOWN: [&str; 12] = [
+    "name",
+    "state",
+    "check",
+    "problems",
+    "capacity_percent",
+    "read_errors",
+    "write_errors",
+    "checksum_errors",
+    "data_errors",
+    "scrub",
+    "last_scrub_time",
+    "last_scrub_errors",
+];
+
+/// One labelled figure of the pool's strip; `class` is an attribute or empty.
+fn pool_field(out: &mut String, label: &str, class: &str, shown: &str) {
+    let _ = write!(
+        out,
+        "<span><span class=\"k\">{label}</span><b{class}>{shown}</b></span>"
+    );
+}
+
+/// Its name, its state (ONLINE green, anything else red) and zbk check's word on it.
+fn pool_verdicts(out: &mut String, pool: &BTreeMap<String, Value>) {
+    let text = |key: &str| pool.get(key).and_then(Value::as_str);
     if let Some(name) = text("name") {
-        field(out, "name", "", &escape(name));
+        pool_field(out, "name", "", &escape(name));
     }
     if let Some(state) = text("state") {
         let class = if state == "ONLINE" { "OK" } else { "CRITICAL" };
-        field(
+        pool_field(
             out,
             "state",
             &format!(" class=\"badge {class}\""),
@@ -398,28 +426,35 @@ fn pool(out: &mut String, pool: &BTreeMap<String, Value>) {
             "OK" | "WARNING" | "CRITICAL" => check,
             _ => "UNKNOWN",
         };
-        field(
+        pool_field(
             out,
             "check",
             &format!(" class=\"badge {class}\""),
             &escape(check),
         );
     }
-    if let Some(pct) = pool.get("capacity_percent").and_then(Value::as_f64) {
-        let filled = (pct.clamp(0.0, 100.0) * 1.6).round();
-        let colour = if pct >= 90.0 {
-            "var(--crit)"
-        } else if pct >= 80.0 {
-            "var(--warn)"
-        } else {
-            "var(--ok)"
-        };
-        let _ = write!(
-            out,
-            "<span><span class=\"k\">capacity</span><svg width=\"160\" height=\"10\" style=\"display:inline-block;vertical-align:middle\" role=\"img\" aria-label=\"{pct} percent used\">\
-             <rect width=\"160\" height=\"10\" rx=\"2\" fill=\"#e3e7ea\"/><rect width=\"{filled}\" height=\"10\" rx=\"2\" fill=\"{colour}\"/></svg> <b>{pct}&nbsp;%</b> used</span>"
-        );
-    }
+}
+
+/// How full, as a bar that turns amber at 80 % and red at 90 %.
+fn capacity_bar(out: &mut String, pct: f64) {
+    let filled = (pct.clamp(0.0, 100.0) * 1.6).round();
+    let colour = if pct >= 90.0 {
+        "var(--crit)"
+    } else if pct >= 80.0 {
+        "var(--warn)"
+    } else {
+        "var(--ok)"
+    };
+    let _ = write!(
+        out,
+        "<span><span class=\"k\">capacity</span><svg width=\"160\" height=\"10\" style=\"display:inline-block;vertical-align:middle\" role=\"img\" aria-label=\"{pct} percent used\">\
+         <rect width=\"160\" height=\"10\" rx=\"2\" fill=\"#e3e7ea\"/><rect width=\"{filled}\" height=\"10\" rx=\"2\" fill=\"{colour}\"/></svg> <b>{pct}&nbsp;%</b> used</span>"
+    );
+}
+
+/// Device and data errors (red when not 0), and the last scrub.
+fn pool_errors(out: &mut String, pool: &BTreeMap<String, Value>) {
+    let count = |key: &str| pool.get(key).and_then(Value::as_u64);
     let device: Option<u64> = ["read_errors", "write_errors", "checksum_errors"]
         .iter()
         .map(|k| count(k))
@@ -430,45 +465,39 @@ fn pool(out: &mut String, pool: &BTreeMap<String, Value>) {
     ] {
         if let Some(n) = n {
             let class = if n > 0 { " class=\"bad\"" } else { "" };
-            field(out, label, class, &n.to_string());
+            pool_field(out, label, class, &n.to_string());
         }
     }
+    let text = |key: &str| pool.get(key).and_then(Value::as_str);
     match (text("scrub"), text("last_scrub_time")) {
         (Some("finished"), Some(at)) => {
             let errors = count("last_scrub_errors").unwrap_or(0);
-            field(
+            pool_field(
                 out,
                 "last scrub",
                 "",
                 &format!("{} ({errors} errors)", escape(at)),
             );
         }
-        (Some("running"), _) => field(out, "scrub", "", "running"),
-        (Some("canceled"), _) => field(out, "last scrub", "", "canceled"),
-        (Some(_), _) => field(out, "last scrub", "", "none on record"),
+        (Some("running"), _) => pool_field(out, "scrub", "", "running"),
+        (Some("canceled"), _) => pool_field(out, "last scrub", "", "canceled"),
+        (Some(_), _) => pool_field(out, "last scrub", "", "none on record"),
         (None, _) => {}
     }
-    const SHOWN: [&str; 12] = [
-        "name",
-        "state",
-        "check",
-        "problems",
-        "capacity_percent",
-        "read_errors",
-        "write_errors",
-        "checksum_errors",
-        "data_errors",
-        "scrub",
-        "last_scrub_time",
-        "last_scrub_errors",
-    ];
-    for (key, value) in pool.iter().filter(|(k, _)| !SHOWN.contains(&k.as_str())) {
+}
+
+/// Any field `pool` does not know, as it came; then zbk check's reasons, on a line of their own.
+fn pool_rest(out: &mut String, pool: &BTreeMap<String, Value>) {
+    for (key, value) in pool
+        .iter()
+        .filter(|(k, _)| !POOL_SHOWN.contains(&k.as_str()))
+    {
         let shown = match value {
             Value::String(s) => escape(s),
             Value::Null => "&ndash;".into(),
             v => escape(&v.to_string()),
         };
-        field(out, &escape(&key.replace('_', " ")), "", &shown);
+        pool_field(out, &escape(&key.replace('_', " ")), "", &shown);
     }
     let problems: Vec<&str> = pool
         .get("problems")
@@ -482,12 +511,33 @@ fn pool(out: &mut String, pool: &BTreeMap<String, Value>) {
             escape(&problems.join("; "))
         );
     }
-    out.push_str("</div>\n");
 }
 
+/// One host's row of the fleet table, cell by cell.
 fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
+    if !host_cell(out, h) {
+        return;
+    }
+    last_good_cell(out, h, now);
+    last_run_cell(out, h, now);
+    last_failure_cell(out, h, now);
+    tiers_cell(out, h);
+    space_cell(out, h);
+    pins_cell(out, h, now);
+    replica_cell(out, h, now);
+    out.push_str("<td class=\"days\">");
+    strip(out, &h.history, now);
+    sparkline(out, &h.history, now);
+    out.push_str("</td></tr>\n");
+}
+
+/// An empty cell.
+const DASH: &str = "<span class=\"sub\">&ndash;</span>";
+
+/// The state and the host, with why; false when the host's row did not parse, which ends the
+/// row there.
+fn host_cell(out: &mut String, h: &HostRow) -> bool {
     let (word, _) = h.verdict();
-    let dash = "<span class=\"sub\">&ndash;</span>";
     let _ = write!(
         out,
         "<tr class=\"{word}\"><td class=\"host\"><span class=\"badge {word}\">{word}</span><b class=\"name\">{}</b>",
@@ -500,7 +550,7 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
             escape(why),
             "<td></td>".repeat(8)
         );
-        return;
+        return false;
     }
     if let Some(why) = h.state_reason.as_deref().filter(|w| !w.is_empty()) {
         let _ = write!(out, "<span class=\"why\">{}</span>", escape(why));
@@ -513,7 +563,11 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
         );
     }
     out.push_str("</td>");
-    // Last good.
+    true
+}
+
+/// The last good backup and its age.
+fn last_good_cell(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
     match &h.last_good_time {
         Some(t) => {
             let _ = write!(
@@ -527,7 +581,10 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
             let _ = write!(out, "<td class=\"n\"><b>never</b></td>");
         }
     }
-    // Last run.
+}
+
+/// The last run, how it ended and how many failed in a row.
+fn last_run_cell(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
     match (&h.last_run_time, &h.last_run_status) {
         (Some(t), status) => {
             let status = status.as_deref().unwrap_or("unknown");
@@ -544,11 +601,14 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
                 escape(&ago(t, now))
             );
         }
-        (None, _) => out.push_str(&format!("<td>{dash}</td>")),
+        (None, _) => out.push_str(&format!("<td>{DASH}</td>")),
     }
-    // Last failure.
+}
+
+/// The last failed run's reason and age.
+fn last_failure_cell(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
     match (&h.last_failure_time, &h.last_failure_reason) {
-        (None, None) => out.push_str(&format!("<td>{dash}</td>")),
+        (None, None) => out.push_str(&format!("<td>{DASH}</td>")),
         (t, reason) => {
             let reason = reason.as_deref().unwrap_or("(its log is gone)");
             let _ = write!(
@@ -559,7 +619,10 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
             );
         }
     }
-    // Snapshots per tier.
+}
+
+/// Snapshots per tier.
+fn tiers_cell(out: &mut String, h: &HostRow) {
     out.push_str("<td><div class=\"tiers\">");
     if h.snapshots_per_tier.is_empty() {
         let _ = write!(out, "<span class=\"chip\">{} in all</span>", h.snapshots);
@@ -568,7 +631,10 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
         let _ = write!(out, "<span class=\"chip\">{} {n}</span>", escape(tier));
     }
     out.push_str("</div></td>");
-    // Space.
+}
+
+/// Space used, and what the last run wrote.
+fn space_cell(out: &mut String, h: &HostRow) {
     let written = h
         .last_run_changes
         .as_ref()
@@ -581,7 +647,10 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
         h.used_bytes.map_or("&ndash;".to_string(), human_bytes),
         escape(&written)
     );
-    // Pins and mass changes.
+}
+
+/// An unacknowledged mass change, and the pinned snapshots.
+fn pins_cell(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
     out.push_str("<td class=\"n\">");
     if let Some(t) = &h.mass_change_time {
         let _ = write!(
@@ -595,7 +664,10 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
         "<span class=\"sub\">{} pinned</span></td>",
         h.pinned_snapshots
     );
-    // Replication.
+}
+
+/// How far the newest replica is behind.
+fn replica_cell(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
     match (h.replication_lag_seconds, &h.last_replicated_time) {
         (Some(lag), t) => {
             let lag = if lag <= 0 {
@@ -610,12 +682,8 @@ fn host_row(out: &mut String, h: &HostRow, now: DateTime<Utc>) {
                 escape(&t.as_deref().map(|t| ago(t, now)).unwrap_or_default())
             );
         }
-        (None, _) => out.push_str(&format!("<td>{dash}</td>")),
+        (None, _) => out.push_str(&format!("<td>{DASH}</td>")),
     }
-    out.push_str("<td class=\"days\">");
-    strip(out, &h.history, now);
-    sparkline(out, &h.history, now);
-    out.push_str("</td></tr>\n");
 }
 
 /// The strip's days, oldest first, today last.

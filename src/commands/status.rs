@@ -153,104 +153,126 @@ fn epoch(s: Option<&Snapshot>) -> f64 {
 /// The node_exporter textfile for some hosts: one gauge family per metric, a sample per host
 /// (per host and tier for the tier families), and the pool's capacity.
 fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str, u8)>) -> String {
-    type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
-    let metrics: [Metric; 17] = [
-        (
-            "zbk_last_good_backup_timestamp_seconds",
-            "Creation time of the newest snapshot stamped ok or warning (0: none).",
-            |s| Some(epoch(s.last_good)),
-        ),
-        (
-            "zbk_last_run_timestamp_seconds",
-            "Creation time of the newest snapshot zbk took (0: none).",
-            |s| Some(epoch(s.last_run)),
-        ),
-        (
-            "zbk_last_run_status",
-            "How the last run ended: 0 ok, 1 warning, 2 failed; absent before the first run.",
-            |s| {
-                s.last_run.and_then(|r| r.status).map(|st| match st {
-                    Status::Ok => 0.0,
-                    Status::Warning => 1.0,
-                    Status::Failed => 2.0,
-                })
-            },
-        ),
-        (
-            "zbk_consecutive_failures",
-            "Failed runs since the last good one.",
-            |s| Some(s.consecutive_failures as f64),
-        ),
-        (
-            "zbk_snapshots",
-            "Snapshots of the host's dataset, zbk's and others.",
-            |s| Some(s.snapshots as f64),
-        ),
-        (
-            "zbk_snapshot_bytes",
-            "Space the host's snapshots hold together (usedbysnapshots).",
-            |s| s.host.snapshots_used.map(|b| b as f64),
-        ),
-        (
-            "zbk_used_bytes",
-            "Space the host's dataset uses with its snapshots (used).",
-            |s| s.host.used.map(|b| b as f64),
-        ),
-        (
-            "zbk_pinned_snapshots",
-            "Snapshots whose expiry was set by zbk keep.",
-            |s| Some(s.pinned as f64),
-        ),
-        (
-            "zbk_mass_change_timestamp_seconds",
-            "Time of the newest run that tripped guard.max_change and that nobody has acknowledged with zbk keep or zbk restamp (0: none).",
-            |s| Some(s.mass_change.map_or(0.0, |t| t.timestamp() as f64)),
-        ),
-        (
-            "zbk_unreachable_timestamp_seconds",
-            "Time of the newest attempt, when it found the client unreachable (online = \"sometimes\") and no run has taken a snapshot since (0: none).",
-            |s| Some(s.unreachable.map_or(0.0, |t| t.timestamp() as f64)),
-        ),
-        (
-            "zbk_verified_timestamp_seconds",
-            "Time of the newest zbk verify of the host, a slice or all (0: never).",
-            |s| Some(s.verified.map_or(0.0, |v| v.at.timestamp() as f64)),
-        ),
-        (
-            "zbk_fully_verified_timestamp_seconds",
-            "Time since which zbk verify has compared every file of the host with the client (0: not yet).",
-            |s| Some(s.verified.and_then(Verified::covered).map_or(0.0, |t| t.timestamp() as f64)),
-        ),
-        (
-            "zbk_verify_silent_differences",
-            "Files zbk verify found changed under the same size and mtime that nobody has acknowledged with zbk verify --ack.",
-            |s| Some(s.verified.map_or(0.0, |v| v.unacked as f64)),
-        ),
-        (
-            "zbk_retired",
-            "1 for a host retired with zbk remove --expire, else 0.",
-            |s| Some(if s.host.retired.is_some() { 1.0 } else { 0.0 }),
-        ),
-        (
-            "zbk_last_run_duration_seconds",
-            "How long the last run took, from its start (in its snapshot's name) to its snapshot.",
-            |s| s.last_run.and_then(history::run_seconds).map(|n| n as f64),
-        ),
-        (
-            "zbk_last_run_bytes",
-            "Bytes rsync copied in the last run (Total transferred file size).",
-            |s| s.last_run.and_then(|r| r.changes).map(|c| c.bytes as f64),
-        ),
-        (
-            "zbk_future_snapshots",
-            "Snapshots dated in the future: the clock was ahead when they were taken, or is behind.",
-            |s| Some(s.future as f64),
-        ),
-    ];
     let mut out = String::new();
-    for (name, help, value) in metrics {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
+    host_gauges(&mut out, summaries);
+    snapshot_gauges(&mut out, summaries, now);
+    if let Some((dataset, pct)) = capacity {
+        family(
+            &mut out,
+            "zbk_dataset_capacity_percent",
+            "How full the zbk dataset is, in percent of what it can reach (used / (used + available)).",
+        );
+        let _ = writeln!(
+            out,
+            "zbk_dataset_capacity_percent{{dataset=\"{}\"}} {pct}",
+            label(dataset)
+        );
+    }
+    out
+}
+
+/// A gauge of each host: its name, its help, and its value for a host (none: no sample).
+type Metric = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
+
+/// The gauges every host gets, in the textfile's order.
+const HOST_GAUGES: [Metric; 17] = [
+    (
+        "zbk_last_good_backup_timestamp_seconds",
+        "Creation time of the newest snapshot stamped ok or warning (0: none).",
+        |s| Some(epoch(s.last_good)),
+    ),
+    (
+        "zbk_last_run_timestamp_seconds",
+        "Creation time of the newest snapshot zbk took (0: none).",
+        |s| Some(epoch(s.last_run)),
+    ),
+    (
+        "zbk_last_run_status",
+        "How the last run ended: 0 ok, 1 warning, 2 failed; absent before the first run.",
+        |s| {
+            s.last_run.and_then(|r| r.status).map(|st| match st {
+                Status::Ok => 0.0,
+                Status::Warning => 1.0,
+                Status::Failed => 2.0,
+            })
+        },
+    ),
+    (
+        "zbk_consecutive_failures",
+        "Failed runs since the last good one.",
+        |s| Some(s.consecutive_failures as f64),
+    ),
+    (
+        "zbk_snapshots",
+        "Snapshots of the host's dataset, zbk's and others.",
+        |s| Some(s.snapshots as f64),
+    ),
+    (
+        "zbk_snapshot_bytes",
+        "Space the host's snapshots hold together (usedbysnapshots).",
+        |s| s.host.snapshots_used.map(|b| b as f64),
+    ),
+    (
+        "zbk_used_bytes",
+        "Space the host's dataset uses with its snapshots (used).",
+        |s| s.host.used.map(|b| b as f64),
+    ),
+    (
+        "zbk_pinned_snapshots",
+        "Snapshots whose expiry was set by zbk keep.",
+        |s| Some(s.pinned as f64),
+    ),
+    (
+        "zbk_mass_change_timestamp_seconds",
+        "Time of the newest run that tripped guard.max_change and that nobody has acknowledged with zbk keep or zbk restamp (0: none).",
+        |s| Some(s.mass_change.map_or(0.0, |t| t.timestamp() as f64)),
+    ),
+    (
+        "zbk_unreachable_timestamp_seconds",
+        "Time of the newest attempt, when it found the client unreachable (online = \"sometimes\") and no run has taken a snapshot since (0: none).",
+        |s| Some(s.unreachable.map_or(0.0, |t| t.timestamp() as f64)),
+    ),
+    (
+        "zbk_verified_timestamp_seconds",
+        "Time of the newest zbk verify of the host, a slice or all (0: never).",
+        |s| Some(s.verified.map_or(0.0, |v| v.at.timestamp() as f64)),
+    ),
+    (
+        "zbk_fully_verified_timestamp_seconds",
+        "Time since which zbk verify has compared every file of the host with the client (0: not yet).",
+        |s| Some(s.verified.and_then(Verified::covered).map_or(0.0, |t| t.timestamp() as f64)),
+    ),
+    (
+        "zbk_verify_silent_differences",
+        "Files zbk verify found changed under the same size and mtime that nobody has acknowledged with zbk verify --ack.",
+        |s| Some(s.verified.map_or(0.0, |v| v.unacked as f64)),
+    ),
+    (
+        "zbk_retired",
+        "1 for a host retired with zbk remove --expire, else 0.",
+        |s| Some(if s.host.retired.is_some() { 1.0 } else { 0.0 }),
+    ),
+    (
+        "zbk_last_run_duration_seconds",
+        "How long the last run took, from its start (in its snapshot's name) to its snapshot.",
+        |s| s.last_run.and_then(history::run_seconds).map(|n| n as f64),
+    ),
+    (
+        "zbk_last_run_bytes",
+        "Bytes rsync copied in the last run (Total transferred file size).",
+        |s| s.last_run.and_then(|r| r.changes).map(|c| c.bytes as f64),
+    ),
+    (
+        "zbk_future_snapshots",
+        "Snapshots dated in the future: the clock was ahead when they were taken, or is behind.",
+        |s| Some(s.future as f64),
+    ),
+];
+
+/// One sample per host of each of `HOST_GAUGES`.
+fn host_gauges(out: &mut String, summaries: &[Summary]) {
+    for (name, help, value) in HOST_GAUGES {
+        family(out, name, help);
         for s in summaries {
             if let Some(v) = value(s) {
                 // Host names are DNS names: nothing in them needs escaping in a label.
@@ -258,11 +280,17 @@ fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str,
             }
         }
     }
-    let family = |out: &mut String, name: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-    };
+}
+
+/// A metric family's HELP and TYPE lines.
+fn family(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+}
+
+/// The snapshots awaiting reap, and per tier their count and space.
+fn snapshot_gauges(out: &mut String, summaries: &[Summary], now: DateTime<Utc>) {
     family(
-        &mut out,
+        out,
         "zbk_expired_snapshots",
         "Snapshots whose expiry has passed: what the next zbk reap destroys.",
     );
@@ -271,7 +299,7 @@ fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str,
         let _ = writeln!(out, "zbk_expired_snapshots{{host=\"{}\"}} {n}", s.host.name);
     }
     family(
-        &mut out,
+        out,
         "zbk_tier_snapshots",
         "Snapshots serving a tier (one of several tiers counts for each).",
     );
@@ -286,7 +314,7 @@ fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str,
         }
     }
     family(
-        &mut out,
+        out,
         "zbk_tier_bytes",
         "Space the snapshots of a tier alone hold (the sum of their used).",
     );
@@ -300,19 +328,6 @@ fn prometheus(summaries: &[Summary], now: DateTime<Utc>, capacity: Option<(&str,
             );
         }
     }
-    if let Some((dataset, pct)) = capacity {
-        family(
-            &mut out,
-            "zbk_dataset_capacity_percent",
-            "How full the zbk dataset is, in percent of what it can reach (used / (used + available)).",
-        );
-        let _ = writeln!(
-            out,
-            "zbk_dataset_capacity_percent{{dataset=\"{}\"}} {pct}",
-            label(dataset)
-        );
-    }
-    out
 }
 
 /// A label value in the text format: a tier name or dataset is anyone's text.

@@ -106,20 +106,8 @@ fn verify_host(
     log: &mut String,
 ) -> Result<Done> {
     let name = &host.name;
-    if let Some(key) = super::key_not_loaded(ctx, &global.dataset.host(name)) {
-        bail!(
-            "its encryption key is not loaded, so its snapshots cannot be read: `{}`",
-            key.load_hint()
-        );
-    }
-    if config.sources.is_empty() {
-        return Err(usage(format!(
-            "{}: sources: none, so there is no client to compare with",
-            ctx.layout.host_config(name).display()
-        )));
-    }
-    let snap = restore::choose(host, Choice::Newest)
-        .map_err(|_| anyhow!("no good snapshot to verify yet: run `zbk run {name}` first"))?;
+    let dataset = global.dataset.host(name);
+    let snap = verifiable(ctx, config, host, &dataset)?;
     let slices = config.settings.verify.slices;
     let last = verify::newest(host.snapshots.iter().filter_map(|s| s.verified.as_ref()));
     let part = if full {
@@ -136,15 +124,7 @@ fn verify_host(
         .layout
         .config_dir(name)
         .join(&config.settings.rsync.exclude_file);
-    let storable = storable(ctx, &global.dataset.host(name));
-    let call = Call {
-        settings: &config.settings.rsync,
-        rsh: rsh.as_deref(),
-        exclude_from: exclude.is_file().then_some(exclude.as_path()),
-        progress: false,
-        max_delete: None,
-        storable: &storable,
-    };
+    let storable = storable(ctx, &dataset);
     let all_args: Vec<String> = config
         .settings
         .rsync
@@ -153,8 +133,6 @@ fn verify_host(
         .chain(&config.settings.rsync.extra_args)
         .cloned()
         .collect();
-    let relative = verify::copies_relative(&all_args);
-    let user = config.settings.ssh.user.as_deref();
     let shown_part = match part {
         Part::Full => "the whole tree".to_string(),
         Part::Slice(k) => format!("slice {}/{slices}", k + 1),
@@ -172,23 +150,111 @@ fn verify_host(
     // zfs-fuse is read file by file through its daemon. Only what rsync compares against is
     // read from the snapshot.
     let live = ctx.layout.data(name);
-    let listed_from = if live.is_dir() { live } else { data.clone() };
+    let compare = Compare {
+        rsync,
+        call: Call {
+            settings: &config.settings.rsync,
+            rsh: rsh.as_deref(),
+            exclude_from: exclude.is_file().then_some(exclude.as_path()),
+            progress: false,
+            max_delete: None,
+            storable: &storable,
+        },
+        user: config.settings.ssh.user.as_deref(),
+        listed_from: if live.is_dir() { live } else { data.clone() },
+        data,
+        part,
+        slices,
+        relative: verify::copies_relative(&all_args),
+        what: format!("{shown_part} of {name}@{}", snap.name),
+    };
     let mut found = Found::default();
     for source in &config.sources {
-        let root = verify::source_root(source, relative);
+        let this = compare.source(source, log)?;
+        found.files += this.files;
+        found.changed += this.changed;
+        found.appeared += this.appeared;
+        found.vanished += this.vanished;
+        found.silent.extend(this.silent);
+    }
+    drop(view);
+    stamp(
+        ctx,
+        global,
+        host,
+        &snap.name,
+        Verified::record(last, part, slices, ctx.now, &found),
+        found,
+        log,
+    )
+}
+
+/// The snapshot a verify of `host` compares: its newest good one, once its key is loaded and
+/// it has a client to compare with.
+fn verifiable<'h>(
+    ctx: &Ctx,
+    config: &HostConfig,
+    host: &'h Host,
+    dataset: &HostDataset,
+) -> Result<&'h crate::inventory::Snapshot> {
+    let name = &host.name;
+    if let Some(key) = super::key_not_loaded(ctx, dataset) {
+        bail!(
+            "its encryption key is not loaded, so its snapshots cannot be read: `{}`",
+            key.load_hint()
+        );
+    }
+    if config.sources.is_empty() {
+        return Err(usage(format!(
+            "{}: sources: none, so there is no client to compare with",
+            ctx.layout.host_config(name).display()
+        )));
+    }
+    restore::choose(host, Choice::Newest)
+        .map_err(|_| anyhow!("no good snapshot to verify yet: run `zbk run {name}` first"))
+}
+
+/// One verify's comparison of a client's sources with a snapshot's `d/`.
+struct Compare<'a> {
+    rsync: &'a Rsync,
+    call: Call<'a>,
+    user: Option<&'a str>,
+    /// Where a slice's file names are listed from (the live `d/`, else the snapshot's).
+    listed_from: PathBuf,
+    /// The snapshot's `d/`, what rsync compares against.
+    data: PathBuf,
+    part: Part,
+    slices: u32,
+    /// Whether the host's rsync copies with `--relative`.
+    relative: bool,
+    /// The part and snapshot, for messages.
+    what: String,
+}
+
+impl Compare<'_> {
+    /// Compares one source; its silent differences are named by their path on the client.
+    fn source(&self, source: &str, log: &mut String) -> Result<Found> {
+        let root = verify::source_root(source, self.relative);
         let logged = |line: &str| {
             let _ = writeln!(log, "$ {line}");
         };
-        let (out, list) = match part {
+        let (out, list) = match self.part {
             Part::Full => (
-                rsync.verify(&call, source, user, &data, None, logged)?,
+                self.rsync
+                    .verify(&self.call, source, self.user, &self.data, None, logged)?,
                 None,
             ),
             Part::Slice(k) => {
-                let list = slice_list(&listed_from, &root.under, slices, k)
-                    .with_context(|| format!("cannot read {shown_part} of {name}@{}", snap.name))?;
-                let out =
-                    rsync.verify(&call, &root.base, user, &data, Some(list.0.path()), logged)?;
+                let list = slice_list(&self.listed_from, &root.under, self.slices, k)
+                    .with_context(|| format!("cannot read {}", self.what))?;
+                let out = self.rsync.verify(
+                    &self.call,
+                    &root.base,
+                    self.user,
+                    &self.data,
+                    Some(list.0.path()),
+                    logged,
+                )?;
                 (out, Some(list))
             }
         };
@@ -214,17 +280,24 @@ fn verify_host(
         if let Some((_, named)) = &list {
             this.vanished += named.saturating_sub(entries.saturating_sub(dirs));
         }
-        found.files += regular;
-        found.changed += this.changed;
-        found.appeared += this.appeared;
-        found.vanished += this.vanished;
-        found
-            .silent
-            .extend(this.silent.iter().map(|n| root.client_path(n)));
+        this.files = regular;
+        this.silent = this.silent.iter().map(|n| root.client_path(n)).collect();
+        Ok(this)
     }
-    drop(view);
-    let stamp = Verified::record(last, part, slices, ctx.now, &found);
-    let target = host.full_snapshot(&global.dataset, &snap.name)?;
+}
+
+/// Stamps what a verify found on the snapshot it compared, records the host for zbk check,
+/// and logs it.
+fn stamp(
+    ctx: &Ctx,
+    global: &Global,
+    host: &Host,
+    snapshot: &str,
+    stamp: Verified,
+    found: Found,
+    log: &mut String,
+) -> Result<Done> {
+    let target = host.full_snapshot(&global.dataset, snapshot)?;
     ctx.zfs
         .stamp(&target, PROP_VERIFIED, &stamp.to_property())?;
     // The host's record names the snapshot with the newest stamp, for zbk check.
@@ -247,7 +320,7 @@ fn verify_host(
     }
     let _ = writeln!(log, "stamped {PROP_VERIFIED}={}", stamp.to_property());
     Ok(Done {
-        snapshot: snap.name.clone(),
+        snapshot: snapshot.to_string(),
         stamp,
         found,
     })
