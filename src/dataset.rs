@@ -74,7 +74,7 @@ impl RootDataset {
 
     /// The dataset of one host under this root.
     pub fn host(&self, host: &HostName) -> HostDataset {
-        HostDataset::new(&self.0, host)
+        HostDataset::new(self, host)
     }
 
     /// The pool the tree lives on: its first component.
@@ -154,22 +154,22 @@ impl RestoreParent {
 /// here or on a replication target).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostDataset {
-    root: String,
+    root: RootDataset,
     host: HostName,
     name: String,
 }
 
 impl HostDataset {
-    pub fn new(root: &str, host: &HostName) -> HostDataset {
+    pub fn new(root: &RootDataset, host: &HostName) -> HostDataset {
         HostDataset {
-            root: root.to_string(),
+            root: root.clone(),
             host: host.clone(),
             name: layout::host_dataset(root, host),
         }
     }
 
     /// The host dataset a listing named, accepted only when it is the one `new` builds.
-    pub fn listed(root: &str, host: &HostName, listed: &str) -> Result<HostDataset> {
+    pub fn listed(root: &RootDataset, host: &HostName, listed: &str) -> Result<HostDataset> {
         let dataset = HostDataset::new(root, host);
         if dataset.name != listed {
             bail!(
@@ -187,11 +187,11 @@ impl HostDataset {
 
     /// `<root>/hosts`, the dataset this one lies in.
     pub fn hosts(&self) -> HostsDataset {
-        RootDataset(self.root.clone()).hosts()
+        self.root.hosts()
     }
 
     /// The zbk dataset it lies under.
-    pub fn root(&self) -> &str {
+    pub fn root(&self) -> &RootDataset {
         &self.root
     }
 
@@ -353,7 +353,7 @@ impl fmt::Display for RestoreClone {
 impl HostDataset {
     pub fn forged(root: &str, host: &str, name: &str) -> HostDataset {
         HostDataset {
-            root: root.into(),
+            root: RootDataset(root.into()),
             host: HostName::forged(host),
             name: name.into(),
         }
@@ -374,6 +374,10 @@ impl RestoreClone {
 mod tests {
     use super::*;
 
+    fn root(name: &str) -> RootDataset {
+        RootDataset::parse(name).unwrap()
+    }
+
     fn host(name: &str) -> HostName {
         HostName::parse(name).unwrap()
     }
@@ -387,7 +391,7 @@ mod tests {
 
     #[test]
     fn names_are_built_in_one_shape() {
-        let ds = HostDataset::new("tank/backup", &host("web1"));
+        let ds = HostDataset::new(&root("tank/backup"), &host("web1"));
         assert_eq!(ds.as_str(), "tank/backup/hosts/web1");
         assert_eq!(ds.check().unwrap(), "tank/backup/hosts/web1");
         assert_eq!(
@@ -402,8 +406,8 @@ mod tests {
             destroy_target(&ds, &[snap(S1), snap(S2)]).unwrap(),
             format!("tank/backup/hosts/web1@{S1},{S2}")
         );
-        assert!(HostDataset::listed("tank/backup", &host("web1"), ds.as_str()).is_ok());
-        let root = RootDataset::parse("tank/backup").unwrap();
+        assert!(HostDataset::listed(&root("tank/backup"), &host("web1"), ds.as_str()).is_ok());
+        let root = root("tank/backup");
         assert_eq!(root.hosts().as_str(), "tank/backup/hosts");
         assert_eq!(root.host(&host("web1")), ds);
         assert_eq!(ds.hosts(), root.hosts());
@@ -428,7 +432,7 @@ mod tests {
             "tank/backup/hosts/web1@s",
         ] {
             assert!(
-                HostDataset::listed("tank/backup", &host("web1"), listed).is_err(),
+                HostDataset::listed(&root("tank/backup"), &host("web1"), listed).is_err(),
                 "{listed}"
             );
         }
@@ -478,7 +482,7 @@ mod tests {
 
     #[test]
     fn a_destroy_target_holds_only_zbk_names_after_one_at() {
-        let ds = HostDataset::new("tank", &host("a"));
+        let ds = HostDataset::new(&root("tank"), &host("a"));
         let err = destroy_target(&ds, &[]).unwrap_err().to_string();
         assert!(err.contains("no snapshot named"), "{err}");
         for forged in ["manual", "", "x@y", "2026-11-27T013005Z,manual", "-r"] {
@@ -493,7 +497,7 @@ mod tests {
 
     #[test]
     fn listed_snapshot_names_cannot_reach_another_dataset() {
-        let ds = HostDataset::new("tank", &host("a"));
+        let ds = HostDataset::new(&root("tank"), &host("a"));
         for bad in ["", "x@y", "../b", "a,b", "a\nb"] {
             assert!(Snapshot::listed(&ds, bad).is_err(), "{bad:?}");
         }

@@ -238,7 +238,10 @@ mod tests {
             out.push_str(&row(&name, PROP_FILES, files, src));
             out.push_str(&row(&name, "createtxg", txg, "-"));
         }
-        let host = HostDataset::new("t/b", &crate::names::HostName::parse("a").unwrap());
+        let host = HostDataset::new(
+            &crate::dataset::RootDataset::parse("t/b").unwrap(),
+            &crate::names::HostName::parse("a").unwrap(),
+        );
         assert_eq!(last_good_files(&out, &host), Some(700));
         let inherited = out.replace("700\tlocal", "700\tinherited from t/b/hosts");
         assert_eq!(last_good_files(&inherited, &host), None);

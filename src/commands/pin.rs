@@ -4,7 +4,7 @@
 
 use crate::config::HostConfig;
 use crate::ctx::Ctx;
-use crate::dataset::{HostDataset, Snapshot};
+use crate::dataset::{HostDataset, RootDataset, Snapshot};
 use crate::expiry::Expiry;
 use crate::guard;
 use crate::inventory::Host;
@@ -74,7 +74,7 @@ pub fn guard_mass_change(
 
 /// Acknowledges every mass change the guard reported for a host, so that `zbk check` stops
 /// warning; the pins stay.
-pub fn acknowledge(ctx: &Ctx, root: &str, host: &Host) -> Result<()> {
+pub fn acknowledge(ctx: &Ctx, root: &RootDataset, host: &Host) -> Result<()> {
     for snap in &host.snapshots {
         let Some(reason) = snap.pin_reason.as_deref() else {
             continue;

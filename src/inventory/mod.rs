@@ -98,7 +98,11 @@ pub struct Host {
 
 impl Host {
     /// One of this host's snapshots, named as the hosts-tree listing under `root` found it.
-    pub fn full_snapshot(&self, root: &str, name: &str) -> anyhow::Result<dataset::Snapshot> {
+    pub fn full_snapshot(
+        &self,
+        root: &dataset::RootDataset,
+        name: &str,
+    ) -> anyhow::Result<dataset::Snapshot> {
         dataset::Snapshot::listed(
             &dataset::HostDataset::listed(root, &self.name, &self.dataset)?,
             name,

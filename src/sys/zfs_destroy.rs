@@ -140,7 +140,10 @@ mod tests {
     }
 
     fn host_dataset() -> HostDataset {
-        HostDataset::new("t", &HostName::parse("a").unwrap())
+        HostDataset::new(
+            &crate::dataset::RootDataset::parse("t").unwrap(),
+            &HostName::parse("a").unwrap(),
+        )
     }
 
     fn targets(flavour: Flavour, names: &[SnapName], batch: usize) -> Vec<String> {

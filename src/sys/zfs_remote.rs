@@ -304,7 +304,10 @@ mod tests {
     #[test]
     fn sends_carry_properties_and_never_recurse() {
         let Ok(zfs) = Zfs::find() else { return };
-        let dataset = crate::dataset::HostDataset::new("t", &HostName::parse("a").unwrap());
+        let dataset = crate::dataset::HostDataset::new(
+            &crate::dataset::RootDataset::parse("t").unwrap(),
+            &HostName::parse("a").unwrap(),
+        );
         let snap = |name: &str| Snapshot::listed(&dataset, name).unwrap();
         assert!(zfs
             .send_cmd(None, &snap("s1"), Stream::Plain)
