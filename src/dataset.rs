@@ -88,13 +88,6 @@ impl RootDataset {
     }
 }
 
-impl std::ops::Deref for RootDataset {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
 impl fmt::Display for RootDataset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -164,7 +157,7 @@ impl HostDataset {
         HostDataset {
             root: root.clone(),
             host: host.clone(),
-            name: layout::host_dataset(root, host),
+            name: layout::host_dataset(root.as_str(), host),
         }
     }
 
@@ -208,7 +201,7 @@ impl HostDataset {
                 self.name.escape_debug().to_string()
             )
         };
-        if self.root.is_empty() || self.root.split('/').any(|c| !is_safe_component(c)) {
+        if self.root.0.is_empty() || self.root.0.split('/').any(|c| !is_safe_component(c)) {
             return refuse("the zbk dataset is not a plain dataset name");
         }
         if HostName::parse(self.host.as_str()).is_err() {
@@ -216,15 +209,18 @@ impl HostDataset {
         }
         let Some(rest) = self
             .name
-            .strip_prefix(&layout::hosts_dataset(&self.root))
+            .strip_prefix(&layout::hosts_dataset(&self.root.0))
             .and_then(|r| r.strip_prefix('/'))
         else {
-            return refuse(&format!("not under {}", layout::hosts_dataset(&self.root)));
+            return refuse(&format!(
+                "not under {}",
+                layout::hosts_dataset(&self.root.0)
+            ));
         };
         if rest != self.host.as_str() || rest.contains(['/', '@']) {
             return refuse(&format!(
                 "not exactly one host dataset under {}",
-                layout::hosts_dataset(&self.root)
+                layout::hosts_dataset(&self.root.0)
             ));
         }
         Ok(&self.name)

@@ -147,7 +147,7 @@ pub fn capacity(used: u64, available: u64) -> u8 {
 /// count of its own.
 pub fn last_good_files(output: &str, host_dataset: &HostDataset) -> Option<u64> {
     let listing = Listing::parse(output, FILES_PROPS);
-    let hosts = layout::hosts_dataset(host_dataset.root());
+    let hosts = layout::hosts_dataset(host_dataset.root().as_str());
     let inv = inventory::from_listing(&listing, &hosts);
     let host = inv.hosts.values().next()?;
     let good = host.snapshots.iter().rev().find(|s| s.is_good())?;

@@ -115,7 +115,7 @@ fn programs(r: &mut Report) {
 fn pool_health(ctx: &Ctx, global: &Global, r: &mut Report) {
     let health = super::pool::health(ctx, &global.dataset);
     let verdict = super::pool::verdict(&health, global.pool, ctx.now);
-    let pool = super::pool::name(&global.dataset);
+    let pool = global.dataset.pool();
     match (&health, verdict.state) {
         (Ok(p), State::Ok) => r.ok(&format!(
             "pool {pool} is {}",
@@ -151,7 +151,7 @@ fn tree(ctx: &Ctx, global: &Global, ssh: bool, r: &mut Report) {
         return;
     }
     pool_health(ctx, global, r);
-    etc_writable(ctx, dataset, r);
+    etc_writable(ctx, dataset.as_str(), r);
     let locked = keys(ctx, &dataset.hosts(), r);
     let inv = match ctx.zfs.inventory(&dataset.hosts()) {
         Ok(inv) => inv,

@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<u8> {
     }
     if !config_path.exists() {
         fs::create_dir_all(ctx.layout.etc())?;
-        super::write_atomic(&config_path, &config::template(&dataset))?;
+        super::write_atomic(&config_path, &config::template(dataset.as_str()))?;
         done.push(format!("wrote {}", config_path.display()));
     }
     if done.is_empty() {

@@ -13,11 +13,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
 
-/// The pool the tree under `dataset` lives on: its first component.
-pub fn name(dataset: &str) -> &str {
-    dataset.split('/').next().unwrap_or(dataset)
-}
-
 /// The health of the pool the tree under `dataset` lives on.
 pub fn health(ctx: &Ctx, dataset: &RootDataset) -> Result<PoolHealth> {
     let pool = dataset.pool();
@@ -81,7 +76,7 @@ pub fn verdict(
     }
 }
 
-pub fn json(dataset: &str, health: &Result<PoolHealth>, verdict: &pool::Verdict) -> Json {
+pub fn json(dataset: &RootDataset, health: &Result<PoolHealth>, verdict: &pool::Verdict) -> Json {
     let p = health.as_ref().ok();
     let (scrub, last) = match p.map(|p| &p.scrub) {
         None => (None, None),
@@ -91,7 +86,7 @@ pub fn json(dataset: &str, health: &Result<PoolHealth>, verdict: &pool::Verdict)
         Some(Scrub::Finished { at, errors }) => (Some("finished"), Some((*at, *errors))),
     };
     Json {
-        name: name(dataset).to_string(),
+        name: dataset.pool().to_string(),
         check: verdict.state.label(),
         problems: verdict.why.clone(),
         state: p.map(|p| p.state.clone()),
@@ -107,9 +102,13 @@ pub fn json(dataset: &str, health: &Result<PoolHealth>, verdict: &pool::Verdict)
 }
 
 /// The pool's gauges for the node_exporter textfile, labelled with its name.
-pub fn prometheus(dataset: &str, health: &Result<PoolHealth>, verdict: &pool::Verdict) -> String {
+pub fn prometheus(
+    dataset: &RootDataset,
+    health: &Result<PoolHealth>,
+    verdict: &pool::Verdict,
+) -> String {
     let p = health.as_ref().ok();
-    let label = format!("{{pool=\"{}\"}}", name(dataset));
+    let label = format!("{{pool=\"{}\"}}", dataset.pool());
     let samples: [(&str, &str, Option<f64>); 7] = [
         (
             "zbk_pool_check_state",
@@ -175,12 +174,17 @@ mod tests {
         let health: Result<PoolHealth> = Err(anyhow::anyhow!("no zpool"));
         let v = verdict(&health, PoolLimits::default(), now);
         assert_eq!(v.state, State::Unknown);
-        let j = serde_json::to_value(json("tank/backup", &health, &v)).unwrap();
+        let j = serde_json::to_value(json(
+            &RootDataset::parse("tank/backup").unwrap(),
+            &health,
+            &v,
+        ))
+        .unwrap();
         assert_eq!(j["name"], "tank");
         assert_eq!(j["check"], "UNKNOWN");
         assert_eq!(j["problems"][0], "no zpool");
         assert_eq!(j["state"], serde_json::Value::Null);
-        let text = prometheus("tank/backup", &health, &v);
+        let text = prometheus(&RootDataset::parse("tank/backup").unwrap(), &health, &v);
         assert!(
             text.contains("zbk_pool_check_state{pool=\"tank\"} 3\n"),
             "{text}"
@@ -208,13 +212,14 @@ mod tests {
         assert_eq!(phrase(&p, now), "DEGRADED, 12% full, last scrub 1d ago");
         let health = Ok(p);
         let v = verdict(&health, PoolLimits::default(), now);
-        let j = serde_json::to_value(json("tank", &health, &v)).unwrap();
+        let j =
+            serde_json::to_value(json(&RootDataset::parse("tank").unwrap(), &health, &v)).unwrap();
         assert_eq!(j["check"], "CRITICAL");
         assert_eq!(j["state"], "DEGRADED");
         assert_eq!(j["capacity_percent"], 12);
         assert_eq!(j["scrub"], "finished");
         assert_eq!(j["last_scrub_time"], "2026-12-05T12:00:00Z");
-        let text = prometheus("tank", &health, &v);
+        let text = prometheus(&RootDataset::parse("tank").unwrap(), &health, &v);
         for line in [
             "zbk_pool_check_state{pool=\"tank\"} 2",
             "zbk_pool_online{pool=\"tank\"} 0",

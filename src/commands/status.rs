@@ -409,7 +409,11 @@ mod tests {
         )));
         let unread = Err(anyhow::anyhow!("no pool"));
         let verdict = super::super::pool::verdict(&unread, Default::default(), t(NOW));
-        let pool = super::super::pool::json("tank/backup", &unread, &verdict);
+        let pool = super::super::pool::json(
+            &crate::dataset::RootDataset::parse("tank/backup").unwrap(),
+            &unread,
+            &verdict,
+        );
         let r = row(&s, &pool, t(NOW));
         assert_eq!(r.unreachable_time.as_deref(), Some("2026-11-27T11:00:00Z"));
         assert_eq!(

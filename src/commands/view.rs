@@ -50,7 +50,7 @@ impl<'a> SnapshotView<'a> {
             }
         }
         let clone = RestoreClone::new(
-            dataset,
+            dataset.as_str(),
             &host.name,
             std::process::id(),
             CLONES.fetch_add(1, Ordering::Relaxed),

@@ -143,7 +143,7 @@ proptest! {
         match Global::parse(&text, Path::new(GLOBAL)) {
             Err(e) => check_config_error(&e, GLOBAL)?,
             Ok(g) => {
-                prop_assert!(!g.dataset.is_empty());
+                prop_assert!(!g.dataset.as_str().is_empty());
                 prop_assert!(g.destroy_batch > 0);
             }
         }

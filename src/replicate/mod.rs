@@ -129,7 +129,7 @@ pub const REPLICA_TAG: &str = "zbk-replica";
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::Local { dataset } => f.write_str(dataset),
+            Target::Local { dataset } => f.write_str(dataset.as_str()),
             Target::Ssh { login, dataset } => write!(f, "{login}:{dataset}"),
         }
     }

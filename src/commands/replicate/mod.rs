@@ -133,7 +133,9 @@ fn checked_args(args: &ReplicateArgs, root: &RootDataset) -> Result<(Target, Vec
     let source_hosts = root.hosts();
     if let Target::Local { dataset } = &target {
         let inside = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
-        if inside(dataset, source_hosts.as_str()) || inside(root, dataset) {
+        if inside(dataset.as_str(), source_hosts.as_str())
+            || inside(root.as_str(), dataset.as_str())
+        {
             return Err(usage(format!(
                 "--to: {dataset} overlaps the backup tree {}; name a dataset outside it",
                 root
