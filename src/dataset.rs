@@ -1,7 +1,7 @@
 //! The ZFS names zbk acts on, each built in one place: the zbk dataset and its hosts dataset, a
 //! host's dataset, one of its snapshots, a comma-list destroy target, and a restore's temporary
-//! clone. The verbs in `sys/` take only these (`ZfsName` for those that take any of them). The destroys in `zfs.rs` take
-//! only these types and re-check them here just before they spawn, so no caller can destroy
+//! clone. The verbs in `sys/` take only these (`ZfsName` where a verb takes any of them). The
+//! destroys in `zfs.rs` re-check them here just before they spawn, so no caller can destroy
 //! anything outside the hosts tree or a snapshot zbk did not name.
 
 use crate::layout;
@@ -201,7 +201,7 @@ impl HostDataset {
                 self.name.escape_debug().to_string()
             )
         };
-        if self.root.0.is_empty() || self.root.0.split('/').any(|c| !is_safe_component(c)) {
+        if !is_plain_dataset(self.root.as_str()) {
             return refuse("the zbk dataset is not a plain dataset name");
         }
         if HostName::parse(self.host.as_str()).is_err() {
@@ -323,10 +323,7 @@ impl RestoreClone {
     /// Checks the name is exactly one component under `<root>/restore` before a destroy.
     pub fn check(&self) -> Result<String> {
         let name = self.name();
-        if self.root.is_empty()
-            || self.root.split('/').any(|c| !is_safe_component(c))
-            || !is_safe_component(&self.leaf)
-        {
+        if !is_plain_dataset(&self.root) || !is_safe_component(&self.leaf) {
             bail!(
                 "refusing to destroy {:?}: not exactly one clone under {}",
                 name.escape_debug().to_string(),
