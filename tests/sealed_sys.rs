@@ -126,33 +126,41 @@ fn leak(line: &str) -> Option<&'static str> {
     }
 }
 
-#[test]
-fn no_process_stderr_or_hand_built_name_outside_sys() {
+/// Calls `f` with each line of every file under src/, its path relative to src/ and its line
+/// number (from 1), in path order.
+fn each_line(mut f: impl FnMut(&str, usize, &str)) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&src, &mut files);
     files.sort();
-    let mut found = Vec::new();
     for file in files {
         let rel = file
             .strip_prefix(&src)
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        if rel.starts_with("sys/") {
-            continue;
-        }
         let text = std::fs::read_to_string(&file).unwrap();
         for (n, line) in text.lines().enumerate() {
-            let Some(what) = leak(line) else { continue };
-            let allowed = ALLOWED
-                .iter()
-                .any(|(f, text, _)| *f == rel && line.contains(text));
-            if !allowed {
-                found.push(format!("src/{rel}:{}: {what}: {}", n + 1, line.trim()));
-            }
+            f(&rel, n + 1, line);
         }
     }
+}
+
+#[test]
+fn no_process_stderr_or_hand_built_name_outside_sys() {
+    let mut found = Vec::new();
+    each_line(|rel, n, line| {
+        if rel.starts_with("sys/") {
+            return;
+        }
+        let Some(what) = leak(line) else { return };
+        let allowed = ALLOWED
+            .iter()
+            .any(|(f, text, _)| *f == rel && line.contains(text));
+        if !allowed {
+            found.push(format!("src/{rel}:{n}: {what}: {}", line.trim()));
+        }
+    });
     assert!(
         found.is_empty(),
         "outside src/sys/, code holds a process, its stderr or a hand-built name; use a verb of sys/ and the typed names of src/dataset.rs:\n{}",
@@ -180,33 +188,20 @@ fn name_as_text(line: &str) -> bool {
 
 #[test]
 fn commands_hand_zfs_verbs_typed_names() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&src, &mut files);
-    files.sort();
     let mut found = Vec::new();
-    for file in files {
-        let rel = file
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            let code = line.trim_start();
-            if code.starts_with("//") {
-                continue;
-            }
-            if rel.starts_with("commands/") && name_as_text(code) {
-                found.push(format!("src/{rel}:{}: a name as text: {code}", n + 1));
-            }
-            if rel != "dataset.rs"
-                && (code.contains("impl ZfsName for") || code.contains("zfs_name!("))
-            {
-                found.push(format!("src/{rel}:{}: a new ZfsName: {code}", n + 1));
-            }
+    each_line(|rel, n, line| {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            return;
         }
-    }
+        if rel.starts_with("commands/") && name_as_text(code) {
+            found.push(format!("src/{rel}:{n}: a name as text: {code}"));
+        }
+        if rel != "dataset.rs" && (code.contains("impl ZfsName for") || code.contains("zfs_name!("))
+        {
+            found.push(format!("src/{rel}:{n}: a new ZfsName: {code}"));
+        }
+    });
     assert!(
         found.is_empty(),
         "zfs verbs take the typed names of src/dataset.rs, which alone says what a name for zfs is:\n{}",
