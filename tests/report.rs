@@ -413,7 +413,6 @@ fn installed(program: &str, package: &str) -> &'static str {
 fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
     let exporter = installed("prometheus-node-exporter", "prometheus-node-exporter");
     let prometheus = installed("prometheus", "prometheus");
-    installed("faketime", "faketime");
     let pool = fleet();
     // The pool nearly full, for the capacity alert: a quota a tenth above what is used.
     let used: u64 = common::ok(
@@ -431,11 +430,10 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
     // The textfile, written the way zbk-status(8) says, by a zbk whose clock is a day behind:
     // its snapshots are then dated in the future too, so every alert has something to say.
     let dir = pool.scratch("textfile");
-    let out = Command::new("faketime")
-        .args(["-f", "-1d", env!("CARGO_BIN_EXE_zbk"), "--root"])
+    let out = common::zbk_faked("-1d")
+        .arg("--root")
         .arg(&pool.root)
         .args(["status", "--prometheus"])
-        .env_remove("ZBK_ROOT")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -323,15 +323,12 @@ fn a_client_online_sometimes_that_cannot_be_reached_is_recorded_not_failed() {
     // check ages the last good backup by the host's own check.warn (2h, where the default is
     // 26h): three hours on, WARNING, and says why the backups stopped.
     let later = chrono::Utc::now() + chrono::Duration::hours(3);
-    let out = std::process::Command::new("faketime")
-        .args(["-f", &format!("@{}", later.format("%Y-%m-%d %H:%M:%S"))])
-        .arg(env!("CARGO_BIN_EXE_zbk"))
+    let out = common::zbk_faked(&format!("@{}", later.format("%Y-%m-%d %H:%M:%S")))
         .arg("--root")
         .arg(&pool.root)
         .args(["check", "laptop"])
-        .env("TZ", "UTC")
         .output()
-        .expect("faketime is missing: tests/run.sh installs it");
+        .expect("zbk");
     let line = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{line} {}", text(&out.stderr));
     assert!(

@@ -13,7 +13,7 @@ mod common;
 use common::sshd::Sshd;
 use common::{json, ok, sample_tree, text, Pool};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// A tree of the sample files and `n` more small ones in a few directories.
 fn tree(dir: &Path, n: usize) {
@@ -78,13 +78,11 @@ fn silent_lines(out: &Output) -> Vec<String> {
 
 /// zbk as it would run `days` days from now (faketime moves its clock and nothing else's).
 fn zbk_later(pool: &Pool, days: u32, args: &[&str]) -> Output {
-    Command::new("faketime")
-        .args(["-f", &format!("+{days}d"), env!("CARGO_BIN_EXE_zbk")])
+    common::zbk_faked(&format!("+{days}d"))
         .args(["--root", pool.root.to_str().unwrap()])
         .args(args)
-        .env_remove("ZBK_ROOT")
         .output()
-        .unwrap_or_else(|e| panic!("cannot run faketime ({e}): apt-get install faketime"))
+        .expect("zbk")
 }
 
 #[test]

@@ -5,8 +5,8 @@
 //! and the grace period); after every reap what is left is compared with what each tier's
 //! retention promises, and `zbk check` with what it should say.
 //!
-//! Clocks. `faketime` sets zbk's clock to each cron line's minute, and zbk's children (zfs,
-//! rsync) inherit it through `LD_PRELOAD`. That is harmless: the `zfs` command only passes
+//! Clocks. libfaketime (`common::zbk_faked`) sets zbk's clock to each cron line's minute, and
+//! zbk's children (zfs, rsync) inherit it through `LD_PRELOAD`. That is harmless: the `zfs` command only passes
 //! requests to ZFS, and rsync only measures intervals, which tick at the real rate. ZFS itself
 //! (the zfs-fuse daemon, which is no child of zbk; the kernel on OpenZFS) keeps the real clock,
 //! so a snapshot's `creation` is the real moment it was taken, while its name and `zbk:expires`
@@ -289,20 +289,19 @@ fn take_in(
     have
 }
 
+/// libfaketime's clock that starts at `at` and runs on.
+fn clock(at: DateTime<Utc>) -> String {
+    format!("@{}", at.format("%Y-%m-%d %H:%M:%S"))
+}
+
 /// zbk at the simulated moment `at`, under libfaketime.
 fn zbk_at(pool: &Pool, at: DateTime<Utc>, args: &[&str]) -> Output {
-    Command::new("faketime")
-        .arg("-f")
-        .arg(format!("@{}", at.format("%Y-%m-%d %H:%M:%S")))
-        .arg(env!("CARGO_BIN_EXE_zbk"))
+    common::zbk_faked(&clock(at))
         .arg("--root")
         .arg(&pool.root)
         .args(args)
-        .env("TZ", "UTC")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .env_remove("ZBK_ROOT")
         .output()
-        .expect("faketime is missing: apt-get install faketime (tests/run.sh installs it)")
+        .expect("zbk")
 }
 
 /// The pids of the `rsync --server --sender` processes sshd started to send `path`: the
@@ -356,20 +355,14 @@ fn stalled_run(
     src: &str,
     growing: &Path,
 ) -> (Output, Duration) {
-    let mut child = Command::new("faketime")
-        .arg("-f")
-        .arg(format!("@{}", at.format("%Y-%m-%d %H:%M:%S")))
-        .arg(env!("CARGO_BIN_EXE_zbk"))
+    let mut child = common::zbk_faked(&clock(at))
         .arg("--root")
         .arg(&pool.root)
         .args(args)
-        .env("TZ", "UTC")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .env_remove("ZBK_ROOT")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("faketime");
+        .expect("zbk");
     let started = Instant::now();
     // d/ may hold what an earlier stall left of the file: the copy is under way once it changes.
     let seen = |p: &Path| {

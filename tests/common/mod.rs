@@ -580,13 +580,49 @@ pub fn full(pool: &Pool, host: &str, snap: &str) -> String {
     format!("{}@{snap}", pool.host_dataset(host))
 }
 
-/// A `zfs` that logs every call, then runs the real one: counts the processes a command starts.
 /// The path of the real `zfs` on PATH (`/usr/sbin` on zfs-fuse, where the OpenZFS tier's guest
 /// has its own): what a shim that injects a fault hands every other call to.
 pub fn real_zfs() -> String {
     ok("sh", &["-c", "command -v zfs"]).trim().to_string()
 }
 
+/// The built `zbk` with its clock set by libfaketime: `clock` is `FAKETIME`'s value (`@2028-01-02
+/// 03:04:05` starts there and runs on, `+3d` and `-1d` are offsets from now). The library is
+/// preloaded directly rather than through the `faketime` wrapper: the wrapper makes a POSIX
+/// semaphore named after its own pid with O_EXCL, and one left in /dev/shm by a killed wrapper
+/// fails a later wrapper that gets the same pid ("sem_open: File exists"), which a long test
+/// that starts thousands of processes will meet once pids wrap. Without the wrapper's shared
+/// memory every process starts its own clock at `clock`: zbk's children (zfs, rsync, ssh)
+/// inherit it, harmlessly, since they only relay to ZFS or measure intervals. The monotonic
+/// clock stays real, so deadlines do too.
+pub fn zbk_faked(clock: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zbk"));
+    cmd.env("LD_PRELOAD", libfaketime())
+        .env("FAKETIME", clock)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env("TZ", "UTC")
+        .env_remove("ZBK_ROOT");
+    cmd
+}
+
+/// Where Debian's libfaketime package put the library (a multiarch directory).
+fn libfaketime() -> PathBuf {
+    let dirs = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("faketime"))
+        .chain([PathBuf::from("/usr/lib/faketime")]);
+    for dir in dirs {
+        let lib = dir.join("libfaketime.so.1");
+        if lib.is_file() {
+            return lib;
+        }
+    }
+    panic!("libfaketime.so.1 is not under /usr/lib/*/faketime: apt-get install faketime (tests/run.sh installs it)")
+}
+
+/// A `zfs` that logs every call, then runs the real one: counts the processes a command starts.
 pub struct CountingZfs {
     dir: tempfile::TempDir,
 }
