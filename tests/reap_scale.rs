@@ -42,10 +42,14 @@ fn reap_lists_once_whatever_the_number_of_snapshots() {
         summary.contains(&format!("destroyed {expired},")),
         "{summary}"
     );
-    // One `zfs version` probe, one listing of the whole tree, then the destroys: one each on
-    // zfs-fuse, one comma-list per host on OpenZFS; then for each host its record anew (is it
-    // a replica, its listing, the `zfs set`).
-    let listing_and_probe = 2;
+    // One listing of the whole tree, after a `zfs version` probe on OpenZFS (zfs-fuse, with no
+    // /dev/zfs, needs none), then the destroys: one each on zfs-fuse, one comma-list per host
+    // on OpenZFS; then for each host its record anew (is it a replica, its listing, the `zfs
+    // set`).
+    let listing_and_probe = match common::flavour() {
+        common::Flavour::OpenZfs => 2,
+        common::Flavour::ZfsFuse => 1,
+    };
     let records = 3 * HOSTS;
     assert!(
         processes == listing_and_probe + expired + records

@@ -70,12 +70,29 @@ impl Zfs {
 
     /// OpenZFS or legacy: `zfs version` exists only on OpenZFS.
     pub fn flavour(&self) -> Flavour {
+        if let Some(known) = self.flavour_without_a_process() {
+            return known;
+        }
         *self
             .flavour
             .get_or_init(|| match self.cmd(["version"]).output() {
                 Ok(out) if out.status.success() => Flavour::OpenZfs,
                 _ => Flavour::Legacy,
             })
+    }
+
+    /// The flavour where it is known without starting a process: probed already, or legacy
+    /// because there is no `/dev/zfs`. OpenZFS's `zfs` talks to its kernel module through that
+    /// device and cannot work without it; zfs-fuse's talks to its daemon through a socket. On
+    /// zfs-fuse every process costs a round trip to the daemon, and `zbk check` is run often.
+    pub(in crate::sys) fn flavour_without_a_process(&self) -> Option<Flavour> {
+        if let Some(known) = self.flavour.get() {
+            return Some(*known);
+        }
+        if std::path::Path::new("/dev/zfs").exists() {
+            return None;
+        }
+        Some(*self.flavour.get_or_init(|| Flavour::Legacy))
     }
 
     /// Serialises, machine-wide, the zfs calls that mount or unmount a filesystem (create,
@@ -235,7 +252,7 @@ impl Zfs {
                 bail!("cannot list the hosts: {root}/hosts does not exist: run `zbk init {root}`")
             }
         };
-        let flavour = if self.flavour.get() == Some(&Flavour::Legacy) {
+        let flavour = if self.flavour_without_a_process() == Some(Flavour::Legacy) {
             Flavour::Legacy
         } else {
             match attempt(&listing(&all))? {
@@ -418,7 +435,7 @@ impl Zfs {
         // without it. One process fewer on OpenZFS than a `zfs version` first.
         let mut with_changed = props.clone();
         with_changed.push(PROP_SNAPSHOTS_CHANGED);
-        let first = if self.flavour.get() == Some(&Flavour::Legacy) {
+        let first = if self.flavour_without_a_process() == Some(Flavour::Legacy) {
             None
         } else {
             match attempt(&get(&with_changed))? {

@@ -1,6 +1,7 @@
 //! The `zpool` command: the pool's health, read with OpenZFS's JSON where `zpool status -j`
 //! exists and with the text zfs-fuse prints where it does not, and its capacity.
 
+use crate::flavour::Flavour;
 use crate::pool::{self, PoolHealth};
 use crate::sys::exec::{Cmd, Deadline};
 use crate::sys::zfs::Zfs;
@@ -13,6 +14,8 @@ pub struct Zpool {
     bin: PathBuf,
     /// `[zfs] timeout`, as `zfs` has it.
     deadline: Deadline,
+    /// Known to print no JSON (zfs-fuse), so it is not asked for it.
+    legacy: bool,
 }
 
 impl Zpool {
@@ -21,6 +24,7 @@ impl Zpool {
         Ok(Zpool {
             bin: crate::sys::exec::find_program("zpool")?,
             deadline: zfs.deadline(),
+            legacy: zfs.flavour_without_a_process() == Some(Flavour::Legacy),
         })
     }
 
@@ -40,17 +44,23 @@ impl Zpool {
         pool: &str,
         creation: impl FnOnce() -> Result<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<PoolHealth> {
+        let text = || -> Result<PoolHealth> {
+            let out = self.cmd(&["status", pool]).checked()?;
+            pool::parse_text(&out.stdout)
+        };
         let json = self.cmd(&["status", "-j", "--json-int", pool]);
-        let mut health = match attempt(&json)? {
-            Ok(out) => pool::parse_json(&out.stdout, pool)?,
-            Err(Refused {
-                why: ZfsError::InvalidOption,
-                ..
-            }) => {
-                let text = self.cmd(&["status", pool]).checked()?;
-                pool::parse_text(&text.stdout)?
+        let mut health = if self.legacy {
+            text()?
+        } else {
+            match attempt(&json)? {
+                Ok(out) => pool::parse_json(&out.stdout, pool)?,
+                // OpenZFS before 2.3 has no -j either.
+                Err(Refused {
+                    why: ZfsError::InvalidOption,
+                    ..
+                }) => text()?,
+                Err(refused) => return Err(refused.into()),
             }
-            Err(refused) => return Err(refused.into()),
         };
         let list = self
             .cmd(&["list", "-H", "-o", "capacity", pool])
