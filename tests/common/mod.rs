@@ -1,7 +1,8 @@
 //! Test harness: a real pool on a file per test, destroyed on drop even when the test fails,
 //! and helpers to run the built `zbk` against it and read back what ZFS holds.
 //!
-//! Two backends, told apart the way zbk tells them (`zfs version` exists only on OpenZFS):
+//! Two backends, told apart by `zfs version`, which exists only on OpenZFS (zbk asks it too,
+//! where /dev/zfs exists; without that device it is zfs-fuse):
 //! zfs-fuse (tests/run.sh: its daemon, pool files in the test's temporary directory, the shared
 //! mount lock around every mounting call) and OpenZFS (tests/openzfs.sh, inside a VM: no daemon,
 //! no lock, pool files under `ZBK_TEST_POOL_DIR`, since file vdevs on tmpfs do not work there).
