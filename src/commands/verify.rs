@@ -327,19 +327,19 @@ fn stamp(
 }
 
 /// What the host's dataset keeps of rsync's `--acls` and `--xattrs`, as a run judges it, so
-/// that the comparison asks for no more than the run copied; no zfs call on zfs-fuse, which
-/// keeps neither.
+/// that the comparison asks for no more than the run copied: one zfs call, none on zfs-fuse,
+/// which keeps neither.
 fn storable(ctx: &Ctx, dataset: &HostDataset) -> Storable {
     let flavour = ctx.zfs.flavour();
     if flavour == Flavour::Legacy {
         return Storable::judge(flavour, None, None);
     }
-    let value = |prop: &str| ctx.zfs.get(dataset, prop).ok().map(|(v, _)| v);
-    Storable::judge(
-        flavour,
-        value("acltype").as_deref(),
-        value("xattr").as_deref(),
-    )
+    let values = ctx
+        .zfs
+        .get_props(dataset, &["acltype", "xattr"])
+        .unwrap_or_default();
+    let value = |prop: &str| values.get(prop).map(String::as_str);
+    Storable::judge(flavour, value("acltype"), value("xattr"))
 }
 
 /// The files of slice `k` of `slices` under `data/under` (a host's tree), as a temporary

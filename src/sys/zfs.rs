@@ -155,6 +155,33 @@ impl Zfs {
         Ok((value.to_string(), source.to_string()))
     }
 
+    /// Several properties of one dataset in one `zfs get`, by name; a property zfs does not
+    /// know fails the whole call, as it does in zfs.
+    pub fn get_props(
+        &self,
+        dataset: &impl ZfsName,
+        props: &[&str],
+    ) -> Result<BTreeMap<String, String>> {
+        let list = props.join(",");
+        let out = self
+            .cmd([
+                "get",
+                "-H",
+                "-p",
+                "-o",
+                "property,value",
+                &list,
+                dataset.zfs_name(),
+            ])
+            .checked()?;
+        Ok(out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(p, v)| (p.to_string(), v.to_string()))
+            .collect())
+    }
+
     /// The native-encryption state of `dataset` (and with `children`, of the datasets right
     /// under it), in one `zfs get`. zfs-fuse has no encryption: nothing is asked, none returned.
     pub fn key_states(
