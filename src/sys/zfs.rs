@@ -139,18 +139,8 @@ impl Zfs {
 
     /// One property's value and source, as `zfs get` prints them.
     pub fn get(&self, dataset: &impl ZfsName, prop: &str) -> Result<(String, String)> {
-        let out = self
-            .cmd([
-                "get",
-                "-H",
-                "-p",
-                "-o",
-                "value,source",
-                prop,
-                dataset.zfs_name(),
-            ])
-            .checked()?;
-        let line = out.stdout.lines().next().unwrap_or_default();
+        let out = self.get_columns(dataset, &[prop], "value,source")?;
+        let line = out.lines().next().unwrap_or_default();
         let (value, source) = line.split_once('\t').unwrap_or((line, "-"));
         Ok((value.to_string(), source.to_string()))
     }
@@ -162,24 +152,19 @@ impl Zfs {
         dataset: &impl ZfsName,
         props: &[&str],
     ) -> Result<BTreeMap<String, String>> {
-        let list = props.join(",");
-        let out = self
-            .cmd([
-                "get",
-                "-H",
-                "-p",
-                "-o",
-                "property,value",
-                &list,
-                dataset.zfs_name(),
-            ])
-            .checked()?;
-        Ok(out
-            .stdout
+        Ok(self
+            .get_columns(dataset, props, "property,value")?
             .lines()
             .filter_map(|l| l.split_once('\t'))
             .map(|(p, v)| (p.to_string(), v.to_string()))
             .collect())
+    }
+
+    /// `zfs get -H -p` of `props` on one dataset, with the columns asked for.
+    fn get_columns(&self, dataset: &impl ZfsName, props: &[&str], columns: &str) -> Result<String> {
+        let props = props.join(",");
+        let args = ["get", "-H", "-p", "-o", columns, &props, dataset.zfs_name()];
+        Ok(self.cmd(args).checked()?.stdout)
     }
 
     /// The native-encryption state of `dataset` (and with `children`, of the datasets right
