@@ -64,7 +64,7 @@ note() {
     echo "NOTE  $*"
 }
 
-version=$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
+version=$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | sed -n 1p)
 deb=$target_dir/debian/zbk_${version}_$(dpkg --print-architecture).deb
 rpm_file=
 
@@ -126,7 +126,7 @@ versions_agree() {
     local changelog spec spec_log
     changelog=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)
     spec=$(sed -n 's/^Version: *//p' packaging/rpm/zbk.spec)
-    spec_log=$(sed -n '/^%changelog/,$ s/^\*.* - \([^ ]*\)-[^- ]*$/\1/p' packaging/rpm/zbk.spec | head -n 1)
+    spec_log=$(sed -n '/^%changelog/,$ s/^\*.* - \([^ ]*\)-[^- ]*$/\1/p' packaging/rpm/zbk.spec | sed -n 1p)
     echo "Cargo.toml $version, debian/changelog $changelog, zbk.spec $spec (%changelog $spec_log)"
     [ "$changelog" = "$version" ] && [ "$spec" = "$version" ] && [ "$spec_log" = "$version" ]
 }
@@ -153,7 +153,10 @@ synopsis() {
     # cargo-deb folds a description of 80 characters or more, so the
     # synopsis would end mid-sentence and lintian could not tell.
     local desc
-    desc=$(dpkg-deb -f "$deb" Description | head -n 1)
+    # sed, not head, and grep without -q in this file: each reads its input to the end, where
+    # head or grep -q would close the pipe while the writer still writes, and pipefail would
+    # take the writer's SIGPIPE (exit 141) for a failed check.
+    desc=$(dpkg-deb -f "$deb" Description | sed -n 1p)
     echo "Description: $desc"
     grep -q "^description = \"$desc\"$" Cargo.toml ||
         { echo "Cargo.toml's description was folded: shorten it to under 80 characters"; return 1; }
@@ -197,7 +200,7 @@ same_payload() {
     rpm -qpl "$rpm_file"
     diff -u "$work/deb.list" "$work/rpm.list"
     [ -s "$work/deb.list" ]
-    rpm -qp --changelog "$rpm_file" | grep -q .
+    rpm -qp --changelog "$rpm_file" | grep . >/dev/null
     # Same contents too: the binary byte for byte, compressed files unpacked.
     mkdir -p "$work/deb-root" "$work/rpm-root"
     dpkg-deb -x "$deb" "$work/deb-root"
@@ -255,7 +258,7 @@ man_pages() {
     local page missing=0
     for page in man/*.[58]; do
         page=${page##*/}
-        dpkg -L zbk | grep -qx "/usr/share/man/man${page##*.}/$page.gz" || { echo "not in dpkg -L: $page.gz"; missing=1; }
+        dpkg -L zbk | grep -x "/usr/share/man/man${page##*.}/$page.gz" >/dev/null || { echo "not in dpkg -L: $page.gz"; missing=1; }
     done
     [ $missing -eq 0 ]
     local exclude
@@ -300,7 +303,7 @@ cron_file() {
     local f=/etc/cron.d/zbk
     test -f $f
     [ "$(stat -c '%a %U' $f)" = "644 root" ]
-    dpkg-query -W -f='${Conffiles}\n' zbk | grep -q "^ $f "
+    dpkg-query -W -f='${Conffiles}\n' zbk | grep "^ $f " >/dev/null
     [ "$(tail -c 1 $f | od -An -c | tr -d ' ')" = '\n' ] || { echo "no newline at the end"; return 1; }
     grep -Eq '^PATH=(.*:)?/usr/sbin(:|$)' $f || { echo "PATH lacks /usr/sbin"; return 1; }
     grep -Eq '^PATH=(.*:)?/sbin(:|$)' $f || { echo "PATH lacks /sbin"; return 1; }
@@ -357,7 +360,7 @@ check "install: zbk accepts examples/zbk.toml" example_config
 monitoring_installed() {
     local f
     for f in zbk.rules.yml zbk-dashboard.json; do
-        dpkg -L zbk | grep -qx "/usr/share/zbk/monitoring/$f" || { echo "not in dpkg -L: $f"; return 1; }
+        dpkg -L zbk | grep -x "/usr/share/zbk/monitoring/$f" >/dev/null || { echo "not in dpkg -L: $f"; return 1; }
     done
     promtool check rules /usr/share/zbk/monitoring/zbk.rules.yml
 }
