@@ -4,7 +4,8 @@
 # elsewhere (installed and its daemon started when missing). Installs what the tests use when
 # missing, clears test pools left by a killed run, then runs `cargo test`, and the hang suite
 # (tests/hang.rs) on its own after it, under a watchdog that ends the run with a diagnosis when
-# ZFS stops answering. Extra arguments go to cargo test instead.
+# ZFS stops answering. Extra arguments go to cargo test: options (`--no-fail-fast`) keep the
+# whole suite, arguments that name tests (`--test run`, a filter) run only those.
 #
 # Environment: ZBK_TEST_POOL_DIR (OpenZFS: where pool files go; default /var/tmp/zbk-test-pools,
 # never tmpfs), ZBK_WATCHDOG_SECS (how long ZFS may go without answering; default 300),
@@ -118,8 +119,13 @@ under_watchdog() {
 
 under_watchdog "$@"
 # The hang suite stops the zfs-fuse daemon: alone, after the rest, one test at a time. Given
-# arguments, only what they name runs (`tests/run.sh --test hang`).
-if [ $# -eq 0 ] && [ ! -s "$fired" ]; then
+# arguments that name tests (`--test hang`, a filter), only what they name runs; options alone
+# (`--no-fail-fast`) leave the whole suite, the hang suite with its own arguments included.
+named=0
+for arg in "$@"; do
+    case $arg in --test | --test=* | [!-]*) named=1 ;; esac
+done
+if [ "$named" -eq 0 ] && [ ! -s "$fired" ]; then
     under_watchdog --test hang -- --test-threads=1
 fi
 
