@@ -180,33 +180,12 @@ impl Rsync {
             .output()
     }
 
-    /// `zbk verify`'s look at `source` against `dest` (a snapshot's d/): the run's own
-    /// arguments, so the client is read as a run reads it, as an itemized dry run with full
-    /// checksums. With `files_from` (NUL-separated paths relative to `source`) only those are
-    /// compared, and one the client no longer has is skipped: `--delete-missing-args` would
-    /// say so, but the `rrsync -ro` of `zbk authorize` refuses every delete option.
-    fn verify_cmd(
-        &self,
-        call: &Call,
-        source: &str,
-        user: Option<&str>,
-        dest: &Path,
-        files_from: Option<&Path>,
-    ) -> Cmd {
-        let mut before: Vec<OsString> = ["--dry-run", "--checksum", "--itemize-changes"]
-            .map(OsString::from)
-            .to_vec();
-        if let Some(list) = files_from {
-            let mut arg = OsString::from("--files-from=");
-            arg.push(list);
-            before.extend([arg, "--from0".into(), "--ignore-missing-args".into()]);
-        }
-        self.cmd(before)
-            .args(argv(call, &with_user(source, user), dest))
-    }
-
-    /// Runs that look: its command line, then what rsync printed and its exit status, judged
-    /// by the caller.
+    /// `zbk verify`'s look at `source` against `dest` (a snapshot's d/), its command line
+    /// logged first: the run's own arguments, so the client is read as a run reads it, as an
+    /// itemized dry run with full checksums. With `files_from` (NUL-separated paths relative to
+    /// `source`) only those are compared, and one the client no longer has is skipped:
+    /// `--delete-missing-args` would say so, but the `rrsync -ro` of `zbk authorize` refuses
+    /// every delete option. What rsync printed and its exit status are the caller's to judge.
     pub fn verify(
         &self,
         call: &Call,
@@ -216,7 +195,17 @@ impl Rsync {
         files_from: Option<&Path>,
         log_line: impl FnOnce(&str),
     ) -> Result<Compared> {
-        let cmd = self.verify_cmd(call, source, user, dest, files_from);
+        let mut before: Vec<OsString> = ["--dry-run", "--checksum", "--itemize-changes"]
+            .map(OsString::from)
+            .to_vec();
+        if let Some(list) = files_from {
+            let mut arg = OsString::from("--files-from=");
+            arg.push(list);
+            before.extend([arg, "--from0".into(), "--ignore-missing-args".into()]);
+        }
+        let cmd = self
+            .cmd(before)
+            .args(argv(call, &with_user(source, user), dest));
         log_line(&cmd.to_string());
         let out = cmd.output()?;
         Ok(Compared {

@@ -9,7 +9,7 @@ use crate::record::{self, Glance};
 use crate::run_facts::{self, Facts as RunFacts};
 use crate::stamp::PROP_SNAPSHOTS_CHANGED;
 use crate::sys::exec::{Cmd, Deadline};
-use crate::sys::zfs_error::{attempt, Refused, ZfsError};
+use crate::sys::zfs_error::{attempt, succeeded_unless, Refused, ZfsError};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -119,7 +119,8 @@ impl Zfs {
 
     /// Whether a dataset exists; other failures (no daemon, no module) are errors.
     pub fn exists(&self, dataset: &impl ZfsName) -> Result<bool> {
-        exists_by(&self.cmd(["list", "-H", "-o", "name", dataset.zfs_name()]))
+        let cmd = self.cmd(["list", "-H", "-o", "name", dataset.zfs_name()]);
+        succeeded_unless(&cmd, ZfsError::NotFound)
     }
 
     /// The datasets directly under `parent`; none when it does not exist or cannot be listed.
@@ -363,14 +364,7 @@ impl Zfs {
 
     /// Takes the snapshot; `Ok(false)` when the name is already taken.
     pub fn snapshot(&self, snapshot: &Snapshot, props: &[(&str, String)]) -> Result<bool> {
-        match attempt(&self.snapshot_cmd(snapshot, props))? {
-            Ok(_) => Ok(true),
-            Err(Refused {
-                why: ZfsError::Exists,
-                ..
-            }) => Ok(false),
-            Err(refused) => Err(refused.into()),
-        }
+        succeeded_unless(&self.snapshot_cmd(snapshot, props), ZfsError::Exists)
     }
 
     /// Clones a snapshot read-only for a restore to read, mounted at `mountpoint`.
@@ -534,19 +528,6 @@ impl Zfs {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Runs a `zfs list` of one dataset, wherever that `zfs` runs, and says whether the dataset
-/// exists; other failures (no daemon, no module, no connection) are errors.
-pub(in crate::sys) fn exists_by(cmd: &Cmd) -> Result<bool> {
-    match attempt(cmd)? {
-        Ok(_) => Ok(true),
-        Err(Refused {
-            why: ZfsError::NotFound,
-            ..
-        }) => Ok(false),
-        Err(refused) => Err(refused.into()),
-    }
 }
 
 #[cfg(test)]

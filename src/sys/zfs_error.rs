@@ -32,6 +32,17 @@ pub(in crate::sys) fn attempt(cmd: &Cmd) -> anyhow::Result<Result<Output, Refuse
     }))
 }
 
+/// Runs a zfs command for which one failure is an answer, not an error: `Ok(true)` when it
+/// succeeded, `Ok(false)` when it failed for `answer` (a snapshot name already taken, a
+/// dataset that is not there), the failure itself otherwise.
+pub(in crate::sys) fn succeeded_unless(cmd: &Cmd, answer: ZfsError) -> anyhow::Result<bool> {
+    match attempt(cmd)? {
+        Ok(_) => Ok(true),
+        Err(refused) if refused.why == answer => Ok(false),
+        Err(refused) => Err(refused.into()),
+    }
+}
+
 /// Why a zfs command failed, as far as zbk tells failures apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ZfsError {

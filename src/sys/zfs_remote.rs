@@ -9,7 +9,7 @@ use crate::stamp::SCHEMA;
 use crate::sys::exec::{pipe, quote, Cmd, Failed};
 use crate::sys::ssh::{self, Ssh};
 use crate::sys::zfs::Zfs;
-use crate::sys::zfs_error::{attempt, Refused, ZfsError};
+use crate::sys::zfs_error::{attempt, succeeded_unless, Refused, ZfsError};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 
@@ -161,31 +161,22 @@ impl<'a> ZfsAt<'a> {
 
     /// Places a hold; one already there under this tag is success.
     pub fn hold(&self, tag: &str, snapshot: &Snapshot) -> Result<()> {
-        match attempt(&self.cmd(&["hold", tag, snapshot.as_str()]))? {
-            Ok(_)
-            | Err(Refused {
-                why: ZfsError::Exists,
-                ..
-            }) => Ok(()),
-            Err(refused) => Err(refused.into()),
-        }
+        let cmd = self.cmd(&["hold", tag, snapshot.as_str()]);
+        succeeded_unless(&cmd, ZfsError::Exists).map(drop)
     }
 
     /// Releases a hold; a snapshot without this tag, or gone already, is success.
     pub fn release(&self, tag: &str, snapshot: &Snapshot) -> Result<()> {
-        match attempt(&self.cmd(&["release", tag, snapshot.as_str()]))? {
-            Ok(_)
-            | Err(Refused {
-                why: ZfsError::NotFound,
-                ..
-            }) => Ok(()),
-            Err(refused) => Err(refused.into()),
-        }
+        let cmd = self.cmd(&["release", tag, snapshot.as_str()]);
+        succeeded_unless(&cmd, ZfsError::NotFound).map(drop)
     }
 
     pub fn exists(&self, dataset: &impl ZfsName) -> Result<bool> {
         let dataset = dataset.zfs_name();
-        crate::sys::zfs::exists_by(&self.cmd(&["list", "-H", "-o", "name", dataset]))
+        succeeded_unless(
+            &self.cmd(&["list", "-H", "-o", "name", dataset]),
+            ZfsError::NotFound,
+        )
     }
 
     /// Whether what `dataset` receives is stored encrypted: it exists and has encryption on.
