@@ -183,13 +183,12 @@ impl Zfs {
         if self.flavour() != Flavour::OpenZfs {
             return Ok(BTreeMap::new());
         }
-        let props = crypt::KEY_PROPS.join(",");
-        let mut args = vec!["get", "-H", "-p", "-o", "name,property,value,source"];
-        if children {
-            args.extend(["-r", "-d", "1"]);
-        }
-        args.extend([props.as_str(), dataset]);
-        Ok(crypt::parse_key_states(&self.cmd(args).checked()?.stdout))
+        let depth: &[&str] = if children { &["-r", "-d", "1"] } else { &[] };
+        Ok(crypt::parse_key_states(&self.rows(
+            dataset,
+            depth,
+            &crypt::KEY_PROPS,
+        )?))
     }
 
     /// `dataset`'s encryption, `None` when it is not encrypted (or zfs cannot encrypt). The key
@@ -213,22 +212,16 @@ impl Zfs {
 
     /// How full the pool under `dataset` is, in percent of what the dataset can reach.
     pub fn capacity(&self, dataset: &RootDataset) -> Result<u8> {
-        let dataset = dataset.as_str();
-        let out = self
-            .cmd(["get", "-H", "-p", "-o", "value", "used,available", dataset])
-            .checked()?;
-        let numbers: Vec<u64> = out
-            .stdout
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
-        let [used, available] = numbers[..] else {
-            bail!(
-                "cannot read used and available of {dataset} from `zfs get`: {:?}",
-                out.stdout
-            );
+        let props = self.get_props(dataset, &["used", "available"])?;
+        let number = |prop: &str| {
+            props
+                .get(prop)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .with_context(|| {
+                    format!("cannot read used and available of {dataset} from `zfs get`: {props:?}")
+                })
         };
-        Ok(run_facts::capacity(used, available))
+        Ok(run_facts::capacity(number("used")?, number("available")?))
     }
 
     /// What `zbk run` needs to know of the tree under `root` (the dataset given to `zbk
@@ -237,25 +230,6 @@ impl Zfs {
     /// knows it, and zfs-fuse refuses the whole list, which is then asked again without it.
     pub fn run_facts(&self, root: &RootDataset) -> Result<RunFacts> {
         let root = root.as_str();
-        let listing = |props: &[&str]| {
-            self.cmd([
-                "get",
-                "-H",
-                "-p",
-                "-d",
-                "2",
-                "-o",
-                "name,property,value,source",
-                &props.join(","),
-                root,
-            ])
-        };
-        let common = run_facts::PROPS;
-        let all: Vec<&str> = common
-            .iter()
-            .chain(run_facts::OPENZFS_PROPS)
-            .copied()
-            .collect();
         // The listing reaches below a missing hosts dataset without a word: say it, as a
         // listing of the hosts dataset itself would.
         let checked = |facts: RunFacts| {
@@ -265,48 +239,28 @@ impl Zfs {
                 bail!("cannot list the hosts: {root}/hosts does not exist: run `zbk init {root}`")
             }
         };
-        let flavour = if self.flavour_without_a_process() == Some(Flavour::Legacy) {
-            Flavour::Legacy
+        let (out, openzfs) = self
+            .rows_with_newer(
+                root,
+                &["-d", "2"],
+                run_facts::PROPS,
+                run_facts::OPENZFS_PROPS,
+            )
+            .context("cannot list the hosts")?;
+        // Only OpenZFS knows acltype: a zfs that refused it is legacy.
+        let flavour = if openzfs {
+            Flavour::OpenZfs
         } else {
-            match attempt(&listing(&all))? {
-                Ok(out) => {
-                    let _ = self.flavour.set(Flavour::OpenZfs);
-                    return checked(run_facts::parse(&out.stdout, root, Flavour::OpenZfs));
-                }
-                Err(Refused {
-                    why: ZfsError::InvalidProperty(prop),
-                    ..
-                }) if prop == "acltype" => {}
-                Err(refused) => {
-                    return Err(anyhow::Error::from(refused).context("cannot list the hosts"))
-                }
-            }
-            let _ = self.flavour.set(Flavour::Legacy);
-            Flavour::Legacy
+            *self.flavour.get_or_init(|| Flavour::Legacy)
         };
-        let out = listing(common).checked().context("cannot list the hosts")?;
-        checked(run_facts::parse(&out.stdout, root, flavour))
+        checked(run_facts::parse(&out, root, flavour))
     }
 
     /// The file count stamped on a host's newest good snapshot (guard.max_delete), in one
     /// `zfs get` of the host's snapshots.
     pub fn last_good_files(&self, dataset: &HostDataset) -> Result<Option<u64>> {
-        let host_dataset = dataset.as_str();
-        let props = run_facts::FILES_PROPS.join(",");
-        let out = self
-            .cmd([
-                "get",
-                "-H",
-                "-p",
-                "-d",
-                "1",
-                "-o",
-                "name,property,value,source",
-                &props,
-                host_dataset,
-            ])
-            .checked()?;
-        Ok(run_facts::last_good_files(&out.stdout, dataset))
+        let out = self.rows(dataset.as_str(), &["-d", "1"], run_facts::FILES_PROPS)?;
+        Ok(run_facts::last_good_files(&out, dataset))
     }
 
     /// Sets one property (zfs-fuse takes one per call).
@@ -422,51 +376,18 @@ impl Zfs {
     /// snapshots those records name, which do not all have to exist.
     pub fn glance(&self, hosts_dataset: &HostsDataset) -> Result<Glance> {
         let hosts_dataset = hosts_dataset.as_str();
-        let props: Vec<&str> = record::HOST_PROPS.to_vec();
-        let get = |props: &[&str]| {
-            let props = props.join(",");
-            let args = [
-                "get",
-                "-H",
-                "-p",
-                "-d",
-                "1",
-                "-o",
-                "name,property,value,source",
-            ];
-            self.cmd(args).args([props.as_str(), hosts_dataset])
-        };
-        // Asking for snapshots_changed doubles as the flavour probe, as in `run_facts`: a zfs
-        // without it (zfs-fuse, OpenZFS before 2.2) refuses the list, which is asked again
-        // without it. One process fewer on OpenZFS than a `zfs version` first.
-        let mut with_changed = props.clone();
-        with_changed.push(PROP_SNAPSHOTS_CHANGED);
-        let first = if self.flavour_without_a_process() == Some(Flavour::Legacy) {
-            None
-        } else {
-            match attempt(&get(&with_changed))? {
-                Ok(out) => {
-                    let _ = self.flavour.set(Flavour::OpenZfs);
-                    Some(out)
-                }
-                Err(Refused {
-                    why: ZfsError::InvalidProperty(_),
-                    ..
-                }) => None,
-                Err(refused) => {
-                    return Err(anyhow::Error::from(refused).context("cannot list the hosts tree"))
-                }
-            }
-        };
-        let hosts = match first {
-            Some(out) => out,
-            None => get(&props)
-                .checked()
-                .context("cannot list the hosts tree")?,
-        };
-        let claims = record::claims(&hosts.stdout, hosts_dataset);
+        // snapshots_changed: OpenZFS 2.2 and later (zfs-fuse and older OpenZFS refuse it).
+        let (hosts, _) = self
+            .rows_with_newer(
+                hosts_dataset,
+                &["-d", "1"],
+                record::HOST_PROPS,
+                &[PROP_SNAPSHOTS_CHANGED],
+            )
+            .context("cannot list the hosts tree")?;
+        let claims = record::claims(&hosts, hosts_dataset);
         let named: Vec<String> = claims.values().flat_map(record::Claim::named).collect();
-        let mut text = hosts.stdout;
+        let mut text = hosts;
         if !named.is_empty() {
             let mut args = vec!["get", "-H", "-p", "-o", "name,property,value,source"];
             let props = record::confirming(&claims).join(",");
@@ -518,11 +439,43 @@ impl Zfs {
 
     /// The rows of one `zfs get -H -p -o name,property,value,source` of `props` under `top`.
     fn rows(&self, top: &str, depth: &[&str], props: &[&str]) -> Result<String> {
+        Ok(self.rows_cmd(top, depth, props).checked()?.stdout)
+    }
+
+    fn rows_cmd(&self, top: &str, depth: &[&str], props: &[&str]) -> Cmd {
         let props = props.join(",");
         let mut args = vec!["get", "-H", "-p"];
         args.extend_from_slice(depth);
         args.extend(["-o", "name,property,value,source", &props, top]);
-        Ok(self.cmd(args).checked()?.stdout)
+        self.cmd(args)
+    }
+
+    /// The rows of `props` and `newer` (properties only OpenZFS, or a recent one, knows) under
+    /// `top`, or of `props` alone where this zfs refuses one of `newer`; and whether `newer`
+    /// was read. That answer is the flavour probe too, one process fewer on OpenZFS than a
+    /// `zfs version` first; a zfs known to be legacy is asked without `newer` at once.
+    fn rows_with_newer(
+        &self,
+        top: &str,
+        depth: &[&str],
+        props: &[&str],
+        newer: &[&str],
+    ) -> Result<(String, bool)> {
+        if self.flavour_without_a_process() != Some(Flavour::Legacy) {
+            let all: Vec<&str> = props.iter().chain(newer).copied().collect();
+            match attempt(&self.rows_cmd(top, depth, &all))? {
+                Ok(out) => {
+                    let _ = self.flavour.set(Flavour::OpenZfs);
+                    return Ok((out.stdout, true));
+                }
+                Err(Refused {
+                    why: ZfsError::InvalidProperty(prop),
+                    ..
+                }) if newer.contains(&prop.as_str()) => {}
+                Err(refused) => return Err(refused.into()),
+            }
+        }
+        Ok((self.rows(top, depth, props)?, false))
     }
 }
 
