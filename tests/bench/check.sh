@@ -7,19 +7,20 @@
 #
 #   flock -s /work/locks/daemon.lock tests/bench/check.sh [--hosts N] [--levels "10 100"] [--reps N] [--out FILE]
 #   sudo tests/bench/check.sh --openzfs [--hosts N] [--levels "10 100 1000"] ...   # in the OpenZFS VM
+#   ... --full-upto LEVEL: time the check without records only at levels up to LEVEL
 #
 # Snapshots are made a round at a time: on OpenZFS one `zfs snapshot` names a snapshot of every
 # host, with the stamps given by -o, in one atomic call (a filesystem takes one snapshot per
 # call); zfs-fuse takes one name per call, so `zfs snapshot -r` of the hosts dataset makes one
 # per host, and the hosts dataset's own snapshot is destroyed again. The time each level's
 # snapshots took is printed. The check without records reads the full listing, minutes at
-# 100,000 under emulation: timed once.
+# 100,000 under emulation: timed once, and not at all past --full-upto.
 set -euo pipefail
 
-# bench ZBK HOSTS "LEVELS" REPS DIR: prints `@@row SNAPSHOTS GET CHECK STATUS FULL START POOL`
-# per level.
+# bench ZBK HOSTS "LEVELS" REPS DIR FULL_UPTO: prints `@@row SNAPSHOTS GET CHECK STATUS FULL
+# START POOL` per level (FULL -1: not timed).
 bench() {
-    local zbk=$1 hosts=$2 levels=$3 reps=$4 dir=$5
+    local zbk=$1 hosts=$2 levels=$3 reps=$4 dir=$5 full_upto=$6
     export LC_ALL=C
     local p=zbkbench$$ work=$dir/work h j level made=0 openzfs=0
     zfs version >/dev/null 2>&1 && openzfs=1
@@ -88,13 +89,16 @@ bench() {
         # The summary view; --json and --prometheus tell each host's past: the full listing.
         status=$(timed "$zbk" --root "$work/root" status)
         # Without records: the full listing, as every check did before them.
-        local saved
-        saved=$(zfs get -H -o name,value -d 1 zbk:record "$p/hosts" | awk -F'\t' '$2 != "-"')
-        for ((h = 0; h < hosts; h++)); do zfs inherit zbk:record "$p/hosts/h$h"; done
-        full=$(reps=1 timed "$zbk" --root "$work/root" check --timeout 3600)
-        while IFS=$'\t' read -r ds value; do
-            [ -n "$ds" ] && zfs set "zbk:record=$value" "$ds"
-        done <<<"$saved"
+        full=-1
+        if [ "$level" -le "$full_upto" ]; then
+            local saved
+            saved=$(zfs get -H -o name,value -d 1 zbk:record "$p/hosts" | awk -F'\t' '$2 != "-"')
+            for ((h = 0; h < hosts; h++)); do zfs inherit zbk:record "$p/hosts/h$h"; done
+            full=$(reps=1 timed "$zbk" --root "$work/root" check --timeout 3600)
+            while IFS=$'\t' read -r ds value; do
+                [ -n "$ds" ] && zfs set "zbk:record=$value" "$ds"
+            done <<<"$saved"
+        fi
         # What check spends beside the zfs get: its own start, and the pool's health (zpool
         # status, in a thread beside the zfs get).
         local start pool
@@ -113,11 +117,11 @@ if [ "${1:-}" = __guest ]; then
     ln -sf /opt/ozfs/sbin/* /usr/local/sbin/
     export PATH=/usr/local/sbin:$PATH
     echo "@@guest $(zfs version | head -n 1), $(nproc) emulated CPUs"
-    (bench "$2" "$3" "$4" "$5" /scratch)
+    (bench "$2" "$3" "$4" "$5" /scratch "$6")
     exit 0
 fi
 
-hosts=100 levels="10 100" reps=3 openzfs=0 out=""
+hosts=100 levels="10 100" reps=3 openzfs=0 out="" full_upto=999999999
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 while [ $# -gt 0 ]; do
@@ -125,14 +129,15 @@ while [ $# -gt 0 ]; do
         --hosts) hosts=$2; shift ;;
         --levels) levels=$2; shift ;;
         --reps) reps=$2; shift ;;
+        --full-upto) full_upto=$2; shift ;;
         --openzfs) openzfs=1 ;;
         --out) out=$2; shift ;;
-        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
-for n in "$hosts" "$reps" $levels; do
+for n in "$hosts" "$reps" "$full_upto" $levels; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "check.sh: not a number: $n" >&2; exit 2; }
 done
 [ -n "$out" ] || out=$repo/target/bench/check-$([ "$openzfs" = 1 ] && echo openzfs || echo zfs-fuse).md
@@ -157,24 +162,24 @@ if [ "$openzfs" = 1 ]; then
     fi
     [ -x "$kit/run.sh" ] || { echo "check.sh: no OpenZFS VM kit at $kit (set OPENZFS_VM)" >&2; exit 1; }
     VM_DISK_MB=${VM_DISK_MB:-16384} "$kit/run.sh" \
-        "bash $here/check.sh __guest $zbk $hosts '$levels' $reps" >"$log" 2>&1 || {
+        "bash $here/check.sh __guest $zbk $hosts '$levels' $reps $full_upto" >"$log" 2>&1 || {
         cat "$log" >&2
         exit 1
     }
     where=$(grep -m1 '^@@guest' "$log" | cut -c9-)
 else
     scratch=$(mktemp -d /var/tmp/zbk-bench-check.XXXXXX)
-    (bench "$zbk" "$hosts" "$levels" "$reps" "$scratch") >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+    (bench "$zbk" "$hosts" "$levels" "$reps" "$scratch" "$full_upto") >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
     rmdir "$scratch" 2>/dev/null || true
     where="zfs-fuse $(dpkg-query -W -f '${Version}' zfs-fuse 2>/dev/null || echo '?'), $(nproc) CPUs"
 fi
 mkdir -p "$(dirname "$out")"
 {
-    echo "Command: \`tests/bench/check.sh$([ "$openzfs" = 1 ] && echo ' --openzfs') --hosts $hosts --levels \"$levels\" --reps $reps\`; $where; medians of $reps."
+    echo "Command: \`tests/bench/check.sh$([ "$openzfs" = 1 ] && echo ' --openzfs') --hosts $hosts --levels \"$levels\" --reps $reps$([ "$full_upto" = 999999999 ] || echo " --full-upto $full_upto")\`; $where; medians of $reps."
     echo
     echo "| snapshots | one zfs get of the host datasets s | zbk check s | check / get | zbk status s | status / get | check without records (full listing, as before; once) s | before / after | zbk --version s | zpool status s |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    awk '$1 == "@@row" { printf "| %d | %.3f | %.3f | %.2f | %.3f | %.2f | %.3f | %.1f | %.3f | %.3f |\n", $2, $3, $4, ($3 > 0 ? $4 / $3 : 0), $5, ($3 > 0 ? $5 / $3 : 0), $6, ($4 > 0 ? $6 / $4 : 0), $7, $8 }' "$log"
+    awk '$1 == "@@row" { full = ($6 < 0 ? "not timed" : sprintf("%.3f", $6)); ratio = ($6 < 0 ? "" : sprintf("%.1f", ($4 > 0 ? $6 / $4 : 0))); printf "| %d | %.3f | %.3f | %.2f | %.3f | %.2f | %s | %s | %.3f | %.3f |\n", $2, $3, $4, ($3 > 0 ? $4 / $3 : 0), $5, ($3 > 0 ? $5 / $3 : 0), full, ratio, $7, $8 }' "$log"
     echo
     echo "Setup: $(grep '^@@made' "$log" | cut -c8- | paste -sd ';' | sed 's/;/; /g')."
 } >"$out"
