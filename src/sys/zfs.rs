@@ -163,9 +163,8 @@ impl Zfs {
 
     /// `zfs get -H -p` of `props` on one dataset, with the columns asked for.
     fn get_columns(&self, dataset: &impl ZfsName, props: &[&str], columns: &str) -> Result<String> {
-        let props = props.join(",");
-        let args = ["get", "-H", "-p", "-o", columns, &props, dataset.zfs_name()];
-        Ok(self.cmd(args).checked()?.stdout)
+        let cmd = self.get_cmd(dataset.zfs_name(), &[], columns, props);
+        Ok(cmd.checked()?.stdout)
     }
 
     /// The native-encryption state of `dataset` (and with `children`, of the datasets right
@@ -443,10 +442,15 @@ impl Zfs {
     }
 
     fn rows_cmd(&self, top: &str, depth: &[&str], props: &[&str]) -> Cmd {
+        self.get_cmd(top, depth, "name,property,value,source", props)
+    }
+
+    /// `zfs get -H -p` of `props` on `top` (and below it, as `depth` says), with `columns`.
+    fn get_cmd(&self, top: &str, depth: &[&str], columns: &str, props: &[&str]) -> Cmd {
         let props = props.join(",");
         let mut args = vec!["get", "-H", "-p"];
         args.extend_from_slice(depth);
-        args.extend(["-o", "name,property,value,source", &props, top]);
+        args.extend(["-o", columns, &props, top]);
         self.cmd(args)
     }
 
