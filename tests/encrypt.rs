@@ -128,7 +128,9 @@ fn openzfs_encrypted_init_runs_and_says_how_to_load_a_missing_key() {
     pool.zbk_expect(0, &["reap"]);
 
     ok("zfs", &["load-key", &hosts]);
-    ok("zfs", &["mount", "-a"]);
+    // What the hint's `zfs mount -a` does for this pool alone: -a would also mount the other
+    // tests' pools, racing their receives ("mountpoint or dataset is busy").
+    ok("zfs", &["mount", "-R", &hosts]);
     pool.zbk_expect(0, &["run", HOST]);
     assert_eq!(pool.snapshots(HOST).len(), 2);
     let dir = pool.scratch("out");
