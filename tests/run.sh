@@ -121,9 +121,16 @@ under_watchdog "$@"
 # The hang suite stops the zfs-fuse daemon: alone, after the rest, one test at a time. Given
 # arguments that name tests (`--test hang`, a filter), only what they name runs; options alone
 # (`--no-fail-fast`) leave the whole suite, the hang suite with its own arguments included.
-named=0
+# The value of an option given apart (`--skip NAME`, `-j 2`) names nothing.
+named=0 value=0
 for arg in "$@"; do
-    case $arg in --test | --test=* | [!-]*) named=1 ;; esac
+    if [ "$value" -eq 1 ]; then value=0; continue; fi
+    case $arg in
+        --test | --test=* | [!-]*) named=1 ;;
+        --skip | --test-threads | --format | --color | --logfile | --shuffle-seed | -Z | \
+            -j | --jobs | -p | --package | --exclude | -F | --features | --target | \
+            --target-dir | --profile | --manifest-path | --config) value=1 ;;
+    esac
 done
 if [ "$named" -eq 0 ] && [ ! -s "$fired" ]; then
     under_watchdog --test hang -- --test-threads=1
