@@ -381,15 +381,6 @@ impl Drop for Daemon {
     }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// GET one Prometheus API endpoint with these form parameters; its `data`.
 fn api(port: u16, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
     let mut args = vec![
@@ -506,7 +497,7 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
     std::fs::write(dir.join("zbk.prom.tmp"), &out.stdout).unwrap();
     std::fs::rename(dir.join("zbk.prom.tmp"), dir.join("zbk.prom")).unwrap();
 
-    let node_port = free_port();
+    let node_port = common::free_port();
     let _node = Daemon(
         Command::new(exporter)
             .arg(format!("--web.listen-address=127.0.0.1:{node_port}"))
@@ -536,7 +527,7 @@ fn monitoring_every_rule_and_dashboard_query_returns_data_through_prometheus() {
         ),
     )
     .unwrap();
-    let prom_port = free_port();
+    let prom_port = common::free_port();
     let _prom = Daemon(
         Command::new(prometheus)
             .arg(format!("--config.file={}", config.display()))

@@ -672,3 +672,12 @@ impl CountingZfs {
             .collect()
     }
 }
+
+/// A port on 127.0.0.1 that nothing listens on right now (a server may still lose a race for
+/// it, as `sshd::Sshd::start` knows).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}

@@ -14,7 +14,7 @@
 //! the same as an `[ssh]` table for a host's c/zbk.toml.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,14 +43,6 @@ fn keygen(path: &Path) {
         "ssh-keygen: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A port nothing listens on right now (sshd may still lose a race for it: `start` retries).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
 }
 
 /// The PATH of the sessions this sshd runs. The server a test logs in to is this machine, with
@@ -111,7 +103,7 @@ impl Sshd {
         let session_path = session_path(dir.path());
         let mut last_log = String::new();
         for _ in 0..5 {
-            let port = free_port();
+            let port = super::free_port();
             let config = dir.path().join("sshd_config");
             std::fs::write(
                 &config,
