@@ -204,15 +204,40 @@ done
 guest+=$'\n'"[ -f $(printf %q "$inner") ] || { echo $(printf %q "@@error the guest cannot reach $inner"); exit 124; }"
 guest+=$'\n'"exec bash $(printf %q "$inner")"
 
-# A VM that hangs without output is rare and unexplained: the kit advises one retry.
+# A VM that hangs without output is rare and unexplained: the kit advises one retry. The guest
+# speaks within a minute or two of the start; one that has said nothing in BOOT_SECS is stopped
+# then, not at VM_TIMEOUT, so that a retry still fits CI's time.
 log=$work/output.log
 export VM_DISK_MB=${VM_DISK_MB:-16384}
+BOOT_SECS=600
+# Out of the terminal's process group, the VM does not see a Ctrl-C: pass it on.
+trap '[ -z "${vm:-}" ] || kill -TERM -- "-$vm" 2>/dev/null; exit 130' INT TERM
 started=$(date +%s)
 for attempt in 1 2; do
+    : >"$log"
+    # Its own process group, so that stopping it stops qemu as well.
+    setsid "$kit/run.sh" "$guest" >"$log" 2>&1 &
+    vm=$!
+    tail -n +1 -f --pid="$vm" "$log" &
+    shown=$!
+    since=$(date +%s) mute=
+    while kill -0 "$vm" 2>/dev/null; do
+        if [ $(( $(date +%s) - since )) -gt "$BOOT_SECS" ] && ! grep -q '^guest:' "$log"; then
+            echo "tests/openzfs.sh: the guest said nothing in $BOOT_SECS s: stopping the VM" >&2
+            mute=1
+            kill -TERM -- "-$vm" 2>/dev/null || true
+            sleep 15
+            kill -KILL -- "-$vm" 2>/dev/null || true
+            break
+        fi
+        sleep 5
+    done
     set +e
-    "$kit/run.sh" "$guest" 2>&1 | tee "$log"
-    status=${PIPESTATUS[0]}
+    wait "$vm"
+    status=$?
+    wait "$shown"
     set -e
+    [ -z "$mute" ] || status=125
     [ "$status" -eq 125 ] && [ "$attempt" -eq 1 ] && ! grep -q '^@@suite' "$log" || break
     echo "tests/openzfs.sh: the VM ended without a result; trying once more" >&2
 done
