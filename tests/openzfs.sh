@@ -263,9 +263,7 @@ for line in lines:
     if line.startswith("@@suite "):
         current = line.split()[1]
         seen[current] = {"result": None, "status": None, "secs": "?", "skipped": 0}
-    elif line.startswith("@@unfinished "):
-        seen[line.split()[1]]["unfinished"] = True
-    elif line == "@@processes":
+    elif line.startswith("@@unfinished ") or line == "@@processes":
         current = None
     elif current and (m := re.match(r"test (\S+) has been running for over", line)):
         seen[current].setdefault("slow", []).append(m.group(1))
