@@ -145,14 +145,16 @@ inner=$work/inner.sh
     echo '    flock /tmp/suites/.print cat "/tmp/suites/$name.log"'
     echo '}'
     # A VM stopped at VM_TIMEOUT prints nothing of the suites it stopped: shortly before, the
-    # guest prints what each unfinished one has said so far and what is running.
+    # guest prints what each unfinished one has said so far, what is running, and the view of a
+    # ZFS wedge that tests/run.sh's watchdog prints (the suites here run without it).
     if [ "$VM_TIMEOUT" -gt 240 ]; then
-        printf 'sleep %q && flock /tmp/suites/.print sh -c %q &\n' "$(( VM_TIMEOUT - 120 ))" '
+        printf 'sleep %q && flock /tmp/suites/.print bash -c %q &\n' "$(( VM_TIMEOUT - 120 ))" '
             for f in /tmp/suites/*.log; do
                 grep -q "^@@end " "$f" && continue
                 cat "$f"; echo "@@unfinished $(basename "$f" .log)"
             done
             echo "@@processes"; ps -N --ppid 2 -p 2 -o pid,etimes,time,stat,args --forest | cut -c1-240
+            . tests/lib/watchdog.sh && zfs_diagnosis
             echo "@@processes-end"'
         echo 'disown'
     fi
@@ -214,6 +216,7 @@ BOOT_SECS=600
 trap '[ -z "${vm:-}" ] || kill -TERM -- "-$vm" 2>/dev/null; exit 130' INT TERM
 started=$(date +%s)
 for attempt in 1 2; do
+    # Emptied first: tail may open the log before the VM's redirection has emptied it.
     : >"$log"
     # Its own process group, so that stopping it stops qemu as well.
     setsid "$kit/run.sh" "$guest" >"$log" 2>&1 &
@@ -221,8 +224,9 @@ for attempt in 1 2; do
     tail -n +1 -f --pid="$vm" "$log" &
     shown=$!
     since=$(date +%s) mute=
-    while kill -0 "$vm" 2>/dev/null; do
-        if [ $(( $(date +%s) - since )) -gt "$BOOT_SECS" ] && ! grep -q '^guest:' "$log"; then
+    # Watched until the guest speaks; after that VM_TIMEOUT and the guest's own report hold.
+    while kill -0 "$vm" 2>/dev/null && ! grep -q '^guest:' "$log"; do
+        if [ $(( $(date +%s) - since )) -gt "$BOOT_SECS" ]; then
             echo "tests/openzfs.sh: the guest said nothing in $BOOT_SECS s: stopping the VM" >&2
             mute=1
             kill -TERM -- "-$vm" 2>/dev/null || true
