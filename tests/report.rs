@@ -742,9 +742,6 @@ fn the_dead_mans_switch_example_of_zbk_toml_5_pings_success_and_failure() {
         .find(|l| l.starts_with("post_run = [\"/bin/sh\"") && l.contains("hc\\-ping.com"))
         .expect("the dead man's switch example in man/zbk.toml.5")
         .replace("\\-", "-");
-    let (port, server) = recorder(2, std::time::Duration::from_secs(60));
-    let hook = example.replace("https://hc-ping.com", &format!("http://127.0.0.1:{port}"));
-
     let pool = Pool::initialised();
     let src = pool.scratch("src");
     std::fs::write(src.join("f"), "x").unwrap();
@@ -752,6 +749,11 @@ fn the_dead_mans_switch_example_of_zbk_toml_5_pings_success_and_failure() {
     let gone = pool.scratch("gone");
     pool.add_host("fail1", &gone);
     std::fs::remove_dir(&gone).unwrap();
+
+    // Listening from here, once the pool is made (over a minute under the OpenZFS tier's
+    // emulated CPU when the machine is busy), until both pings came: then it ends at once.
+    let (port, server) = recorder(2, std::time::Duration::from_secs(300));
+    let hook = example.replace("https://hc-ping.com", &format!("http://127.0.0.1:{port}"));
     let global = pool.root.join("etc/zbk.toml");
     let base = std::fs::read_to_string(&global).unwrap();
     std::fs::write(
