@@ -116,6 +116,12 @@ fn openzfs_encrypted_init_runs_and_says_how_to_load_a_missing_key() {
     let dir = pool.scratch("out-locked");
     let out = restore(&pool, &src, &dir, 1);
     assert!(text(&out.stderr).contains(&hint), "{}", text(&out.stderr));
+    let out = pool.zbk_expect(1, &["verify", HOST]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("verify failed: its encryption key is not loaded") && err.contains(&hint),
+        "{err}"
+    );
     let out = pool.zbk_expect(1, &["doctor"]);
     let said = text(&out.stdout);
     assert!(said.contains("its encryption key is not loaded"), "{said}");

@@ -6,15 +6,13 @@
 use super::view::SnapshotView;
 use crate::cli::VerifyArgs;
 use crate::config::{Global, HostConfig};
+use crate::crypt::KeyState;
 use crate::ctx::{usage, Ctx, EXIT_FAILED, EXIT_OK};
-use crate::dataset::HostDataset;
-use crate::flavour::Flavour;
 use crate::inventory::{Host, Inventory};
 use crate::names::HostName;
 use crate::restore::{self, Choice};
 use crate::rsync_args::{self, Call};
 use crate::rsync_report;
-use crate::run_facts::Storable;
 use crate::stamp::PROP_VERIFIED;
 use crate::sys::rsync::Rsync;
 use crate::sys::ssh::{self, Ssh};
@@ -107,7 +105,9 @@ fn verify_host(
 ) -> Result<Done> {
     let name = &host.name;
     let dataset = global.dataset.host(name);
-    let snap = verifiable(ctx, config, host, &dataset)?;
+    // `storable`: the comparison asks for no more ACLs and xattrs than a run copies.
+    let (locked, storable) = ctx.zfs.read_facts(&dataset)?;
+    let snap = verifiable(ctx, config, host, locked)?;
     let slices = config.settings.verify.slices;
     let last = verify::newest(host.snapshots.iter().filter_map(|s| s.verified.as_ref()));
     let part = if full {
@@ -124,7 +124,6 @@ fn verify_host(
         .layout
         .config_dir(name)
         .join(&config.settings.rsync.exclude_file);
-    let storable = storable(ctx, &dataset);
     let all_args: Vec<String> = config
         .settings
         .rsync
@@ -189,16 +188,16 @@ fn verify_host(
     )
 }
 
-/// The snapshot a verify of `host` compares: its newest good one, once its key is loaded and
-/// it has a client to compare with.
+/// The snapshot a verify of `host` compares: its newest good one, once its key is loaded (it
+/// is not when `locked`) and it has a client to compare with.
 fn verifiable<'h>(
     ctx: &Ctx,
     config: &HostConfig,
     host: &'h Host,
-    dataset: &HostDataset,
+    locked: Option<KeyState>,
 ) -> Result<&'h crate::inventory::Snapshot> {
     let name = &host.name;
-    if let Some(key) = super::key_not_loaded(ctx, dataset) {
+    if let Some(key) = locked {
         bail!(
             "its encryption key is not loaded, so its snapshots cannot be read: `{}`",
             key.load_hint()
@@ -324,22 +323,6 @@ fn stamp(
         stamp,
         found,
     })
-}
-
-/// What the host's dataset keeps of rsync's `--acls` and `--xattrs`, as a run judges it, so
-/// that the comparison asks for no more than the run copied: one zfs call, none on zfs-fuse,
-/// which keeps neither.
-fn storable(ctx: &Ctx, dataset: &HostDataset) -> Storable {
-    let flavour = ctx.zfs.flavour();
-    if flavour == Flavour::Legacy {
-        return Storable::judge(flavour, None, None);
-    }
-    let values = ctx
-        .zfs
-        .get_props(dataset, &["acltype", "xattr"])
-        .unwrap_or_default();
-    let value = |prop: &str| values.get(prop).map(String::as_str);
-    Storable::judge(flavour, value("acltype"), value("xattr"))
 }
 
 /// The files of slice `k` of `slices` under `data/under` (a host's tree), as a temporary

@@ -5,8 +5,9 @@
 use crate::crypt::{self, KeyState};
 use crate::dataset::{HostDataset, HostsDataset, RestoreClone, RootDataset, Snapshot, ZfsName};
 use crate::inventory::{self, Inventory};
+use crate::listing::Listing;
 use crate::record::{self, Glance};
-use crate::run_facts::{self, Facts as RunFacts};
+use crate::run_facts::{self, Facts as RunFacts, Storable};
 use crate::stamp::PROP_SNAPSHOTS_CHANGED;
 use crate::sys::exec::{Cmd, Deadline};
 use crate::sys::zfs_error::{attempt, succeeded_unless, Refused, ZfsError};
@@ -177,28 +178,36 @@ impl Zfs {
         self.key_states_of(dataset.zfs_name(), children)
     }
 
-    /// `key_states` of a name zfs itself gave (an encryption root).
+    /// `key_states` of a name zfs itself gave (an encryption root). The call is the flavour
+    /// probe too: a zfs that refuses the properties has no encryption.
     fn key_states_of(&self, dataset: &str, children: bool) -> Result<BTreeMap<String, KeyState>> {
-        if self.flavour() != Flavour::OpenZfs {
-            return Ok(BTreeMap::new());
-        }
         let depth: &[&str] = if children { &["-r", "-d", "1"] } else { &[] };
-        Ok(crypt::parse_key_states(&self.rows(
-            dataset,
-            depth,
-            &crypt::KEY_PROPS,
-        )?))
+        let (out, read) = self.rows_with_newer(dataset, depth, &[], &crypt::KEY_PROPS)?;
+        Ok(if read {
+            crypt::parse_key_states(&out)
+        } else {
+            BTreeMap::new()
+        })
     }
 
     /// `dataset`'s encryption, `None` when it is not encrypted (or zfs cannot encrypt). The key
     /// location is its encryption root's: below the root, zfs says `none`.
     pub fn key_state(&self, dataset: &impl ZfsName) -> Result<Option<KeyState>> {
         let dataset = dataset.zfs_name();
-        let Some(mut state) = self
+        let state = self
             .key_states_of(dataset, false)?
             .remove(dataset)
-            .filter(KeyState::encrypted)
-        else {
+            .filter(KeyState::encrypted);
+        self.with_root_location(dataset, state)
+    }
+
+    /// `state` of `dataset` with its encryption root's key location, which `load_hint` names.
+    fn with_root_location(
+        &self,
+        dataset: &str,
+        state: Option<KeyState>,
+    ) -> Result<Option<KeyState>> {
+        let Some(mut state) = state else {
             return Ok(None);
         };
         if state.root != dataset {
@@ -207,6 +216,33 @@ impl Zfs {
             }
         }
         Ok(Some(state))
+    }
+
+    /// What reading a host's snapshots needs to know of its dataset, in one `zfs get` that is
+    /// the flavour probe as well: its key, when that is not loaded, and what it stores of
+    /// rsync's `--acls` and `--xattrs`. zfs-fuse has neither encryption nor either store, and
+    /// is asked nothing.
+    pub fn read_facts(&self, dataset: &HostDataset) -> Result<(Option<KeyState>, Storable)> {
+        let name = dataset.as_str();
+        let props: Vec<&str> = crypt::KEY_PROPS
+            .iter()
+            .chain(run_facts::OPENZFS_PROPS)
+            .copied()
+            .collect();
+        let (out, read) = self.rows_with_newer(name, &[], &[], &props)?;
+        if !read {
+            return Ok((None, Storable::judge(Flavour::Legacy, None, None)));
+        }
+        let listing = Listing::parse(&out, run_facts::OPENZFS_PROPS);
+        let storable = Storable::judge(
+            Flavour::OpenZfs,
+            listing.value(name, "acltype"),
+            listing.value(name, "xattr"),
+        );
+        let locked = crypt::parse_key_states(&out)
+            .remove(name)
+            .filter(KeyState::locked);
+        Ok((self.with_root_location(name, locked)?, storable))
     }
 
     /// How full the pool under `dataset` is, in percent of what the dataset can reach.
@@ -455,9 +491,10 @@ impl Zfs {
     }
 
     /// The rows of `props` and `newer` (properties only OpenZFS, or a recent one, knows) under
-    /// `top`, or of `props` alone where this zfs refuses one of `newer`; and whether `newer`
-    /// was read. That answer is the flavour probe too, one process fewer on OpenZFS than a
-    /// `zfs version` first; a zfs known to be legacy is asked without `newer` at once.
+    /// `top`, or of `props` alone where this zfs refuses one of `newer` (none when `props` is
+    /// empty); and whether `newer` was read. That answer is the flavour probe too, one process
+    /// fewer on OpenZFS than a `zfs version` first; a zfs known to be legacy is asked without
+    /// `newer` at once.
     fn rows_with_newer(
         &self,
         top: &str,
@@ -478,6 +515,9 @@ impl Zfs {
                 }) if newer.contains(&prop.as_str()) => {}
                 Err(refused) => return Err(refused.into()),
             }
+        }
+        if props.is_empty() {
+            return Ok((String::new(), false));
         }
         Ok((self.rows(top, depth, props)?, false))
     }
