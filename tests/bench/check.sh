@@ -8,6 +8,8 @@
 #   flock -s /work/locks/daemon.lock tests/bench/check.sh [--hosts N] [--levels "10 100"] [--reps N] [--out FILE]
 #   sudo tests/bench/check.sh --openzfs [--hosts N] [--levels "10 100 1000"] ...   # in the OpenZFS VM
 #   ... --full-upto LEVEL: time the check without records only at levels up to LEVEL
+#   ... --baseline BIN: also time check and status of another zbk build (say, before a
+#       change) on the same pool, right after this one's
 #
 # Snapshots are made a round at a time: on OpenZFS one `zfs snapshot` names a snapshot of every
 # host, with the stamps given by -o, in one atomic call (a filesystem takes one snapshot per
@@ -17,10 +19,10 @@
 # 100,000 under emulation: timed once, and not at all past --full-upto.
 set -euo pipefail
 
-# bench ZBK HOSTS "LEVELS" REPS DIR FULL_UPTO: prints `@@row SNAPSHOTS GET CHECK STATUS FULL
-# START POOL` per level (FULL -1: not timed).
+# bench ZBK HOSTS "LEVELS" REPS DIR FULL_UPTO [BASELINE]: prints `@@row SNAPSHOTS GET CHECK
+# STATUS FULL START POOL BASE_CHECK BASE_STATUS` per level (FULL and BASE_* -1: not timed).
 bench() {
-    local zbk=$1 hosts=$2 levels=$3 reps=$4 dir=$5 full_upto=$6
+    local zbk=$1 hosts=$2 levels=$3 reps=$4 dir=$5 full_upto=$6 baseline=${7:-}
     export LC_ALL=C
     local p=zbkbench$$ work=$dir/work h j level made=0 openzfs=0
     zfs version >/dev/null 2>&1 && openzfs=1
@@ -108,7 +110,12 @@ bench() {
         else
             pool=$(timed zpool status "$p")
         fi
-        echo "@@row $total $get $check $status $full $start $pool"
+        local base_check=-1 base_status=-1
+        if [ -n "$baseline" ]; then
+            base_check=$(timed "$baseline" --root "$work/root" check --timeout 3600)
+            base_status=$(timed "$baseline" --root "$work/root" status)
+        fi
+        echo "@@row $total $get $check $status $full $start $pool $base_check $base_status"
     done
 }
 
@@ -117,11 +124,11 @@ if [ "${1:-}" = __guest ]; then
     ln -sf /opt/ozfs/sbin/* /usr/local/sbin/
     export PATH=/usr/local/sbin:$PATH
     echo "@@guest $(zfs version | head -n 1), $(nproc) emulated CPUs"
-    (bench "$2" "$3" "$4" "$5" /scratch "$6")
+    (bench "$2" "$3" "$4" "$5" /scratch "$6" "${7:-}")
     exit 0
 fi
 
-hosts=100 levels="10 100" reps=3 openzfs=0 out="" full_upto=999999999
+hosts=100 levels="10 100" reps=3 openzfs=0 out="" full_upto=999999999 baseline=""
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 while [ $# -gt 0 ]; do
@@ -130,9 +137,10 @@ while [ $# -gt 0 ]; do
         --levels) levels=$2; shift ;;
         --reps) reps=$2; shift ;;
         --full-upto) full_upto=$2; shift ;;
+        --baseline) baseline=$2; shift ;;
         --openzfs) openzfs=1 ;;
         --out) out=$2; shift ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -162,24 +170,32 @@ if [ "$openzfs" = 1 ]; then
     fi
     [ -x "$kit/run.sh" ] || { echo "check.sh: no OpenZFS VM kit at $kit (set OPENZFS_VM)" >&2; exit 1; }
     VM_DISK_MB=${VM_DISK_MB:-16384} "$kit/run.sh" \
-        "bash $here/check.sh __guest $zbk $hosts '$levels' $reps $full_upto" >"$log" 2>&1 || {
+        "bash $here/check.sh __guest $zbk $hosts '$levels' $reps $full_upto '$baseline'" >"$log" 2>&1 || {
         cat "$log" >&2
         exit 1
     }
     where=$(grep -m1 '^@@guest' "$log" | cut -c9-)
 else
     scratch=$(mktemp -d /var/tmp/zbk-bench-check.XXXXXX)
-    (bench "$zbk" "$hosts" "$levels" "$reps" "$scratch" "$full_upto") >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+    (bench "$zbk" "$hosts" "$levels" "$reps" "$scratch" "$full_upto" "$baseline") >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
     rmdir "$scratch" 2>/dev/null || true
     where="zfs-fuse $(dpkg-query -W -f '${Version}' zfs-fuse 2>/dev/null || echo '?'), $(nproc) CPUs"
 fi
 mkdir -p "$(dirname "$out")"
 {
-    echo "Command: \`tests/bench/check.sh$([ "$openzfs" = 1 ] && echo ' --openzfs') --hosts $hosts --levels \"$levels\" --reps $reps$([ "$full_upto" = 999999999 ] || echo " --full-upto $full_upto")\`; $where; medians of $reps."
+    echo "Command: \`tests/bench/check.sh$([ "$openzfs" = 1 ] && echo ' --openzfs') --hosts $hosts --levels \"$levels\" --reps $reps$([ "$full_upto" = 999999999 ] || echo " --full-upto $full_upto")$([ -z "$baseline" ] || echo " --baseline $baseline")\`; $where; medians of $reps."
     echo
-    echo "| snapshots | one zfs get of the host datasets s | zbk check s | check / get | zbk status s | status / get | check without records (full listing, as before; once) s | before / after | zbk --version s | zpool status s |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    awk '$1 == "@@row" { full = ($6 < 0 ? "not timed" : sprintf("%.3f", $6)); ratio = ($6 < 0 ? "" : sprintf("%.1f", ($4 > 0 ? $6 / $4 : 0))); printf "| %d | %.3f | %.3f | %.2f | %.3f | %.2f | %s | %s | %.3f | %.3f |\n", $2, $3, $4, ($3 > 0 ? $4 / $3 : 0), $5, ($3 > 0 ? $5 / $3 : 0), full, ratio, $7, $8 }' "$log"
+    extra='' rule=''
+    if [ -n "$baseline" ]; then
+        extra=' baseline check s | baseline status s |' rule='---:|---:|'
+    fi
+    echo "| snapshots | one zfs get of the host datasets s | zbk check s | check / get | zbk status s | status / get | check without records (full listing, as before; once) s | before / after | zbk --version s | zpool status s |$extra"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|$rule"
+    awk -v base="$baseline" '$1 == "@@row" {
+        full = ($6 < 0 ? "not timed" : sprintf("%.3f", $6)); ratio = ($6 < 0 ? "" : sprintf("%.1f", ($4 > 0 ? $6 / $4 : 0)))
+        printf "| %d | %.3f | %.3f | %.2f | %.3f | %.2f | %s | %s | %.3f | %.3f |", $2, $3, $4, ($3 > 0 ? $4 / $3 : 0), $5, ($3 > 0 ? $5 / $3 : 0), full, ratio, $7, $8
+        if (base != "") printf " %.3f | %.3f |", $9, $10
+        printf "\n" }' "$log"
     echo
     echo "Setup: $(grep '^@@made' "$log" | cut -c8- | paste -sd ';' | sed 's/;/; /g')."
 } >"$out"
