@@ -64,7 +64,10 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<u8> {
                     "a copy received by zbk replicate has no client to compare with"
                 ))
             }
-            Err(e) => Err(usage(e)),
+            // An encrypted host whose key is not loaded is not mounted either: its c/ is
+            // missing too, and the key is what the admin must be told about.
+            Err(e) => Err(super::key_not_loaded(ctx, &global.dataset.host(name))
+                .map_or_else(|| usage(e), |key| key_missing(&key))),
         };
         let written = write_log(ctx, &global, name, &log);
         match done {
@@ -198,10 +201,7 @@ fn verifiable<'h>(
 ) -> Result<&'h crate::inventory::Snapshot> {
     let name = &host.name;
     if let Some(key) = locked {
-        bail!(
-            "its encryption key is not loaded, so its snapshots cannot be read: `{}`",
-            key.load_hint()
-        );
+        return Err(key_missing(&key));
     }
     if config.sources.is_empty() {
         return Err(usage(format!(
@@ -211,6 +211,14 @@ fn verifiable<'h>(
     }
     restore::choose(host, Choice::Newest)
         .map_err(|_| anyhow!("no good snapshot to verify yet: run `zbk run {name}` first"))
+}
+
+/// Why a host whose key is not loaded cannot be verified, and how to load it.
+fn key_missing(key: &KeyState) -> anyhow::Error {
+    anyhow!(
+        "its encryption key is not loaded, so its snapshots cannot be read: `{}`",
+        key.load_hint()
+    )
 }
 
 /// One verify's comparison of a client's sources with a snapshot's `d/`.
