@@ -1,6 +1,7 @@
 //! Pure reading and judgement of the pool's own health: `zpool status` (OpenZFS's JSON from
-//! `-j --json-int`, or the text zfs-fuse prints), the capacity `zpool list` gives, and the
-//! Nagios state `zbk check` derives from them as of a given `now`.
+//! `-j --json-int`, or the text zfs-fuse prints), the capacity `zpool list` gives (read from
+//! that JSON where it holds it), and the Nagios state `zbk check` derives from them as of a
+//! given `now`.
 //!
 //! Whatever cannot be read is an error naming the line, never a guess: a pool whose health is
 //! unknown must not pass for a healthy one.
@@ -99,6 +100,19 @@ pub fn parse_json(text: &str, pool: &str) -> Result<PoolHealth> {
         .and_then(|v| v.as_object())
         .map(|m| m.values().collect())
         .unwrap_or_default();
+    // The root vdev's space leaves log devices out, as `zpool list`'s size does, and counts
+    // raidz parity in both figures, as its allocated does: the same percentage, rounded down
+    // as zpool rounds it. An older zpool without the figures leaves it to `zpool list`.
+    let root = stack
+        .iter()
+        .find(|v| v.get("vdev_type").and_then(|t| t.as_str()) == Some("root"));
+    if let Some(root) = root.filter(|r| r.get("alloc_space").is_some()) {
+        let (alloc, total) = (field(root, "alloc_space")?, field(root, "total_space")?);
+        if total > 0 {
+            let percent = u128::from(alloc) * 100 / u128::from(total);
+            health.capacity = Some(u8::try_from(percent).unwrap_or(u8::MAX));
+        }
+    }
     while let Some(v) = stack.pop() {
         health.read_errors += field(v, "read_errors")?;
         health.write_errors += field(v, "write_errors")?;
@@ -422,7 +436,7 @@ errors: 2 data errors, use '-v' for a list
 ";
 
     /// What OpenZFS 2.4 printed in the VM for a mirror after a scrub, one side offline.
-    const OPENZFS_JSON: &str = r#"{"output_version":{"command":"zpool status","vers_major":0,"vers_minor":1},"pools":{"t":{"name":"t","state":"DEGRADED","pool_guid":15082910978710992544,"txg":17,"spa_version":5000,"zpl_version":5,"scan_stats":{"function":"SCRUB","state":"FINISHED","start_time":1796552964,"end_time":1796552968,"errors":0},"vdevs":{"t":{"name":"t","vdev_type":"root","state":"DEGRADED","read_errors":0,"write_errors":0,"checksum_errors":0,"vdevs":{"mirror-0":{"name":"mirror-0","vdev_type":"mirror","state":"DEGRADED","read_errors":0,"write_errors":0,"checksum_errors":0,"vdevs":{"vda1":{"name":"vda1","state":"ONLINE","read_errors":5,"write_errors":0,"checksum_errors":7},"vda2":{"name":"vda2","state":"OFFLINE","read_errors":0,"write_errors":1,"checksum_errors":0}}}}}},"error_count":3}}}"#;
+    const OPENZFS_JSON: &str = r#"{"output_version":{"command":"zpool status","vers_major":0,"vers_minor":1},"pools":{"t":{"name":"t","state":"DEGRADED","pool_guid":15082910978710992544,"txg":17,"spa_version":5000,"zpl_version":5,"scan_stats":{"function":"SCRUB","state":"FINISHED","start_time":1796552964,"end_time":1796552968,"errors":0},"vdevs":{"t":{"name":"t","vdev_type":"root","class":"normal","state":"DEGRADED","alloc_space":420119552,"total_space":4026531840,"read_errors":0,"write_errors":0,"checksum_errors":0,"vdevs":{"mirror-0":{"name":"mirror-0","vdev_type":"mirror","state":"DEGRADED","read_errors":0,"write_errors":0,"checksum_errors":0,"vdevs":{"vda1":{"name":"vda1","state":"ONLINE","read_errors":5,"write_errors":0,"checksum_errors":7},"vda2":{"name":"vda2","state":"OFFLINE","read_errors":0,"write_errors":1,"checksum_errors":0}}}}}},"error_count":3}}}"#;
 
     #[test]
     fn zfs_fuse_text_reads_state_counts_and_scrub() {
@@ -483,6 +497,11 @@ errors: 2 data errors, use '-v' for a list
             (5, 1, 7, 3)
         );
         assert_eq!(p.scrub.finished(), Some(t("2026-12-06T10:29:28Z")));
+        // 10.43 %: `zpool list -o capacity` said 10% of this raidz pool.
+        assert_eq!(p.capacity, Some(10));
+        let older =
+            OPENZFS_JSON.replace(r#""alloc_space":420119552,"total_space":4026531840,"#, "");
+        assert_eq!(parse_json(&older, "t").unwrap().capacity, None);
         let running = OPENZFS_JSON.replace(r#""FINISHED""#, r#""SCANNING""#);
         assert!(matches!(
             parse_json(&running, "t").unwrap().scrub,

@@ -182,6 +182,13 @@ fn a_mirror_with_one_side_offline_is_critical_until_it_is_back() {
         line.contains("(check.scrub_age 1s)") && line.contains("full (check.capacity_warn 2%)"),
         "{line}"
     );
+    // The figure is zpool list's, whether read from it (zfs-fuse) or from zpool status's JSON.
+    let listed = ok("zpool", &["list", "-H", "-o", "capacity", name]);
+    assert_eq!(
+        pool_json(&pool)["capacity_percent"].to_string(),
+        listed.trim().trim_end_matches('%'),
+        "zbk status --json against zpool list"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The `zpool` command: the pool's health, read with OpenZFS's JSON where `zpool status -j`
-//! exists and with the text zfs-fuse prints where it does not, and its capacity.
+//! exists and with the text zfs-fuse prints where it does not, and its capacity (from `zpool
+//! list` where that JSON does not carry it).
 
 use crate::flavour::Flavour;
 use crate::pool::{self, PoolHealth};
@@ -62,10 +63,12 @@ impl Zpool {
                 Err(refused) => return Err(refused.into()),
             }
         };
-        let list = self
-            .cmd(&["list", "-H", "-o", "capacity", pool])
-            .checked()?;
-        health.capacity = Some(pool::parse_capacity(&list.stdout)?);
+        if health.capacity.is_none() {
+            let list = self
+                .cmd(&["list", "-H", "-o", "capacity", pool])
+                .checked()?;
+            health.capacity = Some(pool::parse_capacity(&list.stdout)?);
+        }
         if health.scrub.finished().is_none() {
             health.created = creation().context("cannot read when the pool was made")?;
         }
