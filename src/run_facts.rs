@@ -38,6 +38,16 @@ impl Storable {
         }
     }
 
+    /// `judge` of `dataset`'s `acltype` and `xattr`, as a `zfs get` of `OPENZFS_PROPS` listed
+    /// them.
+    pub fn listed(flavour: Flavour, listing: &Listing, dataset: &str) -> Storable {
+        Storable::judge(
+            flavour,
+            listing.value(dataset, "acltype"),
+            listing.value(dataset, "xattr"),
+        )
+    }
+
     /// On `flavour`, with these values of the dataset's `acltype` and `xattr` (OpenZFS only).
     /// POSIX ACLs need `acltype=posix` (`posixacl`); extended attributes anything but
     /// `xattr=off`, which leaves ACLs working. zfs-fuse stores neither.
@@ -121,10 +131,10 @@ pub fn parse(output: &str, root: &str, flavour: Flavour) -> Facts {
         .hosts
         .values()
         .map(|h| {
-            let acltype = listing.value(&h.dataset, "acltype");
-            let xattr = listing.value(&h.dataset, "xattr");
-            let s = Storable::judge(flavour, acltype, xattr);
-            (h.name.clone(), s)
+            (
+                h.name.clone(),
+                Storable::listed(flavour, &listing, &h.dataset),
+            )
         })
         .collect();
     Facts {

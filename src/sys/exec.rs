@@ -266,18 +266,16 @@ struct Looks {
 impl Looks {
     /// Looks at `child`, woken by its end where the kernel can.
     fn new(child: &Child) -> Looks {
-        let exited = pidfd(child);
-        Looks {
-            pause: if exited.is_some() {
-                LOOK_EVERY
-            } else {
-                Duration::from_millis(1)
+        match pidfd(child) {
+            Some(fd) => Looks {
+                pause: LOOK_EVERY,
+                exited: Some(fd),
             },
-            exited,
+            None => Looks::blind(),
         }
     }
 
-    /// Looks at more than one child, with the doubling pauses alone.
+    /// Looks with the doubling pauses alone: at more than one child, or without a pidfd.
     fn blind() -> Looks {
         Looks {
             pause: Duration::from_millis(1),

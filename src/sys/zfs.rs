@@ -234,11 +234,7 @@ impl Zfs {
             return Ok((None, Storable::judge(Flavour::Legacy, None, None)));
         }
         let listing = Listing::parse(&out, run_facts::OPENZFS_PROPS);
-        let storable = Storable::judge(
-            Flavour::OpenZfs,
-            listing.value(name, "acltype"),
-            listing.value(name, "xattr"),
-        );
+        let storable = Storable::listed(Flavour::OpenZfs, &listing, name);
         let locked = crypt::parse_key_states(&out)
             .remove(name)
             .filter(KeyState::locked);
